@@ -1,0 +1,74 @@
+"""ramflow's settings: one typed object, read from the environment once per invocation.
+
+Every setting is listed in the README with its variable and default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+
+from shared.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CATALOG = PACKAGE_DIR / "policy" / "catalog.yaml"
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _flag(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Settings(BaseModel):
+    """What a function needs to know about its world."""
+
+    cloud_endpoint: str | None = Field(None, description="RAMFLOW_CLOUD_ENDPOINT: one base URL for every cloud API")
+    region: str = Field("cn-hangzhou", description="RAMFLOW_REGION (or ALIBABA_CLOUD_REGION_ID)")
+    store: str = Field("sqlite:////tmp/ramflow/state.db", description="RAMFLOW_STORE: sqlite:///, redis://, tablestore://")
+    catalog_path: Path = Field(DEFAULT_CATALOG, description="RAMFLOW_CATALOG: the reviewed policy catalog")
+    entitlements_path: Path | None = Field(None, description="RAMFLOW_ENTITLEMENTS: token-vendor configuration")
+    webhook_secrets: list[str] = Field(default_factory=list, description="RAMFLOW_WEBHOOK_SECRET: whsec_… list")
+    account_alias: str | None = Field(None, description="RAMFLOW_ACCOUNT_ALIAS: skips GetAccountAlias when set")
+    max_concurrency: int = Field(8, ge=1, le=64, description="RAMFLOW_MAX_CONCURRENCY: parallel calls per step")
+    rate_limit_qps: float = Field(20.0, gt=0, description="RAMFLOW_RATE_LIMIT_QPS: per-account API call rate")
+    max_attempts: int = Field(6, ge=1, le=20, description="RAMFLOW_MAX_ATTEMPTS: tries per cloud call")
+    reconcile_remediate: bool = Field(False, description="RAMFLOW_RECONCILE_REMEDIATE: fix drift, not only report")
+    audit_path: Path | None = Field(None, description="RAMFLOW_AUDIT_PATH: also append audit lines to this file")
+
+    @field_validator("cloud_endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        raw: dict[str, object] = {
+            "cloud_endpoint": env.get("RAMFLOW_CLOUD_ENDPOINT") or None,
+            "region": env.get("RAMFLOW_REGION") or env.get("ALIBABA_CLOUD_REGION_ID") or "cn-hangzhou",
+            "store": env.get("RAMFLOW_STORE") or cls.model_fields["store"].default,
+            "catalog_path": env.get("RAMFLOW_CATALOG") or DEFAULT_CATALOG,
+            "entitlements_path": env.get("RAMFLOW_ENTITLEMENTS") or None,
+            "webhook_secrets": _split(env.get("RAMFLOW_WEBHOOK_SECRET")),
+            "account_alias": env.get("RAMFLOW_ACCOUNT_ALIAS") or None,
+            "reconcile_remediate": _flag(env.get("RAMFLOW_RECONCILE_REMEDIATE")),
+            "audit_path": env.get("RAMFLOW_AUDIT_PATH") or None,
+        }
+        for field, var in (("max_concurrency", "RAMFLOW_MAX_CONCURRENCY"), ("rate_limit_qps", "RAMFLOW_RATE_LIMIT_QPS"),
+                           ("max_attempts", "RAMFLOW_MAX_ATTEMPTS")):
+            if env.get(var):
+                raw[field] = env[var]
+        try:
+            return cls.model_validate(raw)
+        except ValueError as exc:
+            raise ConfigError(f"invalid ramflow settings: {exc}") from None
