@@ -30,18 +30,34 @@ def _flag(value: str | None, default: bool = False) -> bool:
 class Settings(BaseModel):
     """What a function needs to know about its world."""
 
-    cloud_endpoint: str | None = Field(None, description="RAMFLOW_CLOUD_ENDPOINT: one base URL for every cloud API")
+    cloud_endpoint: str | None = Field(
+        None, description="RAMFLOW_CLOUD_ENDPOINT: one base URL for every cloud API"
+    )
     region: str = Field("cn-hangzhou", description="RAMFLOW_REGION (or ALIBABA_CLOUD_REGION_ID)")
-    store: str = Field("sqlite:////tmp/ramflow/state.db", description="RAMFLOW_STORE: sqlite:///, redis://, tablestore://")
+    store: str = Field(
+        "sqlite:////tmp/ramflow/state.db", description="RAMFLOW_STORE: sqlite:///, redis://, tablestore://"
+    )
     catalog_path: Path = Field(DEFAULT_CATALOG, description="RAMFLOW_CATALOG: the reviewed policy catalog")
-    entitlements_path: Path | None = Field(None, description="RAMFLOW_ENTITLEMENTS: token-vendor configuration")
-    webhook_secrets: list[str] = Field(default_factory=list, description="RAMFLOW_WEBHOOK_SECRET: whsec_… list")
-    account_alias: str | None = Field(None, description="RAMFLOW_ACCOUNT_ALIAS: skips GetAccountAlias when set")
-    max_concurrency: int = Field(8, ge=1, le=64, description="RAMFLOW_MAX_CONCURRENCY: parallel calls per step")
+    entitlements_path: Path | None = Field(
+        None, description="RAMFLOW_ENTITLEMENTS: token-vendor configuration"
+    )
+    webhook_secrets: list[str] = Field(
+        default_factory=list, description="RAMFLOW_WEBHOOK_SECRET: whsec_… list"
+    )
+    account_alias: str | None = Field(
+        None, description="RAMFLOW_ACCOUNT_ALIAS: skips GetAccountAlias when set"
+    )
+    max_concurrency: int = Field(
+        8, ge=1, le=64, description="RAMFLOW_MAX_CONCURRENCY: parallel calls per step"
+    )
     rate_limit_qps: float = Field(20.0, gt=0, description="RAMFLOW_RATE_LIMIT_QPS: per-account API call rate")
     max_attempts: int = Field(6, ge=1, le=20, description="RAMFLOW_MAX_ATTEMPTS: tries per cloud call")
-    reconcile_remediate: bool = Field(False, description="RAMFLOW_RECONCILE_REMEDIATE: fix drift, not only report")
-    audit_path: Path | None = Field(None, description="RAMFLOW_AUDIT_PATH: also append audit lines to this file")
+    reconcile_remediate: bool = Field(
+        False, description="RAMFLOW_RECONCILE_REMEDIATE: fix drift, not only report"
+    )
+    audit_path: Path | None = Field(
+        None, description="RAMFLOW_AUDIT_PATH: also append audit lines to this file"
+    )
 
     @field_validator("cloud_endpoint")
     @classmethod
@@ -64,8 +80,11 @@ class Settings(BaseModel):
             "reconcile_remediate": _flag(env.get("RAMFLOW_RECONCILE_REMEDIATE")),
             "audit_path": env.get("RAMFLOW_AUDIT_PATH") or None,
         }
-        for field, var in (("max_concurrency", "RAMFLOW_MAX_CONCURRENCY"), ("rate_limit_qps", "RAMFLOW_RATE_LIMIT_QPS"),
-                           ("max_attempts", "RAMFLOW_MAX_ATTEMPTS")):
+        for field, var in (
+            ("max_concurrency", "RAMFLOW_MAX_CONCURRENCY"),
+            ("rate_limit_qps", "RAMFLOW_RATE_LIMIT_QPS"),
+            ("max_attempts", "RAMFLOW_MAX_ATTEMPTS"),
+        ):
             if env.get(var):
                 raw[field] = env[var]
         try:

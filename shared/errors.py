@@ -29,8 +29,15 @@ class GuardDenied(ValidationFailed):
 class CloudError(RamflowError):
     """A cloud API answered with an error. `code` is the API's error code."""
 
-    def __init__(self, code: str, message: str = "", *, action: str = "", status: int | None = None,
-                 request_id: str | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str = "",
+        *,
+        action: str = "",
+        status: int | None = None,
+        request_id: str | None = None,
+    ):
         self.code = code
         self.action = action
         self.status = status
@@ -39,8 +46,10 @@ class CloudError(RamflowError):
 
     @property
     def retryable(self) -> bool:
-        return self.code.startswith("Throttling") or self.code in {"ServiceUnavailable", "InternalError"} or (
-            self.status is not None and self.status >= 500
+        return (
+            self.code.startswith("Throttling")
+            or self.code in {"ServiceUnavailable", "InternalError"}
+            or (self.status is not None and self.status >= 500)
         )
 
 

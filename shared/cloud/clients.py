@@ -1,0 +1,103 @@
+"""Official Alibaba Cloud SDK clients, built once per invocation from settings and credentials.
+
+`RAMFLOW_CLOUD_ENDPOINT` points every client at one base URL (the emulator); otherwise each
+client talks to its public endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+from alibabacloud_ims20190815.client import Client as ImsClient
+from alibabacloud_ram20150501.client import Client as RamClient
+from alibabacloud_resourcemanager20200331.client import Client as ResourceManagerClient
+from alibabacloud_sts20150401.client import Client as StsClient
+from alibabacloud_tea_openapi.utils_models import Config
+
+from shared.config import Settings
+from shared.errors import ConfigError
+
+PUBLIC_ENDPOINTS = {
+    "ram": "ram.aliyuncs.com",
+    "ims": "ims.aliyuncs.com",
+    "sts": "sts.aliyuncs.com",
+    "resourcemanager": "resourcemanager.aliyuncs.com",
+}
+
+
+@dataclass(frozen=True)
+class CloudCredentials:
+    """An AccessKey pair, optionally with an STS token. The repr never shows the secret parts."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> CloudCredentials:
+        env = dict(os.environ) if env is None else env
+        key_id = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        secret = env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        if not key_id or not secret:
+            raise ConfigError(
+                "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
+                "or run where Function Compute provides them"
+            )
+        return cls(key_id, secret, env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None)
+
+    @classmethod
+    def resolve(cls, context: Any = None) -> CloudCredentials:
+        """FC python3.10 hands credentials on the context; python3.12 only in the environment."""
+        creds = getattr(context, "credentials", None) if context is not None else None
+        key_id = getattr(creds, "access_key_id", None) or getattr(creds, "accessKeyId", None)
+        if creds is not None and key_id:
+            secret = getattr(creds, "access_key_secret", None) or getattr(creds, "accessKeySecret", None)
+            token = getattr(creds, "security_token", None) or getattr(creds, "securityToken", None)
+            return cls(key_id, secret, token or None)
+        return cls.from_env()
+
+
+class CloudClients:
+    """The four SDK clients ramflow uses, sharing one endpoint override and one credential."""
+
+    def __init__(self, settings: Settings, credentials: CloudCredentials):
+        self.settings = settings
+        self.credentials = credentials
+
+    def _config(self, product: str) -> Config:
+        config = Config(
+            access_key_id=self.credentials.access_key_id,
+            access_key_secret=self.credentials.access_key_secret,
+            security_token=self.credentials.security_token,
+            region_id=self.settings.region,
+            connect_timeout=5000,
+            read_timeout=15000,
+        )
+        if self.settings.cloud_endpoint:
+            parts = urlsplit(self.settings.cloud_endpoint)
+            config.endpoint = parts.netloc
+            config.protocol = parts.scheme
+        else:
+            config.endpoint = PUBLIC_ENDPOINTS[product]
+            config.protocol = "https"
+        return config
+
+    @cached_property
+    def ram(self) -> RamClient:
+        return RamClient(self._config("ram"))
+
+    @cached_property
+    def ims(self) -> ImsClient:
+        return ImsClient(self._config("ims"))
+
+    @cached_property
+    def sts(self) -> StsClient:
+        return StsClient(self._config("sts"))
+
+    @cached_property
+    def resource_manager(self) -> ResourceManagerClient:
+        return ResourceManagerClient(self._config("resourcemanager"))
