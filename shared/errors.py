@@ -87,3 +87,23 @@ class NotEntitled(RamflowError):
 
 class BadRequest(RamflowError):
     """The request's parameters are invalid (HTTP 400)."""
+
+
+class CloudUnreachable(CloudError):
+    """No answer came back (timeout, refused or dropped connection): the call may or may not have acted."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class AmbiguousOutcome(CloudError):
+    """A call that is not idempotent at the cloud failed after it may have taken effect.
+
+    It is never repeated blindly: the caller finds out what happened (e.g. lists the user's
+    AccessKeys) before trying again. `code` and `status` are those of the failure that hid the outcome.
+    """
+
+    @property
+    def retryable(self) -> bool:
+        return True

@@ -1,0 +1,61 @@
+"""`Cloud`: the four typed gateways a flow uses, sharing one runner (one rate limit, one set of stats)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from shared.cloud.clients import CloudClients, CloudCredentials
+from shared.cloud.ims import ImsGateway
+from shared.cloud.ram import RamGateway
+from shared.cloud.ratelimit import limiters
+from shared.cloud.resource_manager import ResourceManagerGateway
+from shared.cloud.retry import CallStats, CloudRunner, RetryPolicy
+from shared.cloud.sts import StsGateway
+from shared.config import Settings
+
+PUBLIC = "public"
+
+
+class Cloud:
+    """Typed access to RAM, IMS, STS and ResourceManager for one account and one credential."""
+
+    def __init__(
+        self, clients: CloudClients, settings: Settings | None = None, *, runner: CloudRunner | None = None
+    ):
+        self.clients = clients
+        self.settings = settings or clients.settings
+        self.runner = runner or account_runner(self.settings, clients.credentials)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, credentials: CloudCredentials) -> Cloud:
+        return cls(CloudClients(settings, credentials), settings)
+
+    @property
+    def stats(self) -> CallStats:
+        return self.runner.stats
+
+    @cached_property
+    def ram(self) -> RamGateway:
+        return RamGateway(self.clients.ram, self.runner)
+
+    @cached_property
+    def ims(self) -> ImsGateway:
+        return ImsGateway(
+            self.clients.ims, self.runner, ram=self.ram, account_alias=self.settings.account_alias
+        )
+
+    @cached_property
+    def sts(self) -> StsGateway:
+        return StsGateway(self.clients.sts, self.runner)
+
+    @cached_property
+    def rm(self) -> ResourceManagerGateway:
+        return ResourceManagerGateway(self.clients.resource_manager, self.runner)
+
+
+def account_runner(settings: Settings, credentials: CloudCredentials) -> CloudRunner:
+    """A runner drawing on the process-wide bucket of this endpoint and AccessKey."""
+    limiter = limiters.get(
+        settings.cloud_endpoint or PUBLIC, credentials.access_key_id, settings.rate_limit_qps
+    )
+    return CloudRunner(limiter, RetryPolicy(max_attempts=settings.max_attempts))

@@ -1,0 +1,95 @@
+"""ResourceManager (2020-03-31): policy attachments scoped to a resource group."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from alibabacloud_resourcemanager20200331 import models as rm
+
+from shared.cloud.base import CloudModel, SdkGateway, Timestamp, by_page_number, nested
+
+PrincipalType = Literal["IMSUser", "IMSGroup", "ServiceRole"]
+
+
+class PolicyAttachment(CloudModel):
+    resource_group_id: str
+    policy_name: str
+    policy_type: str
+    principal_name: str
+    principal_type: str
+    description: str = ""
+    attach_date: Timestamp = None
+
+
+class ResourceManagerGateway(SdkGateway):
+    """`principal_name` is as ResourceManager spells it: `alice@<alias>.onaliyun.com` for a RAM user."""
+
+    def attach_policy(
+        self,
+        resource_group_id: str,
+        policy_name: str,
+        policy_type: str,
+        principal_name: str,
+        principal_type: PrincipalType = "IMSUser",
+    ) -> None:
+        request = rm.AttachPolicyRequest(
+            resource_group_id=resource_group_id,
+            policy_name=policy_name,
+            policy_type=policy_type,
+            principal_name=principal_name,
+            principal_type=principal_type,
+        )
+        self._call(self._sdk.attach_policy, request)
+
+    def detach_policy(
+        self,
+        resource_group_id: str,
+        policy_name: str,
+        policy_type: str,
+        principal_name: str,
+        principal_type: PrincipalType = "IMSUser",
+    ) -> None:
+        request = rm.DetachPolicyRequest(
+            resource_group_id=resource_group_id,
+            policy_name=policy_name,
+            policy_type=policy_type,
+            principal_name=principal_name,
+            principal_type=principal_type,
+        )
+        self._call(self._sdk.detach_policy, request)
+
+    def list_policy_attachments(
+        self,
+        principal_name: str | None = None,
+        policy_name: str | None = None,
+        resource_group_id: str | None = None,
+        *,
+        principal_type: PrincipalType | None = None,
+        policy_type: str | None = None,
+    ) -> list[PolicyAttachment]:
+        request = rm.ListPolicyAttachmentsRequest(
+            principal_name=principal_name,
+            principal_type=principal_type,
+            policy_name=policy_name,
+            policy_type=policy_type,
+            resource_group_id=resource_group_id,
+            page_number=1,
+            page_size=self.page_size,
+        )
+        return self._pages(
+            self._sdk.list_policy_attachments,
+            request,
+            lambda body: (
+                PolicyAttachment(
+                    resource_group_id=a.resource_group_id,
+                    policy_name=a.policy_name,
+                    policy_type=a.policy_type,
+                    principal_name=a.principal_name,
+                    principal_type=a.principal_type,
+                    description=a.description or "",
+                    attach_date=a.attach_date,
+                )
+                for a in nested(body.policy_attachments, "policy_attachment")
+            ),
+            by_page_number,
+        )
