@@ -107,3 +107,7 @@ class AmbiguousOutcome(CloudError):
     @property
     def retryable(self) -> bool:
         return True
+
+
+class RecordNotFound(StoreError):
+    """The ledger holds no record under that id."""

@@ -1,3 +1,35 @@
 """Shared fixtures. The local cloud's fixtures live in local/testing.py."""
 
+import os
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+
 pytest_plugins = ["local.testing"]
+
+
+# --- redis_url: a real redis-server for the tests that need one -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """`redis://127.0.0.1:6379/15` or RAMFLOW_TEST_REDIS_URL, once it answers PING.
+
+    Skips the test without a server; fails it under CI=true, where a server is part of the machine.
+    Tests share the database with others: they use their own key prefix and never FLUSHDB.
+    """
+    url = os.environ.get("RAMFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        parts = urlsplit(url)
+        where = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never print a password
+        message = f"no redis-server at {where}: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        client.close()
+    return url

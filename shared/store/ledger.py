@@ -1,0 +1,259 @@
+"""The ticket ledger: tickets and their grants, managed users, owner → users, intents, deletions.
+
+Documents live under `ticket/<id>`, `user/<name>`, `owner/<owner>`, `intent/<key>` and
+`deletion/<user>`. Every change is a read-modify-write under compare-and-set, retried while other
+writers win, so concurrent invocations never lose each other's updates.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from shared.errors import RecordNotFound, StoreError
+from shared.store.base import Document, JsonObject, KeyValueBackend
+from shared.store.records import (
+    AccessKeyCredential,
+    Credential,
+    GrantRecord,
+    Intent,
+    LoginProfileCredential,
+    ScheduledDeletion,
+    TicketRecord,
+    UserRecord,
+    grant_id,
+    utc_now,
+)
+
+__all__ = [
+    "AccessKeyCredential",
+    "Credential",
+    "GrantRecord",
+    "Intent",
+    "Ledger",
+    "LoginProfileCredential",
+    "ScheduledDeletion",
+    "TicketRecord",
+    "UserRecord",
+    "grant_id",
+]
+
+TICKETS, USERS, OWNERS, INTENTS, DELETIONS = "ticket/", "user/", "owner/", "intent/", "deletion/"
+
+M = TypeVar("M", bound=BaseModel)
+Change = Callable[[JsonObject | None], JsonObject | None]
+
+
+class Ledger:
+    def __init__(
+        self, backend: KeyValueBackend, *, clock: Callable[[], datetime] = utc_now, max_attempts: int = 64
+    ) -> None:
+        self.backend = backend
+        self._clock = clock
+        self._max_attempts = max_attempts
+
+    # Tickets
+
+    def save_ticket(self, ticket: TicketRecord) -> TicketRecord:
+        """Store the ticket as given (last writer wins); use update_ticket to change a stored one."""
+        return self._put(TICKETS + ticket.ticket_id, TicketRecord, lambda _: self._stamped(ticket))
+
+    def get_ticket(self, ticket_id: str) -> TicketRecord | None:
+        return self._get(TICKETS + ticket_id, TicketRecord)
+
+    def update_ticket(
+        self, ticket_id: str, mutate: Callable[[TicketRecord], TicketRecord | None]
+    ) -> TicketRecord:
+        """Apply `mutate` to the stored ticket (change it in place or return a new one) and store
+        the result; `mutate` runs again on fresh data whenever another writer got there first."""
+        change = _existing(f"ticket {ticket_id!r}", mutate, lambda t: t.ticket_id == ticket_id)
+        return self._put(TICKETS + ticket_id, TicketRecord, lambda t: self._stamped(change(t)))
+
+    def all_tickets(self) -> list[TicketRecord]:
+        return self._scan(TICKETS, TicketRecord)
+
+    def grants_of_user(self, user_name: str) -> list[GrantRecord]:
+        """Every grant any ticket made (or plans) for the user, whatever its status."""
+        return [
+            grant for ticket in self.all_tickets() for grant in ticket.grants if grant.user_name == user_name
+        ]
+
+    def expired_grants(self, now: datetime) -> list[GrantRecord]:
+        """Grants not yet revoked whose expiry is at or before `now`, soonest first."""
+        expired = [
+            grant
+            for ticket in self.all_tickets()
+            for grant in ticket.grants
+            if grant.status != "revoked" and grant.expires_at is not None and grant.expires_at <= now
+        ]
+        return sorted(expired, key=lambda grant: grant.expires_at or now)
+
+    # Users and owners
+
+    def save_user(self, user: UserRecord) -> UserRecord:
+        """Store the user as given (last writer wins) and index it under its owner."""
+        return self._put_user(user.user_name, lambda _: user)
+
+    def get_user(self, user_name: str) -> UserRecord | None:
+        return self._get(USERS + user_name, UserRecord)
+
+    def update_user(self, user_name: str, mutate: Callable[[UserRecord], UserRecord | None]) -> UserRecord:
+        """Like update_ticket; moves the user between owner indexes if the owner changes."""
+        return self._put_user(
+            user_name, _existing(f"user {user_name!r}", mutate, lambda u: u.user_name == user_name)
+        )
+
+    def all_users(self) -> list[UserRecord]:
+        return self._scan(USERS, UserRecord)
+
+    def users_of_owner(self, owner: str) -> list[str]:
+        """Names of the owner's users, sorted.
+
+        Includes a name whose record a crash kept from being written (offboarding must not miss
+        it); excludes one whose record names another owner now.
+        """
+        doc = self.backend.get(OWNERS + _owner_key(owner))
+        names: list[str] = doc.value["users"] if doc else []
+        return [
+            name
+            for name in names
+            if (user := self.get_user(name)) is None or _owner_key(user.owner) == _owner_key(owner)
+        ]
+
+    # Intents
+
+    def put_intent(self, intent: Intent) -> Intent:
+        return self._put(INTENTS + intent.key, Intent, lambda _: intent)
+
+    def get_intent(self, key: str) -> Intent | None:
+        return self._get(INTENTS + key, Intent)
+
+    def delete_intent(self, key: str) -> bool:
+        """True if there was one."""
+        return self._delete(INTENTS + key)
+
+    # Deletions
+
+    def schedule_deletion(self, user_name: str, due_at: datetime) -> datetime:
+        """Schedule the user's deletion and return when it is due: a deletion already scheduled
+        earlier stays, so a later event never postpones one."""
+
+        def earliest(current: ScheduledDeletion | None) -> ScheduledDeletion:
+            if current is not None and current.due_at <= due_at:
+                return current
+            return ScheduledDeletion(user_name=user_name, due_at=due_at)
+
+        return self._put(DELETIONS + user_name, ScheduledDeletion, earliest).due_at
+
+    def due_deletions(self, now: datetime) -> list[ScheduledDeletion]:
+        """Deletions due at or before `now`, soonest first."""
+        due = [entry for entry in self._scan(DELETIONS, ScheduledDeletion) if entry.due_at <= now]
+        return sorted(due, key=lambda entry: entry.due_at)
+
+    def clear_deletion(self, user_name: str) -> bool:
+        """True if one was scheduled."""
+        return self._delete(DELETIONS + user_name)
+
+    # Internals
+
+    def _put_user(self, user_name: str, change: Callable[[UserRecord | None], UserRecord]) -> UserRecord:
+        previous_owner: str | None = None
+
+        def indexed(current: UserRecord | None) -> UserRecord:
+            nonlocal previous_owner
+            previous_owner = current.owner if current else None
+            user = self._stamped(change(current))
+            # Index first: after a crash the index may name a user too many (users_of_owner checks),
+            # never one too few, which would hide the user from offboarding.
+            self._index_owner(user.owner, user_name, present=True)
+            return user
+
+        user = self._put(USERS + user_name, UserRecord, indexed)
+        if previous_owner is not None and _owner_key(previous_owner) != _owner_key(user.owner):
+            self._index_owner(previous_owner, user_name, present=False)
+        return user
+
+    def _index_owner(self, owner: str, user_name: str, *, present: bool) -> None:
+        key = _owner_key(owner)
+
+        def change(index: JsonObject | None) -> JsonObject | None:
+            users = set(index["users"]) if index else set()
+            users = users | {user_name} if present else users - {user_name}
+            return {"owner": key, "users": sorted(users)} if users else None
+
+        self._write(OWNERS + key, change)
+
+    def _stamped(self, record: M) -> M:
+        return record.model_copy(update={"updated_at": self._clock()})
+
+    def _get(self, key: str, model: type[M]) -> M | None:
+        doc = self.backend.get(key)
+        return None if doc is None else model.model_validate(doc.value)
+
+    def _scan(self, prefix: str, model: type[M]) -> list[M]:
+        return [model.model_validate(doc.value) for _, doc in self.backend.scan(prefix)]
+
+    def _put(self, key: str, model: type[M], change: Callable[[M | None], M]) -> M:
+        def change_json(value: JsonObject | None) -> JsonObject:
+            stored = change(None if value is None else model.model_validate(value)).model_dump(mode="json")
+            model.model_validate(
+                stored
+            )  # model_copy(update=...) skips validation: never store what cannot load
+            return stored
+
+        _, stored = self._write(key, change_json)
+        return model.model_validate(stored)
+
+    def _delete(self, key: str) -> bool:
+        before, _ = self._write(key, lambda _: None)
+        return before is not None
+
+    def _write(self, key: str, change: Change) -> tuple[JsonObject | None, JsonObject | None]:
+        """Replace the document with `change(document)` (None: absent) under compare-and-set.
+
+        Returns the document before and after. `change` must not modify its argument, and may run
+        several times; an exception from it aborts the write.
+        """
+        for attempt in range(self._max_attempts):
+            doc = self.backend.get(key)
+            before = None if doc is None else doc.value
+            after = change(before)
+            if self._replace(key, doc, after):
+                return before, after
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # let the winner's peers spread out
+        raise StoreError(f"ledger {key!r}: gave up after {self._max_attempts} conflicting writes")
+
+    def _replace(self, key: str, doc: Document | None, after: JsonObject | None) -> bool:
+        """One conditional write from `doc` to `after`; False if another writer changed it first."""
+        if doc is None:
+            return after is None or self.backend.put_if_absent(key, after)
+        if after is None:
+            return self.backend.delete_if_version(key, doc.version)
+        return after == doc.value or self.backend.put_if_version(key, after, doc.version)
+
+
+def _existing(
+    what: str, mutate: Callable[[M], M | None], keeps_identity: Callable[[M], bool]
+) -> Callable[[M | None], M]:
+    """Wrap an update function: the record must exist, and the update may not rename it."""
+
+    def change(current: M | None) -> M:
+        if current is None:
+            raise RecordNotFound(f"no {what} in the ledger")
+        result = mutate(current)
+        updated = current if result is None else result
+        if not keeps_identity(updated):
+            raise StoreError(f"an update of {what} may not change its id")
+        return updated
+
+    return change
+
+
+def _owner_key(owner: str) -> str:
+    """Owners are e-mail addresses: one index whatever their case."""
+    return owner.strip().casefold()

@@ -1,0 +1,144 @@
+"""The ledger's records: what ramflow did, for whom, on which ticket — enough to undo it.
+
+Times are timezone-aware and normalised to UTC. Secrets appear only as sealed ciphertext, in
+fields named `sealed_*`: the credential models admit nothing else, and the backends refuse
+any other secret-sounding string field (see shared/store/base.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.utcoffset() is None:
+        raise ValueError("must be timezone-aware")
+    return value.astimezone(timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+AccessMode = Literal["console", "programmatic"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def grant_id(
+    ticket_id: str, user_name: str, policy_type: str, policy_name: str, resource_group_id: str | None = None
+) -> str:
+    """The same grant of the same ticket always gets the same id, so replays find what they did."""
+    return f"{ticket_id}/{user_name}/{policy_type}/{policy_name}@{resource_group_id or 'account'}"
+
+
+class GrantRecord(_Record):
+    grant_id: str
+    ticket_id: str
+    user_name: str
+    policy_name: str
+    policy_type: Literal["System", "Custom"]
+    scope: Literal["account", "resource_group"]
+    resource_group_id: str | None = None
+    created_by_ramflow: bool = False
+    expires_at: UtcDatetime | None = None
+    status: Literal["planned", "active", "revoked"] = "planned"
+
+    @model_validator(mode="after")
+    def _group_matches_scope(self) -> GrantRecord:
+        if (self.scope == "resource_group") != (self.resource_group_id is not None):
+            raise ValueError("resource_group_id is set exactly when scope is resource_group")
+        return self
+
+    @classmethod
+    def plan(
+        cls,
+        *,
+        ticket_id: str,
+        user_name: str,
+        policy_name: str,
+        policy_type: Literal["System", "Custom"],
+        resource_group_id: str | None = None,
+        created_by_ramflow: bool = False,
+        expires_at: datetime | None = None,
+    ) -> GrantRecord:
+        """A planned grant with its deterministic id and the scope its resource group implies."""
+        return cls(
+            grant_id=grant_id(ticket_id, user_name, policy_type, policy_name, resource_group_id),
+            ticket_id=ticket_id,
+            user_name=user_name,
+            policy_name=policy_name,
+            policy_type=policy_type,
+            scope="resource_group" if resource_group_id else "account",
+            resource_group_id=resource_group_id,
+            created_by_ramflow=created_by_ramflow,
+            expires_at=expires_at,
+        )
+
+
+class TicketRecord(_Record):
+    ticket_id: str
+    status: Literal["pending_approval", "approved", "completed", "rejected", "revoked"] = "pending_approval"
+    requester: str
+    user_name: str
+    owner: str
+    access_mode: AccessMode
+    request: dict[str, Any] = Field(description="the validated request, as JSON")
+    approvers: list[str] = Field(default_factory=list)
+    break_glass: bool = False
+    grants: list[GrantRecord] = Field(default_factory=list)
+    created_at: UtcDatetime = Field(default_factory=utc_now)
+    updated_at: UtcDatetime = Field(default_factory=utc_now)
+    expires_at: UtcDatetime | None = None
+
+
+class AccessKeyCredential(_Record):
+    kind: Literal["access_key"] = "access_key"
+    access_key_id: str
+    sealed_secret: str
+
+
+class LoginProfileCredential(_Record):
+    kind: Literal["login_profile"] = "login_profile"
+    sealed_password: str
+
+
+Credential = Annotated[AccessKeyCredential | LoginProfileCredential, Field(discriminator="kind")]
+
+
+class UserRecord(_Record):
+    user_name: str
+    owner: str
+    access_mode: AccessMode
+    tickets: list[str] = Field(default_factory=list)
+    status: Literal["active", "disabled", "deleted"] = "active"
+    delete_after: UtcDatetime | None = None
+    credential: Credential | None = None
+    created_at: UtcDatetime = Field(default_factory=utc_now)
+    updated_at: UtcDatetime = Field(default_factory=utc_now)
+
+
+class Intent(_Record):
+    """Written before a cloud call that is not idempotent (CreateAccessKey, CreateLoginProfile).
+
+    On replay, a `started` intent means the call may have happened: any AccessKey not in
+    `known_key_ids` and not recorded was created by it, its secret is lost, and it must go.
+    """
+
+    key: str = Field(description="what the call creates, e.g. access_key/<user> or password/<user>")
+    ticket_id: str
+    state: Literal["started", "done"] = "started"
+    known_key_ids: list[str] = Field(default_factory=list)
+    result: dict[str, Any] | None = Field(None, description="the call's outcome, ciphertext only")
+    created_at: UtcDatetime = Field(default_factory=utc_now)
+
+
+class ScheduledDeletion(_Record):
+    user_name: str
+    due_at: UtcDatetime
