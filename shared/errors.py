@@ -89,6 +89,10 @@ class BadRequest(RamflowError):
     """The request's parameters are invalid (HTTP 400)."""
 
 
+class SealedSecretUnreadable(RamflowError):
+    """A sealed secret did not open: the private key is wrong or the ciphertext was altered."""
+
+
 class CloudUnreachable(CloudError):
     """No answer came back (timeout, refused or dropped connection): the call may or may not have acted."""
 

@@ -1,0 +1,42 @@
+"""Typed shapes of what ramflow reads (CloudEvents and their payloads) and replies (results)."""
+
+from shared.models.events import (
+    ACCESS_APPROVED,
+    ACCESS_REVOKED,
+    USER_OFFBOARDED,
+    USER_REQUESTED,
+    AccessApproved,
+    AccessRevoked,
+    CloudEvent,
+    EventData,
+    UserOffboarded,
+    UserRequested,
+    UserSpec,
+    parse_data,
+    parse_events,
+)
+from shared.models.grants import Grant, PolicyGrant, TemplateGrant
+from shared.models.results import AccessKeyCredential, FieldError, LoginProfileCredential, Result
+
+__all__ = [
+    "ACCESS_APPROVED",
+    "ACCESS_REVOKED",
+    "USER_OFFBOARDED",
+    "USER_REQUESTED",
+    "AccessApproved",
+    "AccessKeyCredential",
+    "AccessRevoked",
+    "CloudEvent",
+    "EventData",
+    "FieldError",
+    "Grant",
+    "LoginProfileCredential",
+    "PolicyGrant",
+    "Result",
+    "TemplateGrant",
+    "UserOffboarded",
+    "UserRequested",
+    "UserSpec",
+    "parse_data",
+    "parse_events",
+]
