@@ -1,0 +1,89 @@
+"""The credentials a function runs with: its role's STS session, as FC hands it out — never a root key.
+
+In the cloud FC assumes the function's role and passes the session in the context (python3.10) and
+in `ALIBABA_CLOUD_*` variables (both). Locally a RAM user that the role trusts (seeded by
+`local.seed`) plays the FC service and assumes the role over the STS API.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Protocol
+
+from alibabacloud_sts20150401 import models as sts_models
+
+from shared.cloud.clients import CloudClients, CloudCredentials
+from shared.config import Settings
+from shared.fc import FcCredentials
+
+
+class CredentialSource(Protocol):
+    def get(self) -> FcCredentials | None: ...
+
+
+class NoCredentials:
+    """A runtime that gives functions no credentials (they fail as FC would without a role)."""
+
+    def get(self) -> FcCredentials | None:
+        return None
+
+
+class StaticCredentials:
+    """Fixed credentials, for `ramflow serve --cloud` without a role to assume."""
+
+    def __init__(self, credentials: CloudCredentials):
+        self._credentials = FcCredentials(
+            credentials.access_key_id, credentials.access_key_secret, credentials.security_token
+        )
+
+    def get(self) -> FcCredentials | None:
+        return self._credentials
+
+
+class AssumedRoleCredentials:
+    """The functions' role, assumed by `identity` and renewed `refresh_before` seconds ahead of expiry."""
+
+    def __init__(
+        self,
+        *,
+        cloud_endpoint: str | None,
+        identity: CloudCredentials,
+        role_arn: str,
+        session_name: str = "fc-local",
+        duration_seconds: int = 3600,
+        refresh_before: float = 600.0,
+        clock: Callable[[], float] = time.time,
+        region: str = "cn-hangzhou",
+    ):
+        self._sts = CloudClients(Settings(cloud_endpoint=cloud_endpoint, region=region), identity).sts
+        self.role_arn = role_arn
+        self._session_name = session_name
+        self._duration = duration_seconds
+        self._refresh_before = refresh_before
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._current: FcCredentials | None = None
+        self._expires_at = 0.0
+        self.renewals = 0
+
+    def get(self) -> FcCredentials | None:
+        with self._lock:
+            if self._current is None or self._clock() > self._expires_at - self._refresh_before:
+                request = sts_models.AssumeRoleRequest(
+                    role_arn=self.role_arn,
+                    role_session_name=self._session_name,
+                    duration_seconds=self._duration,
+                )
+                creds = self._sts.assume_role(request).body.credentials
+                self._current = FcCredentials(
+                    creds.access_key_id, creds.access_key_secret, creds.security_token
+                )
+                expires = datetime.strptime(creds.expiration, "%Y-%m-%dT%H:%M:%SZ").replace(
+                    tzinfo=timezone.utc
+                )
+                self._expires_at = expires.timestamp()
+                self.renewals += 1
+            return self._current

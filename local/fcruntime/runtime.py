@@ -1,0 +1,591 @@
+"""A local Function Compute: every function of `functions/` on one loopback port.
+
+One module instance per function stands for one warm FC instance: module-level caches (a JWKS, a
+credential cache, SDK clients) survive between invocations exactly as they would in the cloud.
+Handlers are imported by file path under a name unique to this runtime, so two runtimes in one test
+process never share an instance.
+
+Routes (what real clients call, unchanged):
+- `/<function-name>/<path>` — HTTP trigger, FC 3.0 HTTP event in, `{statusCode, headers, …}` out;
+- `POST /2016-08-15/services/<service>/functions/<fn>/invocations` — `aliyun-fc2`, FC signature;
+- `/2016-08-15/proxy/<service>/<fn>/<path>` — `aliyun-fc2`'s `do_http_request` to an HTTP trigger;
+- `POST /2023-03-30/functions/<fn>/invocations` — the v3 API, ACS3-HMAC-SHA256 signature;
+- `GET /` — the endpoints, as JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import itertools
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from local.emulator.core import EmulatorRequest
+from local.fcruntime.credentials import CredentialSource, NoCredentials
+from local.fcruntime.signing import InvokeDenied, KeyResolver, verify_fc2
+from local.fcruntime.spec import FunctionSpec, load_functions
+from shared.fc import FcContext, FcFunction
+
+log = logging.getLogger("ramflow.fcruntime")
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_S_YAML = PROJECT_DIR / "s.yaml"
+DEFAULT_FUNCTIONS_DIR = PROJECT_DIR / "functions"
+CREDENTIAL_ENV = (
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN",
+)
+_runtime_ids = itertools.count(1)
+
+_INVOKE_2016 = re.compile(r"^/2016-08-15/services/([^/]+)/functions/([^/]+)/invocations/?$")
+_PROXY_2016 = re.compile(r"^/2016-08-15/proxy/([^/]+)/([^/]+)(/.*)?$")
+_INVOKE_2023 = re.compile(r"^/2023-03-30/functions/([^/]+)/invocations/?$")
+
+
+@dataclass
+class Invocation:
+    """The outcome of one handler call, as FC reports it."""
+
+    request_id: str
+    value: Any = None
+    error_type: str | None = None
+    error_message: str = ""
+    duration_ms: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.error_type is not None
+
+    def payload(self) -> bytes:
+        """The bytes FC returns for a return value: bytes as they are, str encoded, the rest as JSON."""
+        if self.failed:
+            return json.dumps({"errorMessage": self.error_message, "errorType": self.error_type}).encode()
+        value = self.value
+        if value is None:
+            return b""
+        if isinstance(value, bytes | bytearray):
+            return bytes(value)
+        if isinstance(value, str):
+            return value.encode("utf-8")
+        return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+class LocalFunction:
+    """One function and its one warm instance (the handler module, imported on first call)."""
+
+    def __init__(self, spec: FunctionSpec, runtime_id: int):
+        self.spec = spec
+        self._module_name = f"ramflow_fc_{runtime_id}_{spec.name.replace('-', '_')}"
+        self._module: ModuleType | None = None
+        self._lock = threading.Lock()
+        self.invocations = 0
+
+    @property
+    def module(self) -> ModuleType:
+        with self._lock:
+            if self._module is None:
+                path = self.spec.module_file
+                spec = importlib.util.spec_from_file_location(self._module_name, path)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"cannot load {path}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                self._module = module
+            return self._module
+
+    def handler(self) -> Callable[[Any, Any], Any]:
+        handler = getattr(self.module, self.spec.handler_name, None)
+        if not callable(handler):
+            raise AttributeError(f"{self.spec.handler} is not a function")
+        return handler
+
+
+@dataclass
+class FcRuntime:
+    """Serve `functions/` on host:port (port 0 picks one). Use as a context manager.
+
+    `keys` decides who may call the InvokeFunction APIs; `credentials` gives each invocation its
+    role's session; `environment` is laid over s.yaml's `environmentVariables` (which all functions
+    share here, as one process stands for every instance) and restored on stop.
+    """
+
+    keys: KeyResolver
+    credentials: CredentialSource = field(default_factory=NoCredentials)
+    environment: Mapping[str, str] = field(default_factory=dict)
+    s_yaml: Path = DEFAULT_S_YAML
+    functions_dir: Path = DEFAULT_FUNCTIONS_DIR
+    host: str = "127.0.0.1"
+    port: int = 0
+    service_name: str = "ramflow"
+    region: str = "cn-hangzhou"
+    account_id: str = ""
+    functions: dict[str, FunctionSpec] | None = None
+    workers: int = 64
+
+    def __post_init__(self) -> None:
+        self.id = next(_runtime_ids)
+        specs = (
+            self.functions if self.functions is not None else load_functions(self.s_yaml, self.functions_dir)
+        )
+        self.functions = dict(specs)
+        self._instances = {name: LocalFunction(spec, self.id) for name, spec in specs.items()}
+        self._server = _Server((self.host, self.port), self)
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"fc{self.id}")
+        self._saved_env: dict[str, str | None] = {}
+        self._env_lock = threading.Lock()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self._server.server_address[0]}:{self._server.server_address[1]}"
+
+    @property
+    def bound_port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, function: str) -> str:
+        """The HTTP-trigger URL of a function."""
+        return f"{self.endpoint}/{function}/"
+
+    def endpoints(self) -> dict[str, Any]:
+        return {
+            "http_triggers": {
+                name: self.url(name)
+                for name, spec in sorted((self.functions or {}).items())
+                if spec.http is not None
+            },
+            "invoke_2016_08_15": f"{self.endpoint}/2016-08-15/services/{self.service_name}/functions/<fn>/invocations",
+            "invoke_2023_03_30": f"{self.endpoint}/2023-03-30/functions/<fn>/invocations",
+            "functions": {name: spec.present for name, spec in sorted((self.functions or {}).items())},
+        }
+
+    def start(self) -> FcRuntime:
+        self._apply_environment()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"fcruntime-{self.id}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._apply_environment()
+        try:
+            self._server.serve_forever()
+        finally:
+            self._restore_environment()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._restore_environment()
+
+    def __enter__(self) -> FcRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _apply_environment(self) -> None:
+        merged: dict[str, str] = {}
+        for spec in (self.functions or {}).values():
+            merged.update(spec.environment)
+        merged.update(self.environment)
+        with self._env_lock:
+            for key, value in merged.items():
+                self._saved_env.setdefault(key, os.environ.get(key))
+                os.environ[key] = value
+
+    def _restore_environment(self) -> None:
+        with self._env_lock:
+            for key, old in self._saved_env.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+            self._saved_env.clear()
+
+    def _set_credential_env(self, creds: Any) -> None:
+        """FC puts the role's session in the environment too (python3.12 has it only there)."""
+        values = (
+            (creds.access_key_id, creds.access_key_secret, creds.security_token or "")
+            if creds
+            else ("", "", "")
+        )
+        if os.environ.get(CREDENTIAL_ENV[0]) == values[0] and os.environ.get(CREDENTIAL_ENV[2]) == values[2]:
+            return
+        with self._env_lock:
+            for key, value in zip(CREDENTIAL_ENV, values, strict=True):
+                self._saved_env.setdefault(key, os.environ.get(key))
+                if value:
+                    os.environ[key] = value
+                else:
+                    os.environ.pop(key, None)
+
+    # --- invocation ----------------------------------------------------------------------------
+    def instance(self, name: str) -> LocalFunction | None:
+        """The function's warm instance, or None if s.yaml lacks it or its code is not there yet."""
+        found = self._instances.get(name)
+        return found if found is not None and found.spec.present else None
+
+    def invoke(
+        self, name: str, event: bytes | str | dict[str, Any], *, request_id: str | None = None
+    ) -> Invocation:
+        """Call a function's handler with `event` (as FC: bytes) and an FC-like context."""
+        instance = self.instance(name)
+        if instance is None:
+            raise LookupError(name)
+        if isinstance(event, dict):
+            event = json.dumps(event)
+        payload = event.encode("utf-8") if isinstance(event, str) else event
+        spec = instance.spec
+        credentials = self.credentials.get()
+        self._set_credential_env(credentials)
+        context = FcContext(
+            function=FcFunction(spec.name, spec.handler, spec.memory, spec.timeout),
+            request_id=request_id or str(uuid.uuid4()),
+            # python3.10 hands the session on the context; python3.12 only in the environment.
+            credentials=credentials if spec.runtime.startswith("python3.10") else None,
+            region=self.region,
+            account_id=self.account_id,
+        )
+        result = Invocation(context.request_id)
+        started = time.perf_counter()
+
+        def call() -> Any:
+            return instance.handler()(payload, context)
+
+        try:
+            instance.invocations += 1
+            result.value = self._pool.submit(call).result(timeout=spec.timeout)
+        except FutureTimeout:
+            result.error_type = "FunctionTimeoutError"
+            result.error_message = f"Function timed out after {spec.timeout} seconds"
+        except Exception as exc:
+            result.error_type = type(exc).__name__
+            result.error_message = str(exc)
+            log.warning("function %s request %s raised %s", name, context.request_id, type(exc).__name__)
+        result.duration_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def http_event(
+        self,
+        *,
+        method: str,
+        raw_path: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, list[str]],
+        body: bytes,
+        source_ip: str,
+        request_id: str,
+        full_path: str,
+    ) -> dict[str, Any]:
+        """The FC 3.0 HTTP trigger event (see ../shared/data/fc3/http-trigger-event.json)."""
+        try:
+            text, is_b64 = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, is_b64 = base64.b64encode(body).decode("ascii"), True
+        now = time.time()
+        return {
+            "version": "v1",
+            "rawPath": raw_path,
+            "headers": dict(headers),
+            "queryParameters": {k: v[0] if len(v) == 1 else v for k, v in query.items()},
+            "body": text,
+            "isBase64Encoded": is_b64,
+            "requestContext": {
+                "accountId": self.account_id,
+                "domainName": f"127.0.0.1:{self.bound_port}",
+                "domainPrefix": "127",
+                "requestId": request_id,
+                "time": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "timeEpoch": str(int(now * 1000)),
+                "http": {
+                    "method": method,
+                    "path": full_path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": source_ip,
+                    "userAgent": headers.get("User-Agent") or headers.get("user-agent") or "",
+                },
+            },
+        }
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json_reply(status: int, body: dict[str, Any], request_id: str, **headers: str) -> Reply:
+    return Reply(
+        status,
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json", "X-Fc-Request-Id": request_id, **headers},
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        reply = self.server.route(
+            self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
+        )
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's signature
+        """No access log: query strings carry tokens (`?token=`), and those never reach a log."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], runtime: FcRuntime):
+        super().__init__(address, _Handler)
+        self.runtime = runtime
+
+    def route(self, method: str, raw: str, headers: dict[str, str], body: bytes, source_ip: str) -> Reply:
+        request_id = str(uuid.uuid4())
+        parts = urlsplit(raw)
+        path = parts.path or "/"
+        query = parse_qs(parts.query, keep_blank_values=True)
+        try:
+            if (m := _INVOKE_2016.match(path)) is not None:
+                return self._invoke_2016(m, method, path, headers, query, body, request_id)
+            if (m := _PROXY_2016.match(path)) is not None:
+                caller_path = path
+                service, function, rest = m.group(1), m.group(2), m.group(3) or "/"
+                if service.split(".")[0] != self.runtime.service_name:
+                    return self._not_found_2016(
+                        "ServiceNotFound", f"service '{service}' does not exist", request_id
+                    )
+                verify_fc2(self.runtime.keys, method=method, path=caller_path, headers=headers, query=query)
+                return self._http_trigger(
+                    function,
+                    method,
+                    rest,
+                    parts.query,
+                    headers,
+                    query,
+                    body,
+                    source_ip,
+                    request_id,
+                    signed=True,
+                )
+            if (m := _INVOKE_2023.match(path)) is not None:
+                return self._invoke_2023(m, method, path, headers, query, body, request_id)
+            if path == "/":
+                return _json_reply(200, self.runtime.endpoints(), request_id)
+            function, _, rest = path.lstrip("/").partition("/")
+            return self._http_trigger(
+                unquote(function),
+                method,
+                "/" + rest,
+                parts.query,
+                headers,
+                query,
+                body,
+                source_ip,
+                request_id,
+                signed=False,
+            )
+        except InvokeDenied as denied:
+            if path.startswith("/2016-08-15/"):
+                body_2016 = {"ErrorCode": denied.code, "ErrorMessage": denied.message}
+                return _json_reply(denied.status, body_2016, request_id)
+            return _json_reply(
+                denied.status,
+                {"Code": denied.code, "Message": denied.message, "RequestId": request_id},
+                request_id,
+            )
+
+    @staticmethod
+    def _not_found_2016(code: str, message: str, request_id: str) -> Reply:
+        return _json_reply(404, {"ErrorCode": code, "ErrorMessage": message}, request_id)
+
+    def _invoke_2016(
+        self,
+        m: re.Match[str],
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        query: dict[str, list[str]],
+        body: bytes,
+        request_id: str,
+    ) -> Reply:
+        verify_fc2(self.runtime.keys, method=method, path=path, headers=headers, query=query or None)
+        service, function = unquote(m.group(1)), unquote(m.group(2))
+        if method != "POST":
+            return _json_reply(405, {"ErrorCode": "MethodNotAllowed", "ErrorMessage": "use POST"}, request_id)
+        if service.split(".")[0] != self.runtime.service_name:
+            return self._not_found_2016("ServiceNotFound", f"service '{service}' does not exist", request_id)
+        if self.runtime.instance(function) is None:
+            return self._not_found_2016(
+                "FunctionNotFound", f"function '{function}' does not exist in service '{service}'", request_id
+            )
+        return self._run_invocation(function, body, headers, request_id)
+
+    def _invoke_2023(
+        self,
+        m: re.Match[str],
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        query: dict[str, list[str]],
+        body: bytes,
+        request_id: str,
+    ) -> Reply:
+        flat_query = {k: v[0] for k, v in query.items()}
+        self.runtime.keys.authenticate_acs3(EmulatorRequest(method, path, flat_query, headers, body))
+        function = unquote(m.group(1))
+        if method != "POST":
+            return _json_reply(
+                405, {"Code": "MethodNotAllowed", "Message": "use POST", "RequestId": request_id}, request_id
+            )
+        if self.runtime.instance(function) is None:
+            return _json_reply(
+                404,
+                {
+                    "Code": "FunctionNotFound",
+                    "Message": f"function '{function}' does not exist",
+                    "RequestId": request_id,
+                },
+                request_id,
+            )
+        return self._run_invocation(function, body, headers, request_id)
+
+    def _run_invocation(self, function: str, body: bytes, headers: dict[str, str], request_id: str) -> Reply:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if lowered.get("x-fc-invocation-type", "Sync").lower() == "async":
+            threading.Thread(
+                target=self.runtime.invoke,
+                args=(function, body),
+                kwargs={"request_id": request_id},
+                daemon=True,
+            ).start()
+            return Reply(202, b"", {"X-Fc-Request-Id": request_id})
+        result = self.runtime.invoke(function, body, request_id=request_id)
+        reply_headers = {"X-Fc-Request-Id": request_id, "Content-Type": "application/octet-stream"}
+        if result.failed:
+            reply_headers["X-Fc-Error-Type"] = "UnhandledInvocationError"
+            reply_headers["Content-Type"] = "application/json"
+        return Reply(200, result.payload(), reply_headers)
+
+    def _http_trigger(
+        self,
+        function: str,
+        method: str,
+        rest: str,
+        raw_query: str,
+        headers: dict[str, str],
+        query: dict[str, list[str]],
+        body: bytes,
+        source_ip: str,
+        request_id: str,
+        *,
+        signed: bool,
+    ) -> Reply:
+        runtime = self.runtime
+        instance = runtime.instance(function)
+        trigger = instance.spec.http if instance is not None else None
+        if instance is None or trigger is None:
+            return _json_reply(
+                404,
+                {
+                    "Code": "TriggerNotFound",
+                    "Message": f"no HTTP trigger for '{function}'",
+                    "RequestId": request_id,
+                },
+                request_id,
+            )
+        if method not in trigger.methods:
+            return _json_reply(
+                405,
+                {"Code": "MethodNotAllowed", "Message": f"{method} is not allowed", "RequestId": request_id},
+                request_id,
+            )
+        if trigger.auth_type == "function" and not signed:
+            verify_fc2(
+                runtime.keys, method=method, path=f"/{function}{rest}", headers=headers, query=query or None
+            )
+        event = runtime.http_event(
+            method=method,
+            raw_path=rest,
+            headers=headers,
+            query=query,
+            body=body,
+            source_ip=source_ip,
+            request_id=request_id,
+            full_path=rest + (f"?{raw_query}" if raw_query else ""),
+        )
+        result = runtime.invoke(function, json.dumps(event).encode(), request_id=request_id)
+        if result.failed:
+            return Reply(
+                502,
+                result.payload(),
+                {
+                    "Content-Type": "application/json",
+                    "X-Fc-Request-Id": request_id,
+                    "X-Fc-Error-Type": "UnhandledInvocationError",
+                },
+            )
+        return self._http_reply(result.value, request_id)
+
+    @staticmethod
+    def _http_reply(value: Any, request_id: str) -> Reply:
+        if isinstance(value, bytes | bytearray | str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                text = value if isinstance(value, bytes | bytearray) else value.encode()
+                return Reply(200, bytes(text), {"X-Fc-Request-Id": request_id})
+        if isinstance(value, dict) and "statusCode" in value:
+            raw = value.get("body") or ""
+            if value.get("isBase64Encoded"):
+                payload = base64.b64decode(raw)
+            else:
+                payload = raw.encode() if isinstance(raw, str) else json.dumps(raw).encode()
+            headers = {str(k): str(v) for k, v in (value.get("headers") or {}).items()}
+            headers["X-Fc-Request-Id"] = request_id
+            return Reply(int(value["statusCode"]), payload, headers)
+        return Reply(
+            200,
+            json.dumps(value).encode(),
+            {"Content-Type": "application/json", "X-Fc-Request-Id": request_id},
+        )

@@ -1,0 +1,178 @@
+"""Read the functions from `s.yaml`, so that what runs locally is what deploys.
+
+Locally a function's code is `functions/<name with _>/` (the packaging step fills `./build/` for the
+cloud). `${vars.*}` references are resolved; `${env(...)}` and `${config(...)}` are deploy-time values
+the local runtime cannot know, so variables holding them are left out for local settings to supply.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.errors import ConfigError
+
+# Functions with an HTTP trigger when s.yaml does not (yet) declare triggers for them.
+DEFAULT_HTTP_FUNCTIONS = frozenset({"token-vendor", "webhook-ingress"})
+
+_WHOLE_VAR = re.compile(r"^\$\{vars\.([A-Za-z0-9_.-]+)\}$")
+_VAR = re.compile(r"\$\{vars\.([A-Za-z0-9_.-]+)\}")
+
+
+class _Unresolved:
+    """A value only known at deploy time (`${env(...)}`, `${config(...)}`)."""
+
+    def __repr__(self) -> str:
+        return "<unresolved>"
+
+
+UNRESOLVED = _Unresolved()
+
+
+@dataclass(frozen=True)
+class HttpTrigger:
+    name: str = "http"
+    auth_type: str = "anonymous"  # anonymous | function | jwt
+    methods: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    folder: Path
+    handler: str = "index.handler"
+    runtime: str = "python3.12"
+    timeout: int = 60
+    memory: int = 512
+    role: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    http: HttpTrigger | None = None
+
+    @property
+    def module_file(self) -> Path:
+        module, _, _ = self.handler.rpartition(".")
+        return self.folder / (module.replace(".", "/") + ".py")
+
+    @property
+    def handler_name(self) -> str:
+        return self.handler.rpartition(".")[2]
+
+    @property
+    def present(self) -> bool:
+        """Others may still be writing a function: until its file exists it answers 404."""
+        return self.module_file.is_file()
+
+    @property
+    def role_name(self) -> str | None:
+        """`acs:ram::<account>:role/<name>` → `<name>` (the account part may be a deploy-time value)."""
+        if not self.role:
+            return None
+        return self.role.rsplit("role/", 1)[-1] or None
+
+
+def _lookup(variables: dict[str, Any], dotted: str) -> Any:
+    node: Any = variables
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return UNRESOLVED
+        node = node[part]
+    return node
+
+
+def substitute(text: str, variables: dict[str, Any], depth: int = 0) -> str:
+    """`${vars.*}` replaced inside a string; other `${…}` expressions are left as they are."""
+    if depth > 10:
+        raise ConfigError("s.yaml: ${vars.*} references nest too deeply (a cycle?)")
+
+    def one(match: re.Match[str]) -> str:
+        found = _lookup(variables, match.group(1))
+        if isinstance(found, str):
+            return substitute(found, variables, depth + 1)
+        if found is UNRESOLVED or isinstance(found, dict | list):
+            return "${unresolved}"
+        return str(found)
+
+    return _VAR.sub(one, text)
+
+
+def resolve(value: Any, variables: dict[str, Any], depth: int = 0) -> Any:
+    """Substitute `${vars.*}`; anything still holding `${…}` becomes UNRESOLVED (and is dropped from maps)."""
+    if depth > 10:
+        raise ConfigError("s.yaml: ${vars.*} references nest too deeply (a cycle?)")
+    if isinstance(value, str):
+        whole = _WHOLE_VAR.match(value)
+        if whole:
+            return resolve(_lookup(variables, whole.group(1)), variables, depth + 1)
+        text = substitute(value, variables, depth)
+        return UNRESOLVED if "${" in text else text
+    if isinstance(value, dict):
+        resolved = {k: resolve(v, variables, depth + 1) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not UNRESOLVED}
+    if isinstance(value, list):
+        return [v for v in (resolve(item, variables, depth + 1) for item in value) if v is not UNRESOLVED]
+    return value
+
+
+def _http_trigger(name: str, props: dict[str, Any]) -> HttpTrigger | None:
+    triggers = props.get("triggers")
+    if triggers is None:
+        return HttpTrigger() if name in DEFAULT_HTTP_FUNCTIONS else None
+    for trigger in triggers or []:
+        if isinstance(trigger, dict) and trigger.get("triggerType") == "http":
+            config = trigger.get("triggerConfig") or {}
+            methods = tuple(str(m).upper() for m in config.get("methods") or HttpTrigger.methods)
+            return HttpTrigger(
+                name=str(trigger.get("triggerName") or "http"),
+                auth_type=str(config.get("authType") or "anonymous").lower(),
+                methods=methods,
+            )
+    return None
+
+
+def load_functions(s_yaml: str | Path, functions_dir: str | Path) -> dict[str, FunctionSpec]:
+    """Every fc3 function of the project, by function name."""
+    path = Path(s_yaml)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {type(exc).__name__}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: not a Serverless Devs project")
+    variables = document.get("vars") or {}
+    functions: dict[str, FunctionSpec] = {}
+    for resource in (document.get("resources") or {}).values():
+        if not isinstance(resource, dict) or resource.get("component") != "fc3":
+            continue
+        props = resolve(resource.get("props") or {}, variables)
+        name = props.get("functionName")
+        if not isinstance(name, str):
+            continue
+        env = props.get("environmentVariables") or {}
+        functions[name] = FunctionSpec(
+            name=name,
+            folder=Path(functions_dir) / name.replace("-", "_"),
+            handler=str(props.get("handler") or "index.handler"),
+            runtime=str(props.get("runtime") or "python3.12"),
+            timeout=int(props.get("timeout") or 60),
+            memory=int(props.get("memorySize") or 512),
+            role=props.get("role")
+            if isinstance(props.get("role"), str)
+            else _role_fallback(resource, variables),
+            environment={str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
+            http=_http_trigger(name, props),
+        )
+    return functions
+
+
+def _role_fallback(resource: dict[str, Any], variables: dict[str, Any]) -> str | None:
+    """`acs:ram::${config('AccountID')}:role/x` cannot be resolved, but its role name can."""
+    raw = (resource.get("props") or {}).get("role")
+    if isinstance(raw, str):
+        text = substitute(raw, variables)
+        if "role/" in text:
+            return "role/" + text.rsplit("role/", 1)[1]
+    return None

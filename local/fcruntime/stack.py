@@ -1,0 +1,166 @@
+"""The whole local cloud in one object: an emulator (embedded or remote), seeded, and the FC runtime.
+
+`ramflow serve`, `make demo`, the tests and the benchmarks all start it the same way:
+
+    with LocalStack() as stack:                      # embedded emulator, dev config, free ports
+        requests.get(stack.runtime.url("token-vendor"), params={"token": ...})
+
+Tests pass their own `emulator_server` so they can read its recorder and inject faults.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET, Emulator
+from local.emulator.server import EmulatorServer
+from local.fcruntime.credentials import (
+    AssumedRoleCredentials,
+    CredentialSource,
+    NoCredentials,
+    StaticCredentials,
+)
+from local.fcruntime.runtime import DEFAULT_FUNCTIONS_DIR, DEFAULT_S_YAML, FcRuntime
+from local.fcruntime.signing import EmulatorKeys, KeyResolver, StaticKeys
+from local.seed import DEV_CONFIG, DevConfig, SeedResult, seed
+from shared.cloud.clients import CloudClients, CloudCredentials
+from shared.config import Settings
+from shared.errors import ConfigError
+
+
+class LocalStack:
+    """Emulator + seed + FC runtime. Without `cloud`, the emulator runs in this process."""
+
+    def __init__(
+        self,
+        config: DevConfig | str | Path = DEV_CONFIG,
+        *,
+        port: int = 0,
+        cloud: str | None = None,
+        emulator_server: EmulatorServer | None = None,
+        emulator_port: int = 0,
+        root_key: tuple[str, str] = (DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET),
+        seed_account: bool | None = None,
+        workdir: Path | None = None,
+        environment: dict[str, str] | None = None,
+        s_yaml: Path = DEFAULT_S_YAML,
+        functions_dir: Path = DEFAULT_FUNCTIONS_DIR,
+        emulator_options: dict[str, Any] | None = None,
+    ):
+        self.config = config if isinstance(config, DevConfig) else DevConfig.load(config)
+        self.port = port
+        self.cloud = cloud.rstrip("/") if cloud else None
+        self.root_key = root_key
+        self.seed_account = seed_account if seed_account is not None else cloud is None
+        self.environment = dict(environment or {})
+        self.s_yaml = s_yaml
+        self.functions_dir = functions_dir
+        self._owns_emulator = emulator_server is None and cloud is None
+        if self._owns_emulator:
+            emulator = Emulator(
+                account_id=self.config.account.id,
+                account_alias=self.config.account.alias,
+                root_key=root_key,
+                **(emulator_options or {}),
+            )
+            emulator_server = EmulatorServer(emulator, port=emulator_port)
+        self.emulator_server = emulator_server
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.workdir = workdir
+        self.seeded: SeedResult | None = None
+        self.runtime: FcRuntime | None = None
+        self._emulator_started = False
+
+    @property
+    def emulator(self) -> Emulator | None:
+        return self.emulator_server.emulator if self.emulator_server is not None else None
+
+    @property
+    def cloud_endpoint(self) -> str:
+        if self.cloud:
+            return self.cloud
+        assert self.emulator_server is not None
+        return self.emulator_server.endpoint
+
+    def root_clients(self) -> CloudClients:
+        return CloudClients(Settings(cloud_endpoint=self.cloud_endpoint), CloudCredentials(*self.root_key))
+
+    def start(self) -> LocalStack:
+        if self._owns_emulator and self.emulator_server is not None:
+            self.emulator_server.start()
+            self._emulator_started = True
+        emulator = self.emulator
+        if emulator is not None and self.config.account.id not in emulator.accounts:
+            emulator.add_account(self.config.account.id, self.config.account.alias, self.root_key)
+        if self.workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="ramflow-serve-")
+            self.workdir = Path(self._tmp.name)
+        if self.seed_account:
+            self.seeded = seed(self.root_clients(), self.config)
+        keys: KeyResolver = (
+            EmulatorKeys(emulator)
+            if emulator is not None
+            else StaticKeys(dict([self.root_key]), self.config.account.id)
+        )
+        self.runtime = FcRuntime(
+            keys=keys,
+            credentials=self._credentials(emulator),
+            environment=self._function_environment(),
+            s_yaml=self.s_yaml,
+            functions_dir=self.functions_dir,
+            port=self.port,
+            account_id=self.config.account.id,
+        )
+        self.runtime.start()
+        return self
+
+    def _credentials(self, emulator: Emulator | None) -> CredentialSource:
+        if self.seeded is not None:
+            return AssumedRoleCredentials(
+                cloud_endpoint=self.cloud_endpoint,
+                identity=self.seeded.fc_identity,
+                role_arn=self.seeded.functions_role_arn,
+                clock=emulator.clock if emulator is not None else time.time,
+            )
+        if os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID"):
+            try:
+                return StaticCredentials(CloudCredentials.from_env())
+            except ConfigError:
+                pass
+        return NoCredentials()
+
+    def _function_environment(self) -> dict[str, str]:
+        assert self.workdir is not None
+        env = {
+            "RAMFLOW_CLOUD_ENDPOINT": self.cloud_endpoint,
+            "RAMFLOW_ENTITLEMENTS": str(self.config.entitlements),
+            "RAMFLOW_ACCOUNT_ALIAS": self.config.account.alias,
+            **self.config.environment_for(self.workdir),
+            **self.environment,
+        }
+        return env
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+        if self._emulator_started and self.emulator_server is not None:
+            self.emulator_server.stop()
+            self._emulator_started = False
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+            self.workdir = None
+
+    def __enter__(self) -> LocalStack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

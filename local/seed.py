@@ -1,0 +1,295 @@
+"""Seed an (emulated) account with what the development configuration names, over the real RAM API.
+
+- the roles applications get through the token vendor (trusting the account, system policies attached);
+- `ramflow-functions`, the role every function runs as, allowed `sts:AssumeRole` on exactly the roles
+  the entitlements vend plus the RAM / IMS / ResourceManager actions of the lifecycle functions;
+- `ramflow-local-fc`, a RAM user standing in for the Function Compute service: the functions' role
+  trusts it and the local runtime assumes the role with its AccessKey (the root key never reaches a
+  function, and the cloud refuses AssumeRole by a root key anyway).
+
+Every step is idempotent, so seeding an account twice changes nothing but the runtime's AccessKey.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from alibabacloud_ram20150501 import models as ram_models
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.cloud import Cloud
+from shared.cloud.clients import CloudClients, CloudCredentials
+from shared.entitlements import Entitlements
+from shared.errors import ConfigError, EntityAlreadyExists
+
+T = TypeVar("T")
+
+DEV_DIR = Path(__file__).resolve().parent / "dev"
+DEV_CONFIG = DEV_DIR / "ramflow-dev.yaml"
+
+# What the lifecycle functions call (provision, revoke, offboard, reconcile). Kept in one list so the
+# local role is as narrow as the deployed one should be.
+LIFECYCLE_ACTIONS = (
+    "ram:GetAccountAlias",
+    "ram:GetPasswordPolicy",
+    "ram:CreateUser",
+    "ram:GetUser",
+    "ram:UpdateUser",
+    "ram:DeleteUser",
+    "ram:ListUsers",
+    "ram:CreateLoginProfile",
+    "ram:GetLoginProfile",
+    "ram:UpdateLoginProfile",
+    "ram:DeleteLoginProfile",
+    "ram:CreateAccessKey",
+    "ram:ListAccessKeys",
+    "ram:UpdateAccessKey",
+    "ram:DeleteAccessKey",
+    "ram:CreatePolicy",
+    "ram:GetPolicy",
+    "ram:DeletePolicy",
+    "ram:ListEntitiesForPolicy",
+    "ram:AttachPolicyToUser",
+    "ram:DetachPolicyFromUser",
+    "ram:ListPoliciesForUser",
+    "ram:ListGroupsForUser",
+    "ram:RemoveUserFromGroup",
+    "ram:GetUserMFAInfo",
+    "ram:UnbindMFADevice",
+    "ram:DeleteVirtualMFADevice",
+    "ims:TagResources",
+    "ims:UntagResources",
+    "ims:ListTagResources",
+    "resourcemanager:AttachPolicy",
+    "resourcemanager:DetachPolicy",
+    "resourcemanager:ListPolicyAttachments",
+    "resourcemanager:GetResourceGroup",
+)
+
+
+class SeedAccount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^\d{1,32}$")
+    alias: str
+
+
+class SeedRole(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str = ""
+    policies: list[str] = Field(default_factory=list)
+    max_session_duration: int = Field(3600, ge=3600, le=43200)
+    external_id: str | None = None
+
+
+class DevConfig(BaseModel):
+    """local/dev/ramflow-dev.yaml: the account, roles and settings a local session starts with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: SeedAccount
+    entitlements: Path
+    functions_role: str = "ramflow-functions"
+    fc_identity: str = "ramflow-local-fc"
+    roles: dict[str, SeedRole] = Field(default_factory=dict)
+    environment: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path = DEV_CONFIG) -> DevConfig:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            config = cls.model_validate(raw)
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"local config {path}: cannot be read ({type(exc).__name__})") from None
+        except ValidationError as exc:
+            raise ConfigError(
+                f"local config {path}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
+            ) from None
+        if not config.entitlements.is_absolute():
+            config.entitlements = (path.parent / config.entitlements).resolve()
+        return config
+
+    def role_arn(self, name: str) -> str:
+        return f"acs:ram::{self.account.id}:role/{name}"
+
+    def environment_for(self, workdir: Path) -> dict[str, str]:
+        return {k: v.replace("{workdir}", str(workdir)) for k, v in self.environment.items()}
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    account_id: str
+    functions_role_arn: str
+    fc_identity: CloudCredentials = field(repr=False)
+    roles: dict[str, str]  # role name → ARN
+
+
+def _trust(principals: dict[str, list[str]], external_id: str | None = None) -> str:
+    statement: dict[str, Any] = {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": principals}
+    if external_id:
+        statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+    return json.dumps({"Statement": [statement], "Version": "1"}, separators=(",", ":"))
+
+
+class _Seeder:
+    def __init__(self, clients: CloudClients):
+        self.cloud = Cloud(clients)
+        self.sdk = clients.ram
+
+    def call(self, action: str, fn: Callable[[], T]) -> T | None:
+        """Run one RAM call; 'already exists' means the step is done."""
+        try:
+            return self.cloud.runner.call(action, fn)
+        except EntityAlreadyExists:
+            return None
+
+    def role(self, name: str, trust: str, description: str, max_session: int) -> None:
+        created = self.call(
+            "CreateRole",
+            lambda: self.sdk.create_role(
+                ram_models.CreateRoleRequest(
+                    role_name=name,
+                    assume_role_policy_document=trust,
+                    description=description,
+                    max_session_duration=max_session,
+                )
+            ),
+        )
+        if created is None:
+            self.cloud.runner.call(
+                "UpdateRole",
+                lambda: self.sdk.update_role(
+                    ram_models.UpdateRoleRequest(
+                        role_name=name,
+                        new_assume_role_policy_document=trust,
+                        new_max_session_duration=max_session,
+                    )
+                ),
+            )
+
+    def attach_to_role(self, role: str, policy: str, policy_type: str) -> None:
+        self.call(
+            "AttachPolicyToRole",
+            lambda: self.sdk.attach_policy_to_role(
+                ram_models.AttachPolicyToRoleRequest(
+                    policy_type=policy_type, policy_name=policy, role_name=role
+                )
+            ),
+        )
+
+    def custom_policy(self, name: str, document: dict[str, Any], description: str) -> None:
+        text = json.dumps(document, separators=(",", ":"))
+        created = self.call(
+            "CreatePolicy",
+            lambda: self.sdk.create_policy(
+                ram_models.CreatePolicyRequest(
+                    policy_name=name, policy_document=text, description=description
+                )
+            ),
+        )
+        if created is None:  # exists: make this document the default version
+            versions = self.cloud.runner.call(
+                "ListPolicyVersions",
+                lambda: self.sdk.list_policy_versions(
+                    ram_models.ListPolicyVersionsRequest(policy_name=name, policy_type="Custom")
+                ),
+            ).body.policy_versions.policy_version
+            if len(versions) >= 5:
+                oldest = next(v for v in versions if not v.is_default_version)
+                self.cloud.runner.call(
+                    "DeletePolicyVersion",
+                    lambda: self.sdk.delete_policy_version(
+                        ram_models.DeletePolicyVersionRequest(policy_name=name, version_id=oldest.version_id)
+                    ),
+                )
+            self.cloud.runner.call(
+                "CreatePolicyVersion",
+                lambda: self.sdk.create_policy_version(
+                    ram_models.CreatePolicyVersionRequest(
+                        policy_name=name, policy_document=text, set_as_default=True
+                    )
+                ),
+            )
+
+    def fresh_access_key(self, user: str) -> CloudCredentials:
+        """A new AccessKey for `user`, deleting older ones: only this runtime uses it."""
+        for key in self.cloud.ram.list_access_keys(user):
+            self.cloud.ram.delete_access_key(user, key.access_key_id)
+        created = self.cloud.ram.create_access_key(user)
+        return CloudCredentials(created.access_key_id, created.secret.get_secret_value())
+
+
+def seed(root: CloudClients, config: DevConfig, entitlements: Entitlements | None = None) -> SeedResult:
+    """Create (or bring up to date) the development account's roles, policies and runtime identity."""
+    if entitlements is None:
+        entitlements = Entitlements.load(config.entitlements)
+    account = config.account.id
+    s = _Seeder(root)
+
+    arns: dict[str, str] = {}
+    for name, role in config.roles.items():
+        s.role(
+            name,
+            _trust({"RAM": [f"acs:ram::{account}:root"]}, role.external_id),
+            role.description,
+            role.max_session_duration,
+        )
+        for policy in role.policies:
+            s.attach_to_role(name, policy, "System")
+        arns[name] = config.role_arn(name)
+
+    vended = sorted({grant.role_arn for grant in entitlements.roles.values()})
+    functions_policy = f"{config.functions_role}-local"
+    s.custom_policy(
+        functions_policy,
+        {
+            "Version": "1",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": vended},
+                {"Effect": "Allow", "Action": list(LIFECYCLE_ACTIONS), "Resource": "*"},
+            ],
+        },
+        "What the ramflow functions call (local development)",
+    )
+    fc_user = config.fc_identity
+    functions_arn = config.role_arn(config.functions_role)
+    s.role(
+        config.functions_role,
+        _trust({"RAM": [f"acs:ram::{account}:user/{fc_user}"], "Service": ["fc.aliyuncs.com"]}),
+        "The role every ramflow function runs as",
+        3600,
+    )
+    s.attach_to_role(config.functions_role, functions_policy, "Custom")
+    arns[config.functions_role] = functions_arn
+
+    s.call(
+        "CreateUser",
+        lambda: s.sdk.create_user(
+            ram_models.CreateUserRequest(
+                user_name=fc_user, display_name="Local FC runtime", comments="Stands in for Function Compute"
+            )
+        ),
+    )
+    assume_policy = f"{fc_user}-assume"
+    s.custom_policy(
+        assume_policy,
+        {
+            "Version": "1",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": functions_arn}],
+        },
+        "The local FC runtime may assume the functions' role, nothing else",
+    )
+    s.call(
+        "AttachPolicyToUser",
+        lambda: s.sdk.attach_policy_to_user(
+            ram_models.AttachPolicyToUserRequest(
+                policy_type="Custom", policy_name=assume_policy, user_name=fc_user
+            )
+        ),
+    )
+    return SeedResult(account, functions_arn, s.fresh_access_key(fc_user), arns)

@@ -1,0 +1,140 @@
+"""Caller authentication for the token vendor: JWTs checked against a JWKS, an issuer and an audience.
+
+Only asymmetric algorithms (RS256, ES256) are accepted: the vendor holds public keys only, so a
+leaked configuration cannot mint tokens, and `alg: none` / HS256 confusion attacks have no key to use.
+The same JWKS can be given to FC's `authType: jwt` HTTP trigger to check tokens at the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+from jwt import PyJWK, PyJWKSet
+
+from shared.errors import AuthenticationFailed, ConfigError
+
+ALLOWED_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256")
+MAX_TOKEN_CHARS = 8192  # a JWT from our issuers is < 2 KB; bigger ones are refused before parsing
+REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The verified facts of a token: who the application is, and until when the token holds."""
+
+    subject: str
+    issuer: str
+    audience: str | list[str]
+    expires_at: int
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+
+def load_jwks(source: Mapping[str, Any] | str | Path) -> PyJWKSet:
+    """A JWKS from an inline mapping (`{"keys": [...]}`) or a JSON file."""
+    if isinstance(source, str | Path):
+        try:
+            source = json.loads(Path(source).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the JWKS file {source}: {type(exc).__name__}") from None
+    if not isinstance(source, Mapping):
+        raise ConfigError("a JWKS must be a JSON object with a 'keys' list")
+    try:
+        keyset = PyJWKSet.from_dict(dict(source))
+    except jwt.PyJWTError as exc:
+        raise ConfigError(f"invalid JWKS: {exc}") from None
+    for key in keyset.keys:
+        if key.algorithm_name not in ALLOWED_ALGORITHMS:
+            raise ConfigError(
+                f"JWKS key {key.key_id or '(no kid)'} uses {key.algorithm_name}; allowed: RS256, ES256"
+            )
+        if _is_private(key):
+            raise ConfigError("the JWKS holds a private key; give the vendor public keys only")
+    return keyset
+
+
+def _is_private(key: PyJWK) -> bool:
+    return hasattr(key.key, "private_bytes")
+
+
+class JwtVerifier:
+    """Verify a caller's JWT. Every failure is `AuthenticationFailed` with a message safe to return."""
+
+    def __init__(
+        self,
+        jwks: PyJWKSet,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 30,
+        algorithms: Sequence[str] = ALLOWED_ALGORITHMS,
+    ):
+        unknown = set(algorithms) - set(ALLOWED_ALGORITHMS)
+        if unknown:
+            raise ConfigError(f"unsupported JWT algorithms: {sorted(unknown)}")
+        self._keys = list(jwks.keys)
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_seconds
+        self._algorithms = list(algorithms)
+
+    def verify(self, token: str | None) -> Claims:
+        if not token:
+            raise AuthenticationFailed("no token: send ?token=<JWT> or Authorization: Bearer <JWT>")
+        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+            raise AuthenticationFailed("the token is not a JWT")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthenticationFailed("the token is not a JWT") from None
+        alg = header.get("alg")
+        if alg not in self._algorithms:
+            raise AuthenticationFailed("the token's algorithm is not accepted (RS256 or ES256 only)")
+        key = self._key_for(header.get("kid"), alg)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": list(REQUIRED_CLAIMS), "enforce_minimum_key_length": True},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationFailed("the token has expired") from None
+        except jwt.InvalidIssuerError:
+            raise AuthenticationFailed("the token's issuer is not trusted") from None
+        except jwt.InvalidAudienceError:
+            raise AuthenticationFailed("the token is not meant for this audience") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthenticationFailed(f"the token lacks the '{exc.claim}' claim") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthenticationFailed("the token is not valid yet") from None
+        except jwt.InvalidSignatureError:
+            raise AuthenticationFailed("the token's signature does not verify") from None
+        except jwt.PyJWTError:
+            raise AuthenticationFailed("the token is invalid") from None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip():
+            raise AuthenticationFailed("the token's 'sub' claim must name the application")
+        return Claims(
+            subject=subject,
+            issuer=str(claims["iss"]),
+            audience=claims["aud"],
+            expires_at=int(claims["exp"]),
+            raw=claims,
+        )
+
+    def _key_for(self, kid: Any, alg: str) -> PyJWK:
+        """The key named by `kid`, or the only key for `alg` when the token names none."""
+        candidates = [k for k in self._keys if k.algorithm_name == alg]
+        if kid is not None:
+            candidates = [k for k in candidates if k.key_id == kid]
+        if len(candidates) != 1:
+            raise AuthenticationFailed("no trusted key matches the token")
+        return candidates[0]
