@@ -1,0 +1,427 @@
+"""Provisioning: `user.requested` records and plans a ticket; `access.approved` carries it out.
+
+`approve` is a saga of idempotent steps — user, tags, grants, access — so a replay after a
+failure at any point finishes the job. The two calls the cloud cannot repeat safely
+(CreateAccessKey, CreateLoginProfile) are bracketed by an intent in the ledger: on replay, a key
+created but never recorded is deleted (its secret is lost) before a new one is made, and a
+login profile whose password was never recorded gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+
+from shared.audit import audit
+from shared.cloud.ram import NewAccessKey
+from shared.concurrency import failures, run_all
+from shared.errors import CloudError, EntityAlreadyExists, GuardDenied
+from shared.models.events import AccessApproved, CloudEvent, UserRequested
+from shared.models.results import AccessKeyCredential as ReplyAccessKey
+from shared.models.results import LoginProfileCredential as ReplyLoginProfile
+from shared.models.results import Result
+from shared.passwords import generate_password
+from shared.policy.guard import Plan, PlannedGrant, check_access_mode, check_approval, plan_request
+from shared.runtime import Runtime
+from shared.sealing import seal
+from shared.store import BeginStatus
+from shared.store.records import (
+    AccessKeyCredential,
+    GrantRecord,
+    Intent,
+    LoginProfileCredential,
+    TicketRecord,
+    UserRecord,
+)
+
+MANAGED_BY = ("managed-by", "ramflow")
+AUTO_APPROVER = "catalog:auto-approve"
+USER_LOCK_SECONDS = 300
+
+
+class NeedsHuman(Exception):
+    """The named RAM user exists but ramflow does not manage it: a person must decide."""
+
+
+# --- user.requested --------------------------------------------------------------------------------
+def request(data: UserRequested, event: CloudEvent, rt: Runtime) -> Result:
+    """Validate, record the ticket, return the plan; go on at once when the catalog auto-approves."""
+    try:
+        plan = plan_request(data, rt.catalog, now=rt.clock())
+        existing_user = rt.store.ledger.get_user(data.user.logon_name)
+        check_access_mode(existing_user.access_mode if existing_user else None, data.access_mode)
+        _check_owner(existing_user, data)
+    except GuardDenied as exc:
+        audit(
+            "ticket.rejected",
+            actor=data.requester,
+            ticket_id=data.ticket_id,
+            outcome="rejected",
+            errors=exc.errors,
+        )
+        return Result.rejected(exc, ticket_id=data.ticket_id, user_name=data.user.logon_name)
+
+    recorded = data.model_dump(mode="json")
+    ticket = rt.store.ledger.get_ticket(data.ticket_id)
+    if ticket is not None and ticket.request != recorded:
+        return Result.rejected(
+            [
+                {
+                    "field": "data.ticket_id",
+                    "reason": "this ticket was already requested with different content",
+                }
+            ],
+            ticket_id=data.ticket_id,
+            user_name=data.user.logon_name,
+        )
+    if ticket is None:
+        ticket = rt.store.ledger.save_ticket(
+            TicketRecord(
+                ticket_id=data.ticket_id,
+                requester=data.requester,
+                user_name=data.user.logon_name,
+                owner=data.user.owner,
+                access_mode=data.access_mode,
+                request=recorded,
+                grants=[_grant_record(data.ticket_id, data.user.logon_name, g) for g in plan.grants],
+            )
+        )
+        audit(
+            "ticket.requested",
+            actor=data.requester,
+            ticket_id=data.ticket_id,
+            outcome="recorded",
+            user=data.user.logon_name,
+            access_mode=data.access_mode,
+            auto_approved=plan.auto_approved,
+            grants=[g.policy_name for g in plan.grants],
+        )
+    if plan.auto_approved and ticket.status == "pending_approval":
+        return _carry_out(rt, data, plan, approvers=[AUTO_APPROVER], break_glass=False)
+    if ticket.status == "completed":
+        return _completed_reply(rt, ticket, data, ["ticket already completed"])
+    return Result(
+        status="pending_approval",
+        ticket_id=data.ticket_id,
+        user_name=data.user.logon_name,
+        plan=plan,
+        actions=["recorded ticket"],
+    )
+
+
+# --- access.approved -------------------------------------------------------------------------------
+def approve(data: AccessApproved, event: CloudEvent, rt: Runtime) -> Result:
+    ticket = rt.store.ledger.get_ticket(data.ticket_id)
+    if ticket is None:
+        return Result.rejected(
+            [{"field": "data.ticket_id", "reason": "no such ticket was requested"}], ticket_id=data.ticket_id
+        )
+    request_data = UserRequested.model_validate(ticket.request)
+    if ticket.status == "completed":
+        return _completed_reply(rt, ticket, request_data, ["ticket already completed"])
+    if ticket.status in {"revoked", "rejected"}:
+        return Result.rejected(
+            [{"field": "data.ticket_id", "reason": f"the ticket is {ticket.status}"}],
+            ticket_id=data.ticket_id,
+            user_name=ticket.user_name,
+        )
+    try:
+        plan = plan_request(request_data, rt.catalog, now=rt.clock())
+        check_approval(plan, request_data, data)
+    except GuardDenied as exc:
+        audit(
+            "ticket.approval_refused",
+            actor=",".join(data.approvers),
+            ticket_id=data.ticket_id,
+            outcome="rejected",
+            errors=exc.errors,
+        )
+        return Result.rejected(exc, ticket_id=data.ticket_id, user_name=ticket.user_name)
+    return _carry_out(rt, request_data, plan, approvers=list(data.approvers), break_glass=data.break_glass)
+
+
+# --- the saga --------------------------------------------------------------------------------------
+@dataclass
+class _Provisioning:
+    rt: Runtime
+    request: UserRequested
+    plan: Plan
+    actions: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.request.user.logon_name
+
+    @property
+    def ticket_id(self) -> str:
+        return self.request.ticket_id
+
+    def ensure_user(self) -> UserRecord:
+        """The ledger learns of the user before CreateUser, so a replay knows the user is ours."""
+        ledger, ram = self.rt.store.ledger, self.rt.cloud.ram
+        record = ledger.get_user(self.name)
+        cloud_user = ram.get_user(self.name)
+        if cloud_user is not None and record is None:
+            tags = self.rt.cloud.ims.list_user_tags(self.name)
+            if tags.get(MANAGED_BY[0]) != MANAGED_BY[1]:
+                raise NeedsHuman(self.name)
+            if tags.get("owner", "").casefold() != self.request.user.owner.casefold():
+                raise GuardDenied(
+                    [{"field": "data.user.owner", "reason": "the RAM user is managed for another owner"}]
+                )
+        if record is None:
+            record = UserRecord(
+                user_name=self.name,
+                owner=self.request.user.owner,
+                access_mode=self.request.access_mode,
+                tickets=[self.ticket_id],
+            )
+            ledger.save_user(record)
+        elif self.ticket_id not in record.tickets:
+            record = ledger.update_user(self.name, lambda u: u.tickets.append(self.ticket_id))
+        if cloud_user is None:
+            user = self.request.user
+            try:
+                ram.create_user(
+                    self.name,
+                    display_name=user.display_name,
+                    email=user.email,
+                    comments=f"managed by ramflow; ticket {record.tickets[0]}",
+                )
+                self.actions.append(f"created RAM user {self.name}")
+            except EntityAlreadyExists:
+                pass  # created by an earlier attempt whose reply was lost
+        tags = {
+            **self.request.user.tags,
+            MANAGED_BY[0]: MANAGED_BY[1],
+            "owner": record.owner.casefold(),
+            "ticket": record.tickets[0],
+        }
+        self.rt.cloud.ims.tag_user(self.name, tags)
+        self.actions.append(f"tagged {self.name}: " + ", ".join(sorted(tags)))
+        return record
+
+    def attach_grants(self) -> None:
+        """Grants are independent of one another: attach them concurrently, then report."""
+        outcomes = run_all(
+            [(g.policy_name, lambda g=g: self._attach(g)) for g in self.plan.grants],
+            self.rt.settings.max_concurrency,
+        )
+        self.actions.extend(o.value for o in outcomes if o.ok and o.value)
+        failed = failures(outcomes)
+        if failed:
+            raise failed[0].error  # type: ignore[misc]
+
+    def _attach(self, grant: PlannedGrant) -> str:
+        ram = self.rt.cloud.ram
+        if (
+            grant.policy_type == "Custom"
+            and grant.document is not None
+            and ram.get_policy(grant.policy_name) is None
+        ):
+            with contextlib.suppress(EntityAlreadyExists):  # a concurrent ticket rendered the same content
+                ram.create_policy(
+                    grant.policy_name,
+                    grant.document,
+                    description=f"ramflow template {grant.template}; content-named, shared",
+                )
+        try:
+            if grant.resource_group:
+                self.rt.cloud.rm.attach_policy(
+                    grant.resource_group,
+                    grant.policy_name,
+                    grant.policy_type,
+                    self.rt.logon_principal(self.name),
+                )
+                return f"attached {grant.policy_name} on {grant.resource_group}"
+            ram.attach_policy_to_user(self.name, grant.policy_name, grant.policy_type)
+            return f"attached {grant.policy_name} to {self.name}"
+        except EntityAlreadyExists:
+            return ""
+        except CloudError as exc:
+            if "AlreadyExist" in exc.code:  # ResourceManager spells its duplicate differently
+                return ""
+            raise
+
+    def enable_access(self, record: UserRecord) -> UserRecord:
+        if record.credential is not None:
+            self.rt.store.ledger.delete_intent(self._intent_key(record))
+            return record
+        if self.request.access_mode == "programmatic":
+            return self._enable_access_key(record)
+        return self._enable_console(record)
+
+    def _intent_key(self, record: UserRecord) -> str:
+        kind = "access_key" if record.access_mode == "programmatic" else "password"
+        return f"{kind}/{record.user_name}"
+
+    def _enable_access_key(self, record: UserRecord) -> UserRecord:
+        ledger, ram = self.rt.store.ledger, self.rt.cloud.ram
+        intent_key = self._intent_key(record)
+        keys = [k.access_key_id for k in ram.list_access_keys(self.name)]
+        intent = ledger.get_intent(intent_key)
+        if intent is not None and intent.state == "started":
+            for orphan in (k for k in keys if k not in intent.known_key_ids):
+                ram.delete_access_key(self.name, orphan)  # its secret was never recorded: nobody can use it
+                self.actions.append(f"deleted unrecorded AccessKey {orphan}")
+            keys = [k for k in keys if k in intent.known_key_ids]
+        ledger.put_intent(Intent(key=intent_key, ticket_id=self.ticket_id, known_key_ids=keys))
+        key: NewAccessKey = ram.create_access_key(self.name)
+        sealed = seal(self.request.delivery_public_key, key.secret.get_secret_value())
+        credential = AccessKeyCredential(access_key_id=key.access_key_id, sealed_secret=sealed)
+        record = ledger.update_user(self.name, lambda u: setattr(u, "credential", credential))
+        ledger.delete_intent(intent_key)
+        self.actions.append(f"created AccessKey {key.access_key_id} (secret sealed to the requester)")
+        return record
+
+    def _enable_console(self, record: UserRecord) -> UserRecord:
+        ledger, ram = self.rt.store.ledger, self.rt.cloud.ram
+        intent_key = self._intent_key(record)
+        password = generate_password(ram.get_password_policy())
+        sealed = seal(self.request.delivery_public_key, password.get_secret_value())
+        ledger.put_intent(Intent(key=intent_key, ticket_id=self.ticket_id))
+        if ram.get_login_profile(self.name) is None:
+            try:
+                ram.create_login_profile(
+                    self.name, password, password_reset_required=True, mfa_bind_required=True
+                )
+            except EntityAlreadyExists:
+                self._reset_login_profile(password)
+        else:  # an earlier attempt set a password nobody recorded: replace it
+            self._reset_login_profile(password)
+        credential = LoginProfileCredential(sealed_password=sealed)
+        record = ledger.update_user(self.name, lambda u: setattr(u, "credential", credential))
+        ledger.delete_intent(intent_key)
+        self.actions.append(
+            f"created console login for {self.rt.logon_principal(self.name)} "
+            "(password sealed; reset and MFA required at first login)"
+        )
+        return record
+
+    def _reset_login_profile(self, password: object) -> None:
+        self.rt.cloud.ram.update_login_profile(
+            self.name,
+            password=password,  # type: ignore[arg-type]
+            password_reset_required=True,
+            mfa_bind_required=True,
+        )
+
+
+def _carry_out(
+    rt: Runtime, data: UserRequested, plan: Plan, *, approvers: list[str], break_glass: bool
+) -> Result:
+    ledger = rt.store.ledger
+    lock_key, owner = f"lock:user:{data.user.logon_name}", uuid.uuid4().hex
+    claim = rt.store.idempotency.begin(
+        lock_key, "user-lock", owner, rt.clock().timestamp() + USER_LOCK_SECONDS
+    )
+    if claim.status is not BeginStatus.ACQUIRED:
+        return Result(status="in_progress", ticket_id=data.ticket_id, user_name=data.user.logon_name)
+    try:
+
+        def approved(t: TicketRecord) -> None:
+            t.status, t.approvers, t.break_glass = "approved", approvers, break_glass
+            t.grants = [_grant_record(data.ticket_id, data.user.logon_name, g) for g in plan.grants]
+            t.expires_at = max((g.expires_at for g in plan.grants), default=None)
+
+        ledger.update_ticket(data.ticket_id, approved)
+        audit(
+            "ticket.approved",
+            actor=",".join(approvers),
+            ticket_id=data.ticket_id,
+            outcome="approved",
+            break_glass=break_glass,
+        )
+        saga = _Provisioning(rt, data, plan)
+        try:
+            record = saga.ensure_user()
+        except NeedsHuman:
+            audit(
+                "user.unmanaged",
+                actor="ramflow",
+                ticket_id=data.ticket_id,
+                outcome="needs_human",
+                user=data.user.logon_name,
+            )
+            result = Result.rejected(
+                [
+                    {
+                        "field": "data.user.logon_name",
+                        "reason": "a RAM user of this name exists and is not managed by ramflow",
+                    }
+                ],
+                ticket_id=data.ticket_id,
+                user_name=data.user.logon_name,
+            )
+            result.needs_human = [data.user.logon_name]
+            return result
+        except GuardDenied as exc:
+            return Result.rejected(exc, ticket_id=data.ticket_id, user_name=data.user.logon_name)
+        saga.attach_grants()
+        ledger.update_ticket(data.ticket_id, _activate_grants)
+        record = saga.enable_access(record)
+        ticket = ledger.update_ticket(data.ticket_id, lambda t: setattr(t, "status", "completed"))
+        audit(
+            "ticket.completed",
+            actor="ramflow",
+            ticket_id=data.ticket_id,
+            outcome="completed",
+            user=data.user.logon_name,
+            actions=saga.actions,
+        )
+        return _completed_reply(rt, ticket, data, saga.actions, record=record)
+    finally:
+        rt.store.idempotency.release(lock_key, owner)
+
+
+def _activate_grants(ticket: TicketRecord) -> None:
+    for grant in ticket.grants:
+        if grant.status == "planned":
+            grant.status = "active"
+
+
+def _completed_reply(
+    rt: Runtime,
+    ticket: TicketRecord,
+    data: UserRequested,
+    actions: list[str],
+    record: UserRecord | None = None,
+) -> Result:
+    """The credential is in the reply of the ticket that created it, as ciphertext only."""
+    record = record or rt.store.ledger.get_user(ticket.user_name)
+    credential = None
+    if record is not None and record.credential is not None and record.tickets[:1] == [ticket.ticket_id]:
+        stored = record.credential
+        if isinstance(stored, AccessKeyCredential):
+            credential = ReplyAccessKey(
+                access_key_id=stored.access_key_id, sealed_secret=stored.sealed_secret
+            )
+        else:
+            credential = ReplyLoginProfile(
+                logon_principal=rt.logon_principal(ticket.user_name), sealed_password=stored.sealed_password
+            )
+    return Result(
+        status="completed",
+        ticket_id=ticket.ticket_id,
+        user_name=ticket.user_name,
+        actions=actions,
+        credential=credential,
+    )
+
+
+def _grant_record(ticket_id: str, user_name: str, grant: PlannedGrant) -> GrantRecord:
+    return GrantRecord.plan(
+        ticket_id=ticket_id,
+        user_name=user_name,
+        policy_name=grant.policy_name,
+        policy_type=grant.policy_type,
+        resource_group_id=grant.resource_group,
+        created_by_ramflow=grant.template is not None,
+        expires_at=grant.expires_at,
+    )
+
+
+def _check_owner(existing: UserRecord | None, data: UserRequested) -> None:
+    if existing is not None and existing.owner.casefold() != data.user.owner.casefold():
+        raise GuardDenied([{"field": "data.user.owner", "reason": "the user is managed for another owner"}])

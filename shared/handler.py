@@ -1,0 +1,120 @@
+"""The one path every event-driven function takes: parse → idempotency → flow → reply.
+
+Function handlers are a line each (`handler = event_function({TYPE: flow})`); the webhook
+ingress calls `process_event` with the `webhook-id` as its idempotency key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shared.audit import audit
+from shared.cloud.clients import CloudCredentials
+from shared.config import Settings
+from shared.errors import CloudError, RamflowError, ValidationFailed
+from shared.fc import deadline_of, request_id_of
+from shared.models.events import CloudEvent, parse_data, parse_events
+from shared.models.results import Result
+from shared.runtime import Runtime, runtime_for
+from shared.store import BeginStatus
+
+log = logging.getLogger("ramflow")
+
+Flow = Callable[[Any, CloudEvent, Runtime], Result]
+
+
+class FlowFailed(RamflowError):
+    """The flow stopped on a cloud or store failure; the event may be replayed to finish the job.
+
+    Raised out of the handler so that FC / EventBridge retries it; `result` is what was done.
+    """
+
+    def __init__(self, result: Result):
+        self.result = result
+        super().__init__("; ".join(e.reason for e in result.errors) or "flow failed")
+
+
+def process_event(
+    event: CloudEvent,
+    flows: Mapping[str, Flow],
+    runtime: Runtime,
+    *,
+    owner: str,
+    lease_until: float,
+    idempotency_key: str | None = None,
+) -> Result:
+    """Run one event exactly once. Duplicates get the stored reply, or `in_progress`."""
+    flow = flows.get(event.type)
+    if flow is None:
+        return Result.rejected(
+            [{"field": "type", "reason": f"this function does not handle {event.type!r}"}], event_id=event.id
+        )
+    try:
+        data = parse_data(event)
+    except ValidationFailed as exc:
+        audit(
+            "event.rejected",
+            actor=event.source,
+            ticket_id=None,
+            outcome="rejected",
+            event_id=event.id,
+            type=event.type,
+            errors=exc.errors,
+        )
+        return Result.rejected(exc, event_id=event.id)
+
+    key = idempotency_key or event.idempotency_key
+    idempotency = runtime.store.idempotency
+    claim = idempotency.begin(key, event.fingerprint, owner, lease_until)
+    if claim.status is BeginStatus.COMPLETED:
+        return Result.model_validate(claim.reply)
+    if claim.status is BeginStatus.IN_PROGRESS:
+        return Result(status="in_progress", event_id=event.id, ticket_id=getattr(data, "ticket_id", None))
+    if claim.status is BeginStatus.MISMATCH:
+        return Result.rejected(
+            [{"field": "id", "reason": "this event id was already used with a different payload"}],
+            event_id=event.id,
+        )
+    try:
+        result = flow(data, event, runtime)
+    except CloudError as exc:
+        idempotency.release(key, owner)
+        failed = Result(
+            status="failed",
+            event_id=event.id,
+            ticket_id=getattr(data, "ticket_id", None),
+            errors=[{"field": exc.action or "cloud", "reason": exc.code}],
+        )
+        raise FlowFailed(failed) from exc
+    except BaseException:
+        idempotency.release(key, owner)
+        raise
+    result.event_id = event.id
+    if result.status in {"rejected", "in_progress"}:
+        idempotency.release(key, owner)  # nothing was done: a corrected or later delivery may run
+    else:
+        idempotency.complete(key, owner, result.to_json())
+    return result
+
+
+def event_function(flows: Mapping[str, Flow]) -> Callable[[Any, Any], dict[str, Any] | list[dict[str, Any]]]:
+    """An FC handler for events of the given types (one event or an EventBridge list)."""
+
+    def handler(event: Any, context: Any) -> dict[str, Any] | list[dict[str, Any]]:
+        try:
+            events = parse_events(event)
+        except ValidationFailed as exc:
+            audit("event.rejected", actor="unknown", ticket_id=None, outcome="rejected", errors=exc.errors)
+            return Result.rejected(exc).to_json()
+        settings = Settings.from_env()
+        runtime = runtime_for(settings, CloudCredentials.resolve(context))
+        owner, lease_until = request_id_of(context), deadline_of(context)
+        replies = [
+            process_event(e, flows, runtime, owner=f"{owner}/{i}", lease_until=lease_until).to_json()
+            for i, e in enumerate(events)
+        ]
+        return replies[0] if len(replies) == 1 else replies
+
+    return handler

@@ -1,0 +1,69 @@
+"""Everything a flow depends on, built once per warm function instance.
+
+Flows receive a `Runtime` and never build clients, stores or catalogs themselves, so tests can
+hand them any combination (the emulator, a memory store, a test catalog).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from shared.audit import configure_audit
+from shared.cloud.clients import CloudClients, CloudCredentials
+from shared.config import Settings
+from shared.policy.catalog import Catalog
+from shared.store import StateStore
+
+if TYPE_CHECKING:
+    from shared.cloud import Cloud
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    credentials: CloudCredentials
+    store: StateStore
+    clock: Any = field(default=utc_now)
+
+    @cached_property
+    def cloud(self) -> Cloud:
+        from shared.cloud import Cloud
+
+        return Cloud(CloudClients(self.settings, self.credentials), self.settings)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog.load(self.settings.catalog_path)
+
+    @cached_property
+    def account_alias(self) -> str:
+        return self.settings.account_alias or self.cloud.ram.get_account_alias()
+
+    def logon_principal(self, user_name: str) -> str:
+        return f"{user_name}@{self.account_alias}.onaliyun.com"
+
+
+_instances: dict[tuple[str, str, str | None], Runtime] = {}
+_instances_lock = threading.Lock()
+
+
+def runtime_for(settings: Settings, credentials: CloudCredentials) -> Runtime:
+    """One Runtime per (settings, credentials) in a warm instance: connections and caches survive
+    between invocations, as FC keeps the process alive."""
+    key = (settings.model_dump_json(), credentials.access_key_id, credentials.security_token)
+    with _instances_lock:
+        runtime = _instances.get(key)
+        if runtime is None:
+            runtime = Runtime(settings, credentials, StateStore.from_url(settings.store))
+            if settings.audit_path:
+                configure_audit(settings.audit_path)
+            _instances[key] = runtime
+        return runtime
