@@ -34,11 +34,18 @@ class SdkGateway:
         self._sdk = sdk
         self._runner = runner
 
-    def _call(self, method: Callable[..., Any], request: object | None = None, *, action: str = "") -> Any:
+    def _call(
+        self,
+        method: Callable[..., Any],
+        request: object | None = None,
+        *,
+        action: str = "",
+        idempotent: bool | None = None,
+    ) -> Any:
         """The response body of `method(request)`; the action is named by the request's class."""
         action = action or type(request).__name__.removesuffix("Request")
-        response = self._runner.call(action, lambda: method() if request is None else method(request))
-        return response.body
+        args = () if request is None else (request,)
+        return self._runner.call(action, lambda: method(*args), idempotent=idempotent).body
 
     def _find(self, method: Callable[..., Any], request: object) -> Any | None:
         """Like `_call`, but a missing entity (`EntityNotExist.*`) is None rather than an error."""

@@ -198,13 +198,14 @@ class RamGateway(SdkGateway):
         password_reset_required: bool | None = None,
         mfa_bind_required: bool | None = None,
     ) -> None:
+        """A new password is not repeated after an ambiguous failure (the reuse rule may refuse it)."""
         request = ram.UpdateLoginProfileRequest(
             user_name=name,
             password=_reveal(password) if password is not None else None,
             password_reset_required=password_reset_required,
             mfabind_required=mfa_bind_required,
         )
-        self._call(self._sdk.update_login_profile, request)
+        self._call(self._sdk.update_login_profile, request, idempotent=password is None)
 
     def delete_login_profile(self, name: str) -> None:
         self._call(self._sdk.delete_login_profile, ram.DeleteLoginProfileRequest(user_name=name))

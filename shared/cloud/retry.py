@@ -9,8 +9,10 @@ What is retried:
 
 `CreateAccessKey` and `CreateLoginProfile` are not idempotent in that sense: a second AccessKey would
 be minted (and the first one's secret lost), and a duplicate login profile could not be told apart
-from someone else's. After an ambiguous failure they raise `AmbiguousOutcome` and the crash-safe flow
-finds out what happened before it tries again.
+from someone else's. Nor is setting a password with `UpdateLoginProfile` (the repeat may be refused by
+the password-reuse rule although the first try landed); callers say so per call. After an ambiguous
+failure these raise `AmbiguousOutcome` and the crash-safe flow finds out what happened before it
+tries again.
 """
 
 from __future__ import annotations
@@ -54,14 +56,14 @@ class RetryPolicy:
 class CallStats:
     """Counters the benchmarks and the demo read: what the runner sent and how often it had to wait."""
 
-    calls: int = 0
-    attempts: int = 0
+    calls: int = 0  # runner.call invocations
+    attempts: int = 0  # requests sent
     retries: int = 0
-    throttled: int = 0
-    failures: int = 0
-    ambiguous: int = 0
-    rate_limit_wait: float = 0.0
-    backoff_wait: float = 0.0
+    throttled: int = 0  # Throttling.* answers
+    failures: int = 0  # calls that ended in an error (EntityNotExist included)
+    ambiguous: int = 0  # of which AmbiguousOutcome
+    rate_limit_wait: float = 0.0  # seconds spent waiting for a token
+    backoff_wait: float = 0.0  # seconds slept between attempts
     attempts_by_action: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -105,8 +107,13 @@ class CloudRunner:
         self._sleep = sleep
         self._rand = rand
 
-    def call(self, action: str, fn: Callable[[], T]) -> T:
-        """`fn()` (one SDK call named `action`), retried as the module docstring says."""
+    def call(self, action: str, fn: Callable[[], T], *, idempotent: bool | None = None) -> T:
+        """`fn()` (one SDK call named `action`), retried as the module docstring says.
+
+        `idempotent` overrides the policy's view of the action for this one call.
+        """
+        if idempotent is None:
+            idempotent = action not in self.policy.not_idempotent
         self.stats.add(calls=1)
         attempt = 0
         while True:
@@ -120,19 +127,19 @@ class CloudRunner:
                 if error is None:
                     raise
                 retry_after = _retry_after_seconds(exc)
-            error = self._judge(action, error, attempt)
+            error = self._judge(action, error, attempt, idempotent)
             if error is not None:
                 raise error
             delay = self.policy.backoff(attempt, self._rand(), retry_after=retry_after)
             self.stats.add(retries=1, backoff_wait=delay)
             self._sleep(delay)
 
-    def _judge(self, action: str, error: CloudError, attempt: int) -> CloudError | None:
+    def _judge(self, action: str, error: CloudError, attempt: int, idempotent: bool) -> CloudError | None:
         """None to try again, else the error to raise."""
         throttled = error.code.startswith("Throttling")
         if throttled:
             self.stats.add(throttled=1)
-        elif error.retryable and action in self.policy.not_idempotent:
+        elif error.retryable and not idempotent:
             self.stats.add(failures=1, ambiguous=1)
             return AmbiguousOutcome(
                 error.code,

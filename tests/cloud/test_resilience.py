@@ -99,6 +99,21 @@ def test_create_login_profile_is_not_retried_after_a_5xx(cloud: Cloud, emulator:
     assert calls("CreateLoginProfile") == ["InternalError"]
 
 
+def test_a_new_password_is_not_repeated_but_other_profile_changes_are(
+    cloud: Cloud, emulator: Emulator, calls
+) -> None:  # type: ignore[no-untyped-def]
+    cloud.ram.create_user("bob")
+    cloud.ram.create_login_profile("bob", "Corr3ct-Horse-Battery")
+    emulator.faults.fail_nth_call(1, when="after", actions={"UpdateLoginProfile"})
+    with pytest.raises(AmbiguousOutcome):
+        cloud.ram.update_login_profile("bob", password="An0ther-Passw0rd!")
+    assert calls("UpdateLoginProfile") == ["InternalError"]
+
+    emulator.faults.fail_nth_call(1, when="after", actions={"UpdateLoginProfile"})
+    cloud.ram.update_login_profile("bob", mfa_bind_required=False)
+    assert calls("UpdateLoginProfile") == ["InternalError", "InternalError", "OK"]
+
+
 def test_an_idempotent_read_is_retried_after_a_5xx(cloud: Cloud, emulator: Emulator, calls, sleeps) -> None:  # type: ignore[no-untyped-def]
     cloud.ram.create_user("bob")
     emulator.faults.fail_nth_call(1, when="after", actions={"GetUser"})
