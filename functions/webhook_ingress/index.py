@@ -1,0 +1,146 @@
+"""`webhook-ingress`: Standard Webhooks in, the lifecycle flows behind (HTTP trigger).
+
+Order matters: size, then signature, then content — an unauthenticated caller learns nothing about
+what would be accepted, and nothing is stored or called before the signature verifies. The
+`webhook-id` is the idempotency key, so a sender's retry gets the first reply and has no second
+effect. Replies: 200 completed, 202 pending approval / in progress, 400 rejected, 401 bad signature,
+405 not POST, 413 too large, 415 not JSON, 503 a cloud failure the sender should retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from shared.audit import audit, configure_audit
+from shared.cloud.clients import CloudCredentials
+from shared.config import Settings
+from shared.errors import BadRequest, ConfigError, ValidationFailed
+from shared.fc import HttpEvent, deadline_of, http_reply, request_id_of
+from shared.flows import FLOWS
+from shared.handler import FlowFailed, process_event
+from shared.models.events import CloudEvent, parse_events
+from shared.models.results import Result
+from shared.runtime import runtime_for
+from shared.webhooks import MAX_BODY_BYTES, Delivery, WebhookVerifier
+
+log = logging.getLogger("ramflow.webhook_ingress")
+
+# Structured-mode CloudEvents (one JSON object per delivery), UTF-8.
+_CONTENT_TYPE = re.compile(r"application/(cloudevents\+)?json\s*(;\s*charset=\"?utf-8\"?\s*)?", re.IGNORECASE)
+STATUS_OF = {
+    "completed": 200,
+    "partial": 200,
+    "pending_approval": 202,
+    "in_progress": 202,
+    "rejected": 400,
+    "failed": 503,
+}
+RETRY_AFTER_SECONDS = "30"
+IDEMPOTENCY_PREFIX = "webhook:"
+
+
+def _reply(status: int, result: Result, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return http_reply(status, result.to_json(), headers)
+
+
+def _refuse(status: int, field: str, reason: str, **headers: str) -> dict[str, Any]:
+    return _reply(status, Result.rejected([{"field": field, "reason": reason}]), headers or None)
+
+
+def _event_of(delivery: Delivery, request: HttpEvent) -> CloudEvent | dict[str, Any]:
+    """The delivered CloudEvent, or the reply refusing it."""
+    content_type = (request.header("content-type") or "").strip()
+    if not _CONTENT_TYPE.fullmatch(content_type):
+        return _refuse(
+            415,
+            "content-type",
+            "send one structured CloudEvent as application/cloudevents+json or application/json",
+        )
+    if not delivery.body.lstrip().startswith(b"{"):
+        return _refuse(400, "body", "the body must be one CloudEvent (a JSON object), not a batch")
+    try:
+        (event,) = parse_events(delivery.body)
+    except ValidationFailed as exc:
+        return _reply(400, Result.rejected(exc))
+    if event.type not in FLOWS:
+        return _reply(
+            400,
+            Result.rejected(
+                [{"field": "type", "reason": f"unknown event type {event.type!r}"}], event_id=event.id
+            ),
+        )
+    return event
+
+
+def handle(request: HttpEvent, context: Any) -> dict[str, Any]:
+    """One delivery → one reply (see the module docstring for the statuses)."""
+    source_ip = str(request.request_context.http.get("sourceIp") or "")
+    if request.method != "POST":
+        return _refuse(405, "method", "deliveries are POSTed", Allow="POST")
+    if len(request.body) > 2 * MAX_BODY_BYTES:  # cheap bound before decoding (base64 grows by 4/3)
+        return _refuse(413, "body", f"at most {MAX_BODY_BYTES} bytes")
+    try:
+        body = request.body_bytes()
+    except ValueError:
+        return _refuse(400, "body", "the body is not valid base64")
+    if len(body) > MAX_BODY_BYTES:
+        return _refuse(413, "body", f"at most {MAX_BODY_BYTES} bytes")
+
+    settings = Settings.from_env()
+    if settings.audit_path:
+        configure_audit(settings.audit_path)  # refusals are audited before any runtime exists
+    verdict = WebhookVerifier(settings.webhook_secrets).verify(body, request.headers)
+    if not isinstance(verdict, Delivery):
+        audit(
+            "webhook.refused",
+            actor=source_ip or "unknown",
+            ticket_id=None,
+            outcome="rejected",
+            code=verdict.code,
+            webhook_id=(request.header("webhook-id") or "")[:256],
+        )
+        return _refuse(401, verdict.header, verdict.reason)
+
+    parsed = _event_of(verdict, request)
+    if not isinstance(parsed, CloudEvent):
+        audit(
+            "webhook.rejected",
+            actor=source_ip or "unknown",
+            ticket_id=None,
+            outcome="rejected",
+            webhook_id=verdict.webhook_id,
+            status=parsed["statusCode"],
+        )
+        return parsed
+
+    runtime = runtime_for(settings, CloudCredentials.resolve(context))
+    try:
+        result = process_event(
+            parsed,
+            FLOWS,
+            runtime,
+            owner=request_id_of(context),
+            lease_until=deadline_of(context),
+            idempotency_key=IDEMPOTENCY_PREFIX + verdict.webhook_id,
+        )
+    except FlowFailed as failed:
+        # The lease is released: the sender's retry (any non-2xx) finishes the job.
+        return _reply(503, failed.result, {"Retry-After": RETRY_AFTER_SECONDS})
+    return _reply(STATUS_OF.get(result.status, 200), result)
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    try:
+        request = HttpEvent.parse(event)
+    except BadRequest as exc:
+        return _refuse(400, "event", str(exc))
+    try:
+        return handle(request, context)
+    except ConfigError as exc:
+        log.error("request %s: configuration error: %s", request_id_of(context), exc)
+        return _refuse(500, "config", "the webhook ingress is misconfigured")
+    except Exception as exc:  # a reply, never a stack trace or a message that might echo input
+        log.error("request %s: unexpected %s", request_id_of(context), type(exc).__name__)
+        return _refuse(500, "internal", "the webhook ingress failed", **{"Retry-After": RETRY_AFTER_SECONDS})
