@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.emulator.core import CallContext, Service
+from local.emulator.core import CallContext, Emulator, Service, iso
+from local.emulator.errors import ApiError
+from local.emulator.sts import models
 
 service = Service("sts", "2015-04-01", "sts.aliyuncs.com")
 
@@ -19,8 +21,61 @@ def get_caller_identity(ctx: CallContext) -> dict[str, Any]:
         "IdentityType": identity,
         "PrincipalId": p.principal_id,
     }
-    if p.kind == "user":
+    if p.kind in {"root", "user"}:
         body["UserId"] = p.principal_id
     if p.kind == "assumed-role":
         body["RoleId"] = p.role_id
     return body
+
+
+@service.action("AssumeRole")
+def assume_role(ctx: CallContext) -> dict[str, Any]:
+    arn = models.parse_role_arn(ctx.require("RoleArn"))
+    session_name = models.check_session_name(ctx.require("RoleSessionName"))
+    session_policy = models.parse_session_policy(ctx.get("Policy"))
+    external_id = models.check_external_id(ctx.get("ExternalId"))
+    source_identity = models.check_source_identity(ctx.get("SourceIdentity"))
+    if ctx.principal.kind == "root":
+        raise models.root_refused()
+
+    role = _find_role(ctx.emulator, arn)
+    if role is None:
+        raise models.role_not_found()
+    if not models.trust_allows(role.assume_role_policy_document, ctx.principal, external_id=external_id):
+        raise models.not_trusted()
+    duration = models.parse_duration(ctx.get("DurationSeconds"), int(role.max_session_duration or 0))
+
+    session = ctx.emulator.issue_sts_session(
+        account_id=arn.account_id,
+        role_name=role.role_name,
+        role_id=role.role_id,
+        session_name=session_name,
+        duration_seconds=duration,
+        session_policy=session_policy,
+    )
+    body: dict[str, Any] = {
+        "Credentials": {
+            "AccessKeyId": session.access_key_id,
+            "AccessKeySecret": session.access_key_secret,
+            "SecurityToken": session.security_token,
+            "Expiration": iso(session.expires_at),
+        },
+        "AssumedRoleUser": {
+            "Arn": session.arn,
+            "AssumedRoleId": f"{session.role_id}:{session.session_name}",
+        },
+    }
+    if source_identity is not None:
+        body["SourceIdentity"] = source_identity
+    return body
+
+
+def _find_role(emulator: Emulator, arn: models.RoleArn) -> Any | None:
+    """The role the ARN names, in whichever emulated account owns it; None when there is none."""
+    account = emulator.accounts.get(arn.account_id)
+    if account is None:
+        return None
+    try:
+        return account.ram.role_by_arn(f"acs:ram::{arn.account_id}:role/{arn.role_name}")
+    except ApiError:
+        return None
