@@ -180,7 +180,7 @@ class FcRuntime:
     def start(self) -> FcRuntime:
         self._apply_environment()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"fcruntime-{self.id}", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name=f"fcruntime-{self.id}", daemon=True
         )
         self._thread.start()
         return self

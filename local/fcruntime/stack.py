@@ -115,6 +115,7 @@ class LocalStack:
             port=self.port,
             account_id=self.config.account.id,
         )
+        self.runtime.credentials.get()  # like an FC instance, start with the role's session in hand
         self.runtime.start()
         return self
 
