@@ -1,0 +1,144 @@
+"""JWT verification: only RS256/ES256 tokens from the configured issuer, for the configured audience."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from shared.errors import AuthenticationFailed, ConfigError
+from shared.tokens import JwtVerifier, load_jwks
+from tests.vendor.conftest import AUDIENCE, ISSUER, Mint
+
+
+@pytest.fixture
+def verifier(jwks: dict[str, Any]) -> JwtVerifier:
+    return JwtVerifier(load_jwks(jwks), issuer=ISSUER, audience=AUDIENCE, leeway_seconds=30)
+
+
+def b64(data: dict[str, Any] | bytes) -> str:
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "dev"])
+def test_accepts_rs256_and_es256(verifier: JwtVerifier, mint: Mint, alg: str) -> None:
+    claims = verifier.verify(mint("demo-app", alg=alg))
+    assert claims.subject == "demo-app"
+    assert claims.issuer == ISSUER
+
+
+def test_expiry_has_a_small_leeway(verifier: JwtVerifier, mint: Mint) -> None:
+    assert verifier.verify(mint(ttl=-10)).subject == "demo-app"
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        verifier.verify(mint(ttl=-31))
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"iss": "https://evil.invalid"}, "issuer"),
+        ({"aud": "someone-else"}, "audience"),
+        ({"exp": None}, "exp"),
+        ({"iss": None}, "iss"),
+        ({"aud": None}, "aud"),
+        ({"sub": None}, "sub"),
+        ({"sub": "  "}, "sub"),
+        ({"nbf": int(time.time()) + 600}, "not valid yet"),
+    ],
+)
+def test_claims_are_checked(verifier: JwtVerifier, mint: Mint, claims: dict[str, Any], reason: str) -> None:
+    sub = claims.pop("sub", "demo-app")
+    with pytest.raises(AuthenticationFailed, match=reason):
+        verifier.verify(mint(sub, **claims))
+
+
+def test_signature_must_verify(verifier: JwtVerifier, mint: Mint) -> None:
+    header, payload, _ = mint("demo-app").split(".")
+    other = mint("ops-app").split(".")[2]
+    with pytest.raises(AuthenticationFailed, match="signature"):
+        verifier.verify(f"{header}.{payload}.{other}")
+
+
+def test_a_key_outside_the_jwks_is_refused(verifier: JwtVerifier) -> None:
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    token = jwt.encode(
+        {"iss": ISSUER, "aud": AUDIENCE, "sub": "demo-app", "exp": now + 60},
+        stranger,
+        algorithm="RS256",
+        headers={"kid": "test-rsa"},
+    )
+    with pytest.raises(AuthenticationFailed, match="signature"):
+        verifier.verify(token)
+
+
+def test_alg_none_is_refused(verifier: JwtVerifier, mint: Mint) -> None:
+    payload = mint("demo-app").split(".")[1]
+    with pytest.raises(AuthenticationFailed, match="algorithm"):
+        verifier.verify(f"{b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.")
+
+
+def test_hs256_is_refused_even_keyed_with_the_public_key(
+    verifier: JwtVerifier, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    """The key-confusion attack: an HMAC keyed with the (public) RSA key's PEM."""
+    public_pem = rsa_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    header = b64({"alg": "HS256", "kid": "test-rsa"})
+    claims = b64({"iss": ISSUER, "aud": AUDIENCE, "sub": "demo-app", "exp": int(time.time()) + 60})
+    signature = b64(hmac.new(public_pem, f"{header}.{claims}".encode(), hashlib.sha256).digest())
+    with pytest.raises(AuthenticationFailed, match="algorithm"):
+        verifier.verify(f"{header}.{claims}.{signature}")
+
+
+def test_token_alg_must_match_the_keys_alg(verifier: JwtVerifier, ec_key: ec.EllipticCurvePrivateKey) -> None:
+    """An ES256 token naming an RSA key's kid finds no key: algorithms are bound to keys."""
+    token = jwt.encode(
+        {"iss": ISSUER, "aud": AUDIENCE, "sub": "demo-app", "exp": int(time.time()) + 60},
+        ec_key,
+        algorithm="ES256",
+        headers={"kid": "test-rsa"},
+    )
+    with pytest.raises(AuthenticationFailed, match="no trusted key"):
+        verifier.verify(token)
+
+
+@pytest.mark.parametrize("token", [None, "", "abc", "a.b", "a.b.c.d", "x" * 9000])
+def test_malformed_tokens(verifier: JwtVerifier, token: str | None) -> None:
+    with pytest.raises(AuthenticationFailed):
+        verifier.verify(token)
+
+
+def test_messages_never_echo_the_token(verifier: JwtVerifier, mint: Mint) -> None:
+    token = mint("demo-app", aud="nope")
+    with pytest.raises(AuthenticationFailed) as caught:
+        verifier.verify(token)
+    assert token.split(".")[1] not in str(caught.value)
+
+
+def test_jwks_must_be_public_asymmetric_keys(rsa_key: rsa.RSAPrivateKey) -> None:
+    private = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key))
+    private.update(kid="k", alg="RS256")
+    with pytest.raises(ConfigError, match="private"):
+        load_jwks({"keys": [private]})
+    with pytest.raises(ConfigError):
+        load_jwks({"keys": [{"kty": "oct", "k": b64(b"0123456789abcdef"), "alg": "HS256", "kid": "h"}]})
+    with pytest.raises(ConfigError):
+        load_jwks({"keys": "nope"})
+
+
+def test_jwks_from_file(tmp_path: Any, jwks: dict[str, Any], mint: Mint) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(jwks))
+    verifier = JwtVerifier(load_jwks(path), issuer=ISSUER, audience=AUDIENCE)
+    assert verifier.verify(mint("demo-app")).subject == "demo-app"
+    with pytest.raises(ConfigError):
+        load_jwks(tmp_path / "missing.json")
