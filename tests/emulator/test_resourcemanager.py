@@ -12,7 +12,7 @@ from alibabacloud_resourcemanager20200331 import models as rm_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from local.emulator.core import Emulator
-from local.emulator.resourcemanager.models import DELETE_CHECK_SECONDS
+from local.emulator.resourcemanager.models import DELETE_CHECK_SECONDS, for_account
 from shared.cloud.clients import CloudClients
 
 KAFKA_POLICY = json.dumps(
@@ -384,6 +384,20 @@ def test_pending_delete_group_takes_no_grants(
     assert emulator.account.ram.attached_policies("User", "alice", None) == []
 
 
+def test_model_view_works_before_any_resourcemanager_call(
+    emulator: Emulator, root_clients: CloudClients
+) -> None:
+    root_clients.ram.create_user(ram_models.CreateUserRequest(user_name="bob"))
+    policy = ram_models.AttachPolicyToUserRequest(
+        policy_type="System", policy_name="ReadOnlyAccess", user_name="bob"
+    )
+    root_clients.ram.attach_policy_to_user(policy)
+    held = for_account(emulator.account).attachments_for_principal("bob")
+    assert [(a.policy_name, a.resource_group_id) for a in held] == [
+        ("ReadOnlyAccess", emulator.account.account_id)
+    ]
+
+
 def test_list_attachments_pages(root_clients: CloudClients, rg: str, alice: str) -> None:
     policies = ["AliyunKafkaReadOnlyAccess", "AliyunLogReadOnlyAccess", "AliyunOSSReadOnlyAccess"]
     for policy in policies:
@@ -409,7 +423,7 @@ def test_offboarding_view_and_user_deletion(
     account = emulator.account.account_id
     grant(root_clients, rg, alice)
     grant(root_clients, account, alice, "AliyunLogReadOnlyAccess")
-    rm = emulator.account.resource_manager
+    rm = for_account(emulator.account)
     held = rm.attachments_for_principal(alice)
     assert [(a.policy_name, a.resource_group_id) for a in held] == [
         ("AliyunKafkaReadOnlyAccess", rg),

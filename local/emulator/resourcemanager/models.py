@@ -17,10 +17,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.emulator.errors import ApiError
 from local.emulator.ram.models import HolderKind, RamBackend
+
+if TYPE_CHECKING:
+    from local.emulator.core import Account
 
 DEFAULT_REGION = "cn-hangzhou"
 MAX_RESOURCE_GROUPS = 30
@@ -273,6 +276,11 @@ class ResourceManagerBackend:
         return [
             a for a in self.attachments() if a.principal_type == principal_type and a.entity_name == entity
         ]
+
+
+def for_account(account: Account) -> ResourceManagerBackend:
+    """The account's ResourceManager state, bound to its RAM backend (where the grants live)."""
+    return account.resource_manager.bind(account.ram)
 
 
 def new_group_id() -> str:

@@ -23,7 +23,7 @@ MAX_PAGE_SIZE = 100
 
 
 def _backend(ctx: CallContext) -> ResourceManagerBackend:
-    return ctx.account.resource_manager.bind(ctx.account.ram)
+    return models.for_account(ctx.account)
 
 
 # --- resource groups ------------------------------------------------------------------------------

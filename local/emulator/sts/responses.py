@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from local.emulator.core import CallContext, Emulator, Service, iso
-from local.emulator.errors import ApiError
+from local.emulator.ram.models import Role
 from local.emulator.sts import models
 
 service = Service("sts", "2015-04-01", "sts.aliyuncs.com")
@@ -43,7 +43,7 @@ def assume_role(ctx: CallContext) -> dict[str, Any]:
         raise models.role_not_found()
     if not models.trust_allows(role.assume_role_policy_document, ctx.principal, external_id=external_id):
         raise models.not_trusted()
-    duration = models.parse_duration(ctx.get("DurationSeconds"), int(role.max_session_duration or 0))
+    duration = models.parse_duration(ctx.get("DurationSeconds"), role.max_session_duration)
 
     session = ctx.emulator.issue_sts_session(
         account_id=arn.account_id,
@@ -70,12 +70,9 @@ def assume_role(ctx: CallContext) -> dict[str, Any]:
     return body
 
 
-def _find_role(emulator: Emulator, arn: models.RoleArn) -> Any | None:
+def _find_role(emulator: Emulator, arn: models.RoleArn) -> Role | None:
     """The role the ARN names, in whichever emulated account owns it; None when there is none."""
     account = emulator.accounts.get(arn.account_id)
     if account is None:
         return None
-    try:
-        return account.ram.role_by_arn(f"acs:ram::{arn.account_id}:role/{arn.role_name}")
-    except ApiError:
-        return None
+    return account.ram.role_by_arn(f"acs:ram::{arn.account_id}:role/{arn.role_name}")
