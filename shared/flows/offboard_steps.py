@@ -1,0 +1,324 @@
+"""What revoke, offboard and reconcile share: cloud calls run as levels of independent steps.
+
+The steps of one level do not depend on one another, so they run side by side (at most
+`Settings.max_concurrency` at a time, paced by the account's shared rate limiter, retried by the
+runner); the next level starts once the whole level is done, so no step races the one it depends
+on. "Does not exist" counts as done; any other failure is recorded and the rest carries on, so
+one run finishes all it can and a replay finishes the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.cloud.ram import PolicyEntities
+from shared.concurrency import run_all
+from shared.errors import CloudError, EntityNotFound
+from shared.models.events import CloudEvent
+from shared.models.results import Result
+from shared.runtime import Runtime
+from shared.store import BeginStatus
+from shared.store.records import GrantRecord
+
+log = logging.getLogger("ramflow.steps")
+
+MANAGED_BY = ("managed-by", "ramflow")
+READ_ONLY_PREFIXES = ("Get", "List")
+RAMFLOW_POLICY = re.compile(r"ramflow-[A-Za-z0-9-]+-[0-9a-f]{12}")
+"""The names `shared.policy.templates.content_name` gives the custom policies ramflow renders."""
+
+USER_LOCK_SECONDS = 300
+"""The per-user lock provisioning also takes, so that granting and taking apart never interleave."""
+
+
+def is_managed(tags: dict[str, str]) -> bool:
+    return tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
+
+
+def is_ramflow_policy(policy_type: str, policy_name: str) -> bool:
+    return policy_type == "Custom" and RAMFLOW_POLICY.fullmatch(policy_name) is not None
+
+
+def is_resource_group(scope_id: str) -> bool:
+    """ResourceManager lists account-scope grants too, under the account id; groups are `rg-…`."""
+    return scope_id.startswith("rg-")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One cloud call: whose it is (a user, a policy), which API action, on what."""
+
+    subject: str
+    action: str
+    target: str
+    call: Callable[[], Any] = field(compare=False, repr=False)
+    settled_by: tuple[str, ...] = ()
+    """Error codes (prefixes) that mean "nothing to do here", e.g. a policy still in use."""
+
+    @property
+    def read_only(self) -> bool:
+        return self.action.startswith(READ_ONLY_PREFIXES)
+
+    def describe(self) -> dict[str, str]:
+        return {"subject": self.subject, "action": self.action, "target": self.target}
+
+
+@dataclass(frozen=True)
+class Done:
+    """How one step ended: its value, "absent" (does not exist / settled), or an error code."""
+
+    step: Step
+    value: Any = None
+    absent: bool = False
+    error: str | None = None
+    planned: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Progress(Protocol):
+    """What a caller (the CLI's progress bar) is told about bulk work."""
+
+    def level(self, description: str, total: int) -> None: ...
+
+    def advance(self) -> None: ...
+
+
+@dataclass
+class Journal:
+    """What a flow did, planned and failed, in the order it happened."""
+
+    actions: list[dict[str, str]] = field(default_factory=list)
+    planned: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    needs_human: list[dict[str, str]] = field(default_factory=list)
+
+    def error(self, subject: str, what: str, reason: str) -> None:
+        self.errors.append({"field": f"{subject}:{what}" if subject else what, "reason": reason})
+
+    def human(self, subject: str, reason: str) -> None:
+        entry = {"subject": subject, "reason": reason}
+        if entry not in self.needs_human:
+            self.needs_human.append(entry)
+
+    def actions_of(self, subject: str) -> list[dict[str, str]]:
+        return [a for a in self.actions if a["subject"] == subject]
+
+    def result(self, **fields: Any) -> Result:
+        """`completed` when nothing failed, else `partial`: the event is retried and finishes."""
+        return Result(
+            status="partial" if self.errors else "completed",
+            actions=list(self.actions),
+            errors=list(self.errors),
+            needs_human=list(self.needs_human),
+            **fields,
+        )
+
+
+class Stepper:
+    """Runs levels of steps. In a dry run only read-only steps reach the cloud; the others are planned."""
+
+    def __init__(
+        self,
+        max_workers: int,
+        journal: Journal | None = None,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ):
+        self.max_workers = max_workers
+        self.journal = journal or Journal()
+        self.dry_run = dry_run
+        self.progress = progress
+
+    def run(self, description: str, steps: Sequence[Step]) -> list[Done]:
+        """Every step of one level, side by side; outcomes in the steps' order."""
+        steps = list(steps)
+        if not steps:
+            return []
+        live = [s for s in steps if s.read_only or not self.dry_run]
+        if self.progress is not None:
+            self.progress.level(description, len(live))
+        outcomes = iter(run_all([(s.action, self._tracked(s.call)) for s in live], self.max_workers))
+        done: list[Done] = []
+        for step in steps:
+            if not step.read_only and self.dry_run:
+                self.journal.planned.append(step.describe())
+                done.append(Done(step, planned=True))
+                continue
+            outcome = next(outcomes)
+            done.append(self._judge(step, outcome.value, outcome.error))
+        return done
+
+    def _tracked(self, call: Callable[[], Any]) -> Callable[[], Any]:
+        if self.progress is None:
+            return call
+        progress = self.progress
+
+        def tracked() -> Any:
+            try:
+                return call()
+            finally:
+                progress.advance()
+
+        return tracked
+
+    def _judge(self, step: Step, value: Any, error: Exception | None) -> Done:
+        if error is None:
+            if not step.read_only:
+                self.journal.actions.append(step.describe())
+            return Done(step, value=value)
+        if isinstance(error, EntityNotFound):
+            return Done(step, absent=True)
+        if isinstance(error, CloudError):
+            if step.settled_by and error.code.startswith(step.settled_by):
+                return Done(step, absent=True)
+            self.journal.error(step.subject, f"{step.action} {step.target}".strip(), error.code)
+            return Done(step, error=error.code)
+        log.error("%s %s failed: %s", step.action, step.subject, type(error).__name__, exc_info=error)
+        self.journal.error(step.subject, f"{step.action} {step.target}".strip(), type(error).__name__)
+        return Done(step, error=type(error).__name__)
+
+
+def all_ok(done: Sequence[Done]) -> bool:
+    return all(d.ok for d in done)
+
+
+def by_subject(done: Sequence[Done]) -> dict[str, list[Done]]:
+    grouped: dict[str, list[Done]] = {}
+    for d in done:
+        grouped.setdefault(d.step.subject, []).append(d)
+    return grouped
+
+
+# --- grants and custom policies --------------------------------------------------------------------
+def detach_step(rt: Runtime, grant: GrantRecord) -> Step:
+    """Remove one ledger grant from RAM, at the scope it was granted."""
+    if grant.resource_group_id is not None:
+        rg, principal = grant.resource_group_id, rt.logon_principal(grant.user_name)
+        return Step(
+            grant.user_name,
+            "DetachPolicy",
+            f"{grant.policy_name}@{rg}",
+            lambda: rt.cloud.rm.detach_policy(rg, grant.policy_name, grant.policy_type, principal, "IMSUser"),
+        )
+    return Step(
+        grant.user_name,
+        "DetachPolicyFromUser",
+        grant.policy_name,
+        lambda: rt.cloud.ram.detach_policy_from_user(grant.user_name, grant.policy_name, grant.policy_type),
+    )
+
+
+def policy_usage_steps(rt: Runtime, names: Sequence[str]) -> list[Step]:
+    """Who still uses each custom policy: RAM's entities and ResourceManager's scoped attachments."""
+    steps: list[Step] = []
+    for name in sorted(set(names)):
+        steps.append(
+            Step(
+                f"policy {name}",
+                "ListEntitiesForPolicy",
+                name,
+                lambda name=name: rt.cloud.ram.list_entities_for_policy(name, "Custom"),
+            )
+        )
+        steps.append(
+            Step(
+                f"policy {name}",
+                "ListPolicyAttachments",
+                name,
+                lambda name=name: rt.cloud.rm.list_policy_attachments(policy_name=name, policy_type="Custom"),
+            )
+        )
+    return steps
+
+
+def unused_policies(done: Sequence[Done]) -> tuple[list[str], set[str]]:
+    """(policies nothing uses, policies whose usage could not be read) from `policy_usage_steps`.
+
+    A policy that is gone already is neither: there is nothing left to do for it.
+    """
+    per_policy: dict[str, list[Done]] = {}
+    for d in done:
+        per_policy.setdefault(d.step.target, []).append(d)
+    unused: list[str] = []
+    unknown: set[str] = set()
+    for name, results in sorted(per_policy.items()):
+        if not all_ok(results):
+            unknown.add(name)
+        elif not any(r.absent for r in results) and not any(_in_use(r.value) for r in results):
+            unused.append(name)
+    return unused, unknown
+
+
+def _in_use(value: Any) -> bool:
+    if isinstance(value, PolicyEntities):
+        return bool(value.users or value.groups or value.roles)
+    return bool(value)
+
+
+def delete_policy_steps(rt: Runtime, names: Sequence[str]) -> list[Step]:
+    """A race with a new grant (`DeleteConflict`) leaves the policy in use: kept, not an error."""
+    return [
+        Step(
+            f"policy {name}",
+            "DeletePolicy",
+            name,
+            lambda name=name: rt.cloud.ram.delete_policy(name),
+            settled_by=("DeleteConflict",),
+        )
+        for name in names
+    ]
+
+
+# --- the per-user lock provisioning shares ----------------------------------------------------------
+@contextmanager
+def user_locks(rt: Runtime, names: Sequence[str]) -> Iterator[tuple[list[str], list[str]]]:
+    """Hold provisioning's per-user lock for each name: yields (held, busy). Always released."""
+    owner = uuid.uuid4().hex
+    lease_until = time.time() + USER_LOCK_SECONDS
+    idempotency = rt.store.idempotency
+    held: list[str] = []
+    busy: list[str] = []
+    try:
+        for name in names:
+            claim = idempotency.begin(f"lock:user:{name}", "user-lock", owner, lease_until)
+            (held if claim.status is BeginStatus.ACQUIRED else busy).append(name)
+        yield held, busy
+    finally:
+        for name in held:
+            try:
+                idempotency.release(f"lock:user:{name}", owner)
+            except Exception:  # the lease ends by itself; never hide the flow's own outcome
+                log.warning("could not release the lock of %s", name)
+
+
+# --- handlers -------------------------------------------------------------------------------------
+EventFlow = Callable[[Any, CloudEvent, Runtime], Result]
+
+
+def retried_until_complete(flow: EventFlow) -> EventFlow:
+    """A `partial` result is raised as FlowFailed: the idempotency record is released and FC /
+    EventBridge deliver the event again, and the replay finishes what is left."""
+
+    def run(data: Any, event: CloudEvent, rt: Runtime) -> Result:
+        from shared.handler import FlowFailed
+
+        result = flow(data, event, rt)
+        if result.status == "partial":
+            result.event_id = event.id
+            raise FlowFailed(result)
+        return result
+
+    run.__name__ = getattr(flow, "__name__", "flow")
+    run.__doc__ = flow.__doc__
+    return run
