@@ -386,7 +386,12 @@ class Emulator:
             with self.lock:
                 if self.authorizer is not None:
                     self.authorizer(ctx)
-                result = handler(ctx)
+                try:
+                    result = handler(ctx)
+                except ApiError:
+                    if planned == "after":  # the reply is lost either way
+                        raise errors.internal_error() from None
+                    raise
             if planned == "after":
                 raise errors.internal_error()
         except ApiError as err:

@@ -31,13 +31,13 @@ class FaultControls:
     _plan: FailPlan | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _tokens: float = 0.0
+    _bucket_qps: float | None = None
     _last: float = field(default_factory=time.monotonic)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def __post_init__(self) -> None:
         if self.seed is not None:
             self._rng.seed(self.seed)
-        self._tokens = self.qps or 0.0
 
     def fail_nth_call(self, nth: int, *, when: str = "after", actions: set[str] | None = None) -> None:
         if when not in {"before", "after"}:
@@ -57,6 +57,8 @@ class FaultControls:
         if not self.qps:
             return True
         with self._lock:
+            if self.qps != self._bucket_qps:  # the limit was (re)set: start with a full bucket
+                self._bucket_qps, self._tokens = self.qps, self.qps
             now = time.monotonic()
             self._tokens = min(self.qps, self._tokens + (now - self._last) * self.qps)
             self._last = now

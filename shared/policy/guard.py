@@ -148,9 +148,13 @@ def plan_request(request: UserRequested, catalog: Catalog, *, now: datetime | No
         errors.append(
             {"field": "data.grants", "reason": f"RAM allows at most {MAX_CUSTOM_POLICIES} custom policies"}
         )
+    high_risk = any(grant.high_risk for grant in planned)
+    if high_risk and request.duration is None:
+        errors.append(
+            {"field": "data.duration", "reason": "high-risk grants are always time-bound: give a duration"}
+        )
     if errors:
         raise GuardDenied(errors)
-    high_risk = any(grant.high_risk for grant in planned)
     return Plan(
         ticket_id=request.ticket_id,
         user_name=request.user.logon_name,
