@@ -123,7 +123,7 @@ class Account:
         self.alias = alias
         self.root_keys: dict[str, str] = {}
         self.ram = RamBackend(account_id, alias)
-        self.resource_manager = ResourceManagerBackend(account_id)
+        self.resource_manager = ResourceManagerBackend(account_id, ram=self.ram)
 
     def __repr__(self) -> str:
         return f"Account({self.account_id!r}, alias={self.alias!r})"
