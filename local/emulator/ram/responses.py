@@ -63,6 +63,7 @@ DecodeDiagnosticMessage.
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import zlib
 from collections.abc import Callable, Sequence
@@ -107,7 +108,18 @@ def _optional_int(ctx: CallContext, name: str) -> int | None:
 
 
 def _tags(ctx: CallContext) -> dict[str, str]:
-    return {t["Key"]: t.get("Value", "") for t in ctx.indexed_maps("Tag") if t.get("Key")}
+    """`Tag` arrives as one JSON array (the SDK's "shrink" style) or as flat `Tag.N.Key` pairs."""
+    raw = ctx.get("Tag")
+    if raw is None:
+        items: Any = ctx.indexed_maps("Tag")
+    else:
+        try:
+            items = json.loads(raw)
+        except ValueError:
+            raise errors.invalid("Tag", "must be a JSON array of {Key, Value}") from None
+    if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
+        raise errors.invalid("Tag", "must be a list of {Key, Value}")
+    return {str(t["Key"]): str(t.get("Value", "")) for t in items if t.get("Key")}
 
 
 def _user_name_or_caller(ctx: CallContext) -> str:
