@@ -300,6 +300,7 @@ class FcRuntime:
         source_ip: str,
         request_id: str,
         full_path: str,
+        trigger_id: str = "",
     ) -> dict[str, Any]:
         """The FC 3.0 HTTP trigger event (see ../shared/data/fc3/http-trigger-event.json)."""
         try:
@@ -316,6 +317,7 @@ class FcRuntime:
             "isBase64Encoded": is_b64,
             "requestContext": {
                 "accountId": self.account_id,
+                "triggerId": trigger_id,
                 "domainName": f"127.0.0.1:{self.bound_port}",
                 "domainPrefix": "127",
                 "requestId": request_id,
@@ -553,6 +555,7 @@ class _Server(ThreadingHTTPServer):
             source_ip=source_ip,
             request_id=request_id,
             full_path=rest + (f"?{raw_query}" if raw_query else ""),
+            trigger_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"ramflow/{function}/{trigger.name}")),
         )
         result = runtime.invoke(function, json.dumps(event).encode(), request_id=request_id)
         if result.failed:
