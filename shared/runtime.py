@@ -43,12 +43,13 @@ class Runtime:
     def catalog(self) -> Catalog:
         return Catalog.load(self.settings.catalog_path)
 
-    @cached_property
+    @property
     def account_alias(self) -> str:
-        return self.settings.account_alias or self.cloud.ram.get_account_alias()
+        return self.cloud.ims.account_alias
 
     def logon_principal(self, user_name: str) -> str:
-        return f"{user_name}@{self.account_alias}.onaliyun.com"
+        """`<user>@<alias>.onaliyun.com`; the alias is read once per warm instance (IMS keeps it)."""
+        return self.cloud.ims.principal_name(user_name)
 
 
 _instances: dict[tuple[str, str, str | None], Runtime] = {}

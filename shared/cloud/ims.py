@@ -25,11 +25,16 @@ class ImsGateway(SdkGateway):
         self._ram = ram
         self._alias = account_alias
 
-    def principal_name(self, name: str) -> str:
-        """`alice` → `alice@<alias>.onaliyun.com` (the alias is read once, then remembered)."""
+    @property
+    def account_alias(self) -> str:
+        """Read once, then remembered: it names every principal."""
         if self._alias is None:
             self._alias = self._ram.get_account_alias()
-        return f"{name}@{self._alias}.onaliyun.com"
+        return self._alias
+
+    def principal_name(self, name: str) -> str:
+        """`alice` → `alice@<alias>.onaliyun.com`."""
+        return f"{name}@{self.account_alias}.onaliyun.com"
 
     def tag_user(self, name: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite these tags; others stay."""
