@@ -9,8 +9,10 @@ import pytest
 from local.emulator.core import Emulator
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
-from shared.flows.offboard import offboard_event
-from shared.models.events import UserOffboarded
+from shared.flows.offboard import offboard, offboard_event
+from shared.flows.reconcile import reconcile
+from shared.handler import FlowFailed, process_event
+from shared.models.events import USER_OFFBOARDED, UserOffboarded
 from tests.flows.test_offboard_world import SYSTEM_POLICY, TEMPLATE, World, make_world, offboarded
 
 OWNER = "alice@example.com"
@@ -77,3 +79,108 @@ def test_a_rich_user_is_fully_deleted_and_unmanaged_users_are_untouched(world: W
     assert record is not None and record.status == "deleted" and record.credential is None
     assert all(g.status == "revoked" for g in rt.store.ledger.grants_of_user("alice.kafka"))
     assert rt.store.ledger.due_deletions(world.clock() + timedelta(days=365)) == []
+
+
+def test_with_grace_the_user_is_disabled_at_once_and_deleted_by_reconcile_later(world: World) -> None:
+    facts = rich_user(world)
+    rt = world.runtime()
+    data = UserOffboarded(owner=OWNER, hr_event_id="WD-2", grace="P7D")
+    result = offboard_event(data, offboarded(owner=OWNER, grace="P7D"), rt)
+
+    assert result.status == "completed", result.errors
+    held = world.holds("alice.kafka")
+    assert held is not None  # disabled, not deleted
+    assert held["login_profile"] is False and set(held["keys"].values()) == {"Inactive"}
+    assert held["policies"] == [] and held["groups"] == []
+    assert held["mfa"] == facts["serial"]  # unbound only when the user is deleted
+    record = rt.store.ledger.get_user("alice.kafka")
+    assert record is not None and record.status == "disabled"
+    assert record.delete_after == world.clock() + timedelta(days=7)
+
+    world.clock.advance(timedelta(days=6))
+    early = reconcile(world.runtime()).result()
+    assert early.status == "completed" and early.plan["deletions"] == {}
+    assert world.holds("alice.kafka") is not None
+
+    world.clock.advance(timedelta(days=1, seconds=1))
+    late = reconcile(world.runtime()).result()
+    assert late.status == "completed", late.errors
+    assert late.plan["deletions"] == {"alice.kafka": "deleted"}
+    assert world.holds("alice.kafka") is None
+    assert facts["serial"] not in world.ram.mfa_devices
+    assert ramflow_policies(world) == set()
+    assert rt.store.ledger.get_user("alice.kafka").status == "deleted"  # type: ignore[union-attr]
+    assert reconcile(world.runtime()).result().plan["deletions"] == {}  # done once, then forgotten
+
+
+def test_an_unmanaged_user_named_directly_is_reported_and_audited_never_changed(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.unmanaged_user("legacy.admin", OWNER)
+    world.add_key("legacy.admin")
+    world.add_login_profile("legacy.admin")
+    world.attach("legacy.admin", "ReadOnlyAccess")
+    before = world.holds("legacy.admin")
+    seq = world.emulator.recorder.last_seq
+
+    with caplog.at_level("INFO", logger="ramflow.audit"):
+        result = offboard_event(
+            UserOffboarded(user_name="legacy.admin", hr_event_id="WD-3"),
+            offboarded(user_name="legacy.admin"),
+            world.runtime(),
+        )
+
+    assert result.status == "completed" and result.user_name == "legacy.admin"
+    assert [h["subject"] for h in result.needs_human] == ["legacy.admin"]
+    assert world.holds("legacy.admin") == before
+    assert all(c.action.startswith(("Get", "List")) for c in world.emulator.recorder.since(seq))
+    assert any('"user.unmanaged"' in r.message and "legacy.admin" in r.message for r in caplog.records)
+
+
+def test_a_user_that_does_not_exist_is_done(world: World) -> None:
+    result = offboard_event(
+        UserOffboarded(user_name="nobody", hr_event_id="WD-4"),
+        offboarded(user_name="nobody"),
+        world.runtime(),
+    )
+    assert result.status == "completed" and result.errors == [] and result.needs_human == []
+
+
+@pytest.mark.parametrize("max_attempts", [1, 4])
+def test_a_failure_after_any_cloud_call_is_finished_by_a_replay(world: World, max_attempts: int) -> None:
+    """Call N takes effect and then answers 500 (a crash between the cloud acting and ramflow
+    hearing of it). With one attempt the flow itself meets the failure; with more, the runner's
+    retry meets "already done" instead. Either way a replay of the event ends fully deleted."""
+    flows = {USER_OFFBOARDED: offboard}
+    fired_at = []
+    for n in range(1, 200):
+        owner, name = f"leaver{n}@example.com", f"leaver{n}"
+        facts = rich_user(world, name, owner)
+        rt = world.runtime(max_attempts=max_attempts)
+        event = offboarded(owner=owner)
+        seq = world.emulator.recorder.last_seq
+        world.emulator.faults.fail_nth_call(n, when="after")
+        try:
+            first = process_event(event, flows, rt, owner="first", lease_until=2e9)
+        except FlowFailed as failed:
+            first = failed.result
+        fired = any(c.outcome == "InternalError" for c in world.emulator.recorder.since(seq))
+        world.emulator.faults.clear()
+        if not fired:
+            assert first.status == "completed"
+            break
+        fired_at.append(first.status)
+        replay = process_event(
+            event, flows, world.runtime(max_attempts=max_attempts), owner="replay", lease_until=2e9
+        )
+        assert replay.status == "completed", (n, replay.errors)
+        assert replay.errors == []
+        assert world.holds(name) is None, n
+        assert facts["serial"] not in world.ram.mfa_devices, n
+        assert ramflow_policies(world) == set(), n
+        ledger = rt.store.ledger
+        assert ledger.get_intent(f"offboard/{name}") is None and ledger.get_user(name).status == "deleted"  # type: ignore[union-attr]
+        assert ledger.due_deletions(world.clock() + timedelta(days=1)) == []
+    assert len(fired_at) >= 20  # every call of a rich user's offboarding was hit once
+    if max_attempts == 1:
+        assert "partial" in fired_at  # the flow met the failures itself, and asked to be retried
