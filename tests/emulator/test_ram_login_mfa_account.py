@@ -50,6 +50,7 @@ def test_login_profile_lifecycle_never_returns_the_password(
     assert (got.password_reset_required, got.mfabind_required) == (False, True)
     assert emulator.account.ram.get_login_profile("alice").verify_password("Another-Pass-9")
     assert "Another-Pass-9" not in repr(emulator.account.ram.get_user("alice"))
+    assert "Another-Pass-9" not in repr(emulator.recorder.calls)  # the call log is redacted too
 
     ram.delete_login_profile(M.DeleteLoginProfileRequest(user_name="alice"))
     with api_error("EntityNotExist.User.LoginProfile", 404):
