@@ -1,0 +1,175 @@
+"""`access.revoked` through the official SDK against the emulator: exactly one ticket's grants go."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local.emulator.core import Emulator
+from shared.cloud.clients import CloudClients
+from shared.config import Settings
+from shared.flows.revoke import revoke, revoke_event
+from shared.handler import FlowFailed, process_event
+from shared.models.events import ACCESS_REVOKED, AccessRevoked
+from tests.flows.conftest import sample
+from tests.flows.test_offboard_world import SYSTEM_POLICY, TEMPLATE, World, make_world, revoked
+
+OWNER = "bob@example.com"
+
+
+@pytest.fixture
+def world(emulator: Emulator, root_clients: CloudClients, cloud_settings: Settings) -> World:
+    return make_world(emulator, root_clients, cloud_settings)
+
+
+def two_tickets(world: World, mode: str = "programmatic") -> tuple[str, str, str]:
+    """T1: a system policy at account scope, ramflow's custom policy, a resource-group grant.
+    T2 (same user): the same custom policy, and a system policy of its own."""
+    rg = world.resource_group()
+    world.provision(
+        "bob.kafka",
+        OWNER,
+        ticket="T-1",
+        mode=mode,
+        grants=[
+            {"policy": SYSTEM_POLICY, "type": "System"},
+            TEMPLATE,
+            {"policy": SYSTEM_POLICY, "type": "System", "resource_group": rg},
+        ],
+    )
+    world.provision(
+        "bob.kafka",
+        OWNER,
+        ticket="T-2",
+        mode=mode,
+        grants=[TEMPLATE, {"policy": "AliyunKafkaFullAccess", "type": "System"}],
+    )
+    return "T-1", "T-2", rg
+
+
+def ramflow_policy(world: World) -> str:
+    (name,) = [p for p in world.custom_policies() if p.startswith("ramflow-")]
+    return name
+
+
+def run(world: World, ticket: str):  # type: ignore[no-untyped-def]
+    return revoke_event(
+        AccessRevoked(ticket_id=ticket, reason="moved team"), revoked(ticket), world.runtime()
+    )
+
+
+def test_only_that_tickets_grants_go_and_access_stays_while_another_ticket_grants(world: World) -> None:
+    first, second, rg = two_tickets(world)
+    custom = ramflow_policy(world)
+
+    result = run(world, first)
+
+    assert result.status == "completed", result.errors
+    held = world.holds("bob.kafka")
+    assert held is not None
+    assert held["policies"] == [f"Custom:{custom}@account", "System:AliyunKafkaFullAccess@account"]
+    assert set(held["keys"].values()) == {"Active"}  # T-2 still grants: access stays
+    assert custom in world.custom_policies()
+    ledger = world.runtime().store.ledger
+    t1, t2 = ledger.get_ticket(first), ledger.get_ticket(second)
+    assert t1 is not None and t1.status == "revoked" and {g.status for g in t1.grants} == {"revoked"}
+    assert t2 is not None and t2.status == "completed" and {g.status for g in t2.grants} == {"active"}
+    assert {a["action"] for a in result.actions} == {"DetachPolicyFromUser", "DetachPolicy"}
+    assert rg in {a["target"].rpartition("@")[2] for a in result.actions}
+
+
+def test_the_last_ticket_going_disables_access_and_deletes_the_unused_custom_policy(world: World) -> None:
+    first, second, _ = two_tickets(world)
+    custom = ramflow_policy(world)
+    world.add_key("bob.kafka")  # a second key, made by hand: disabled too
+
+    assert run(world, first).status == "completed"
+    result = run(world, second)
+
+    assert result.status == "completed", result.errors
+    held = world.holds("bob.kafka")
+    assert held is not None and held["policies"] == []
+    assert set(held["keys"].values()) == {"Inactive"}
+    assert custom not in world.custom_policies()
+    record = world.runtime().store.ledger.get_user("bob.kafka")
+    assert record is not None and record.status == "disabled"
+
+
+def test_a_console_user_left_without_grants_loses_its_login_profile(world: World) -> None:
+    world.provision("carl.console", "carl@example.com", ticket="T-C", mode="console")
+    assert world.holds("carl.console")["login_profile"] is True  # type: ignore[index]
+    assert run(world, "T-C").status == "completed"
+    held = world.holds("carl.console")
+    assert held is not None and held["login_profile"] is False and held["policies"] == []
+
+
+def test_a_custom_policy_another_user_holds_is_kept(world: World) -> None:
+    world.provision("u.one", "one@example.com", ticket="T-A", grants=[TEMPLATE])
+    world.provision("u.two", "two@example.com", ticket="T-B", grants=[TEMPLATE])
+    custom = ramflow_policy(world)
+    assert run(world, "T-A").status == "completed"
+    assert custom in world.custom_policies()
+    assert world.holds("u.two")["policies"] == [f"Custom:{custom}@account"]  # type: ignore[index]
+    assert run(world, "T-B").status == "completed"
+    assert custom not in world.custom_policies()
+
+
+def test_an_unknown_ticket_is_rejected_without_a_cloud_call(world: World) -> None:
+    seq = world.emulator.recorder.last_seq
+    result = run(world, "T-NOPE")
+    assert result.status == "rejected" and result.errors[0].field == "data.ticket_id"
+    assert world.emulator.recorder.since(seq) == []
+
+
+@pytest.mark.parametrize("max_attempts", [1])
+def test_a_failure_after_any_cloud_call_is_finished_by_a_replay(world: World, max_attempts: int) -> None:
+    flows = {ACCESS_REVOKED: revoke}
+    hits = 0
+    for n in range(1, 100):
+        name, rg = f"bob{n}", world.resource_group(f"rg{n}")
+        world.provision(
+            name,
+            OWNER,
+            ticket=f"T-{n}",
+            grants=[
+                {"policy": SYSTEM_POLICY, "type": "System"},
+                TEMPLATE,
+                {"policy": SYSTEM_POLICY, "type": "System", "resource_group": rg},
+            ],
+        )
+        event = revoked(f"T-{n}")
+        seq = world.emulator.recorder.last_seq
+        world.emulator.faults.fail_nth_call(n, when="after")
+        try:
+            first = process_event(
+                event, flows, world.runtime(max_attempts=max_attempts), owner="a", lease_until=2e9
+            )
+        except FlowFailed as failed:
+            first = failed.result
+        fired = any(c.outcome == "InternalError" for c in world.emulator.recorder.since(seq))
+        world.emulator.faults.clear()
+        if not fired:
+            assert first.status == "completed"
+            break
+        hits += 1
+        replay = process_event(event, flows, world.runtime(), owner="b", lease_until=2e9)
+        assert replay.status == "completed" and replay.errors == [], (n, replay.errors)
+        held = world.holds(name)
+        assert held is not None and held["policies"] == [] and set(held["keys"].values()) == {"Inactive"}, n
+        assert [p for p in world.custom_policies() if p.startswith("ramflow-")] == [], n
+    assert hits >= 6
+
+
+def test_the_handler_replays_a_delivered_event_from_its_record(function_env, call, emulator) -> None:  # type: ignore[no-untyped-def]
+    requested = sample(
+        "user-requested-programmatic.json", grants=[{"policy": SYSTEM_POLICY, "type": "System"}]
+    )
+    assert call("user-requested", requested)["status"] == "completed"
+    ticket = requested["data"]["ticket_id"]
+    event = sample("access-revoked.json", ticket_id=ticket)
+    reply = call("access-revoked", event)
+    assert reply["status"] == "completed" and reply["ticket_id"] == ticket
+    seq = emulator.recorder.last_seq
+    assert call("access-revoked", json.loads(json.dumps(event))) == reply
+    assert emulator.recorder.since(seq) == []  # the duplicate was answered from the record
