@@ -179,6 +179,7 @@ class FcRuntime:
 
     def start(self) -> FcRuntime:
         self._apply_environment()
+        self._set_credential_env(self.credentials.get())
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name=f"fcruntime-{self.id}", daemon=True
         )
@@ -351,6 +352,7 @@ def _json_reply(status: int, body: dict[str, Any], request_id: str, **headers: s
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
     server: _Server
 
     def _serve(self) -> None:
