@@ -1,0 +1,165 @@
+"""`reconcile` through the official SDK against the emulator: expiry, drift, remediation, dry run."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from alibabacloud_ram20150501 import models as ram_models
+
+from local.emulator.core import Emulator
+from shared.cloud.clients import CloudClients
+from shared.config import Settings
+from shared.flows.reconcile import reconcile
+from shared.store import StateStore
+from tests.flows.test_offboard_world import SYSTEM_POLICY, TEMPLATE, World, make_world
+
+READ_ONLY = ("Get", "List")
+
+
+@pytest.fixture
+def world(emulator: Emulator, root_clients: CloudClients, cloud_settings: Settings) -> World:
+    return make_world(emulator, root_clients, cloud_settings)
+
+
+def kinds(result_plan: dict) -> set[tuple[str, str, str]]:  # type: ignore[type-arg]
+    return {(d["user_name"], d["kind"], d["target"]) for d in result_plan["drift"]}
+
+
+def test_a_grant_whose_duration_ended_is_revoked_and_others_stay(world: World) -> None:
+    world.provision("short.lived", "s@example.com", ticket="T-S", grants=[TEMPLATE], duration="P1D")
+    world.provision("long.lived", "l@example.com", ticket="T-L", duration="P30D")
+
+    world.clock.advance(timedelta(hours=23))
+    assert reconcile(world.runtime()).result().plan["expired_grants"] == []
+
+    world.clock.advance(timedelta(hours=2))
+    result = reconcile(world.runtime()).result()
+
+    assert result.status == "completed", result.errors
+    assert len(result.plan["expired_grants"]) == 1
+    short = world.holds("short.lived")
+    assert short is not None and short["policies"] == [] and set(short["keys"].values()) == {"Inactive"}
+    assert [p for p in world.custom_policies() if p.startswith("ramflow-")] == []
+    assert world.holds("long.lived")["policies"] == [f"System:{SYSTEM_POLICY}@account"]  # type: ignore[index]
+    ledger = world.runtime().store.ledger
+    assert ledger.get_ticket("T-S").status == "revoked"  # type: ignore[union-attr]
+    assert ledger.get_user("short.lived").status == "disabled"  # type: ignore[union-attr]
+    assert result.plan["drift"] == []
+    assert reconcile(world.runtime()).result().plan["expired_grants"] == []  # done once
+
+
+def out_of_band(world: World) -> str:
+    """A managed programmatic user plus what people added by hand."""
+    rg = world.resource_group()
+    world.provision("drifty", "d@example.com", ticket="T-D")
+    world.attach("drifty", "ReadOnlyAccess")
+    world.attach_in_group("drifty", rg, "AliyunKafkaFullAccess")
+    key = world.add_key("drifty")
+    world.add_to_group("drifty", "admins")
+    world.add_login_profile("drifty")
+    return rg + "|" + key
+
+
+def test_drift_is_reported_and_nothing_changes_without_remediation(world: World) -> None:
+    rg, key = out_of_band(world).split("|")
+    before = world.holds("drifty")
+    seq = world.emulator.recorder.last_seq
+
+    result = reconcile(world.runtime()).result()
+
+    assert result.status == "completed"
+    assert kinds(result.plan) == {
+        ("drifty", "extra_policy", "System:ReadOnlyAccess"),
+        ("drifty", "extra_rg_policy", f"System:AliyunKafkaFullAccess@{rg}"),
+        ("drifty", "extra_access_key", f"{key} (Active)"),
+        ("drifty", "extra_group", "admins"),
+        ("drifty", "extra_login_profile", ""),
+    }
+    assert len(result.needs_human) == 5 and result.actions == []
+    assert world.holds("drifty") == before
+    assert all(c.action.startswith(READ_ONLY) for c in world.emulator.recorder.since(seq))
+
+
+def test_drift_is_remediated_when_configured_and_the_ledgers_grants_stay(world: World) -> None:
+    _, key = out_of_band(world).split("|")
+    result = reconcile(world.runtime(reconcile_remediate=True)).result()
+
+    assert result.status == "completed", result.errors
+    assert all(d["remediated"] for d in result.plan["drift"]) and result.needs_human == []
+    held = world.holds("drifty")
+    assert held is not None
+    assert held["policies"] == [f"System:{SYSTEM_POLICY}@account"]
+    assert held["groups"] == [] and held["login_profile"] is False
+    assert held["keys"][key] == "Inactive" and list(held["keys"].values()).count("Active") == 1
+    # an inactive key made by hand is still reported (a person decides to delete it), nothing else
+    again = reconcile(world.runtime(reconcile_remediate=True)).result()
+    assert kinds(again.plan) == {("drifty", "extra_access_key", f"{key} (Inactive)")}
+
+
+def test_missing_grants_untagged_and_unknown_users_are_left_to_a_human(world: World) -> None:
+    world.provision("lost.grant", "x@example.com", ticket="T-X")
+    world.clients.ram.detach_policy_from_user(
+        ram_models.DetachPolicyFromUserRequest(
+            user_name="lost.grant", policy_name=SYSTEM_POLICY, policy_type="System"
+        )
+    )
+    world.provision("untagged", "y@example.com", ticket="T-Y")
+    world.ram.users["untagged"].tags.pop("managed-by")
+    world.unmanaged_user("stranger", "z@example.com")
+    world.ram.users["stranger"].tags["managed-by"] = "ramflow"  # tagged by hand, unknown to the ledger
+    before = {name: world.holds(name) for name in ("lost.grant", "untagged", "stranger")}
+
+    result = reconcile(world.runtime(reconcile_remediate=True)).result()
+
+    assert kinds(result.plan) == {
+        ("lost.grant", "missing_policy", f"System:{SYSTEM_POLICY}"),
+        ("untagged", "untagged", "the ledger manages it; RAM lacks managed-by=ramflow"),
+        ("stranger", "not_in_ledger", "tagged managed-by=ramflow"),
+    }
+    assert {h["subject"] for h in result.needs_human} == {"lost.grant", "untagged", "stranger"}
+    assert {name: world.holds(name) for name in before} == before
+
+
+def test_a_dry_run_plans_everything_and_calls_only_read_apis(world: World) -> None:
+    world.provision("short.lived", "s@example.com", ticket="T-S", grants=[TEMPLATE], duration="P1D")
+    out_of_band(world)
+    world.provision("leaver", "leaver@example.com", ticket="T-Z")
+    ledger = world.runtime().store.ledger
+    ledger.schedule_deletion("leaver", world.clock() + timedelta(hours=1))
+    world.clock.advance(timedelta(days=2))
+    snapshot = {name: world.holds(name) for name in ("short.lived", "drifty", "leaver")}
+    tickets = [t.model_dump() for t in ledger.all_tickets()]
+    seq = world.emulator.recorder.last_seq
+
+    result = reconcile(world.runtime(reconcile_remediate=True), dry_run=True).result()
+
+    calls = world.emulator.recorder.since(seq)
+    assert calls and all(c.action.startswith(READ_ONLY) for c in calls)
+    assert {name: world.holds(name) for name in snapshot} == snapshot
+    assert [t.model_dump() for t in ledger.all_tickets()] == tickets
+    assert result.actions == [] and result.plan["dry_run"] is True
+    planned = {(c["subject"], c["action"]) for c in result.plan["calls"]}
+    assert ("short.lived", "DetachPolicyFromUser") in planned  # the expired grant
+    assert ("leaver", "DeleteUser") in planned  # the deletion that is due
+    assert ("drifty", "RemoveUserFromGroup") in planned  # remediation
+    assert result.plan["deletions"] == {"leaver": "planned"}
+
+
+def test_the_timer_handler_reads_fc_timer_payloads_and_never_overlaps(function_env, call, emulator) -> None:  # type: ignore[no-untyped-def]
+    tick = {"triggerTime": "2026-11-28T02:00:00Z", "triggerName": "hourly", "payload": '{"dry_run": true}'}
+    reply = call("reconcile", json.dumps(tick).encode())
+    assert reply["status"] == "completed" and reply["plan"]["dry_run"] is True
+    assert call("reconcile", b"")["plan"]["dry_run"] is False  # a manual invoke with no payload
+
+    store = StateStore.from_url(f"sqlite:///{function_env}/state.db")
+    assert store.idempotency.begin("reconcile/pass", "reconcile", "someone-else", 4e9).acquired
+    seq = emulator.recorder.last_seq
+    assert call("reconcile", json.dumps(tick).encode()) == {
+        "status": "in_progress",
+        "actions": [],
+        "errors": [],
+        "needs_human": [],
+    }
+    assert emulator.recorder.since(seq) == []
