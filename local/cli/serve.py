@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -69,10 +70,16 @@ def serve(
         missing = [name for name, present in runtime.endpoints()["functions"].items() if not present]
         if missing:
             console.print(f"  not written yet (404): {', '.join(missing)}")
-        console.print(f"  invoke keys: the emulator's (root key {key[0]}, RAM users' keys, STS sessions)")
+        keys = (
+            "the emulator's (root keys, RAM users' keys, STS sessions)"
+            if cloud is None
+            else f"root key {key[0]} only (the cloud's other keys are not known here)"
+        )
+        console.print(f"  InvokeFunction signed by: {keys}")
         console.print(
             f'  try: curl "{runtime.url("token-vendor")}?token=$(ramflow dev-token --sub demo-app)"'
         )
+        sys.stdout.flush()  # scripts wait for the "ready" line on a pipe
         with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
     console.print("stopped")
