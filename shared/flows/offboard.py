@@ -420,7 +420,7 @@ class _Teardown:
         second = self.stepper.run("delete users", level)
 
         # Level 3: custom policies nothing uses any more
-        unused, unknown = unused_policies([d for d in second if d.step.subject.startswith("policy ")])
+        unused, unknown = unused_policies(second)
         third = self.stepper.run("delete unused policies", delete_policy_steps(rt, unused))
         policy_failed = unknown | {d.step.target for d in third if not d.ok}
 

@@ -242,14 +242,19 @@ def policy_usage_steps(rt: Runtime, names: Sequence[str]) -> list[Step]:
     return steps
 
 
+USAGE_ACTIONS = ("ListEntitiesForPolicy", "ListPolicyAttachments")
+
+
 def unused_policies(done: Sequence[Done]) -> tuple[list[str], set[str]]:
-    """(policies nothing uses, policies whose usage could not be read) from `policy_usage_steps`.
+    """(policies nothing uses, policies whose usage could not be read) from `policy_usage_steps`
+    (other steps of the level are ignored).
 
     A policy that is gone already is neither: there is nothing left to do for it.
     """
     per_policy: dict[str, list[Done]] = {}
     for d in done:
-        per_policy.setdefault(d.step.target, []).append(d)
+        if d.step.action in USAGE_ACTIONS:
+            per_policy.setdefault(d.step.target, []).append(d)
     unused: list[str] = []
     unknown: set[str] = set()
     for name, results in sorted(per_policy.items()):

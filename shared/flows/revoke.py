@@ -156,7 +156,7 @@ def revoke_grants(
     second = stepper.run("disable access", level)
 
     # Level 3: delete custom policies nothing uses
-    unused, _ = unused_policies([d for d in second if d.step.subject.startswith("policy ")])
+    unused, _ = unused_policies(second)
     stepper.run("delete unused policies", delete_policy_steps(rt, unused))
 
     by_user = by_subject(second)

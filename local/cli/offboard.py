@@ -1,0 +1,183 @@
+"""`ramflow offboard`: take a leaver's RAM users apart from an operator's shell.
+
+Runs the same flow as the `user-offboarded` function, against the configured endpoint (the
+emulator or the real cloud), with the credentials in `ALIBABA_CLOUD_*`. `--dry-run` reads what
+RAM holds and prints what would be called, calling only Get*/List* APIs and writing nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from local.cli import app
+from shared.audit import configure_audit
+from shared.cloud.clients import CloudCredentials
+from shared.config import Settings
+from shared.errors import RamflowError, ValidationFailed
+from shared.flows.offboard import OffboardReport, run_offboarding
+from shared.models.events import UserOffboarded
+from shared.models.validation import validate
+from shared.runtime import Runtime
+from shared.store import StateStore
+
+EXIT_PARTIAL = 2
+
+
+class BarProgress:
+    """One rich progress bar per level of calls; `advance` is called from worker threads."""
+
+    def __init__(self, console: Console):
+        self._progress = Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> BarProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def level(self, description: str, total: int) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=self._progress.tasks[-1].total)
+        self._task = self._progress.add_task(description, total=total)
+
+    def advance(self) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task)
+
+
+def cli_runtime(cloud: str | None) -> Runtime:
+    """Settings and credentials from the environment, `--cloud` over RAMFLOW_CLOUD_ENDPOINT."""
+    env = dict(os.environ)
+    if cloud:
+        env["RAMFLOW_CLOUD_ENDPOINT"] = cloud
+    settings = Settings.from_env(env)
+    if settings.audit_path:
+        configure_audit(settings.audit_path)
+    return Runtime(settings, CloudCredentials.from_env(env), StateStore.from_url(settings.store))
+
+
+def fail(console: Console, message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def stats_line(rt: Runtime, elapsed: float) -> str:
+    s = rt.cloud.stats.snapshot()
+    rate = s["attempts"] / elapsed if elapsed > 0 else 0.0
+    return (
+        f"{s['calls']} cloud calls ({s['retries']} retries, {s['throttled']} throttled) in {elapsed:.1f}s "
+        f"= {rate:.0f}/s; rate limit {rt.settings.rate_limit_qps:g}/s, {rt.settings.max_concurrency} at a time"
+    )
+
+
+@app.command()
+def offboard(
+    owner: str | None = typer.Option(
+        None, "--owner", help="Offboard every managed RAM user this person owns."
+    ),
+    user: str | None = typer.Option(None, "--user", help="Offboard one RAM user."),
+    grace: str = typer.Option("P0D", help="ISO-8601 time before deletion (disabled at once either way)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; call only read APIs."),
+    hr_event_id: str = typer.Option("cli", "--hr-event-id", help="Reference kept in the ledger and audit."),
+    cloud: str | None = typer.Option(
+        None, help="Cloud endpoint (the emulator's URL); as RAMFLOW_CLOUD_ENDPOINT."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the reply JSON instead of tables."),
+) -> None:
+    """Disable a leaver's RAM users at once and delete them (now, or after --grace)."""
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        data = validate(
+            UserOffboarded,
+            {
+                "hr_event_id": hr_event_id,
+                "grace": grace,
+                **({"owner": owner} if owner is not None else {}),
+                **({"user_name": user} if user is not None else {}),
+            },
+        )
+    except ValidationFailed as exc:
+        reasons = "; ".join(f"{e['field'].replace('user_name', 'user')}: {e['reason']}" for e in exc.errors)
+        raise fail(console, reasons or "give exactly one of --owner or --user") from None
+    try:
+        rt = cli_runtime(cloud)
+        started = time.monotonic()
+        with BarProgress(Console(stderr=True)) as progress:
+            report = run_offboarding(rt, data, actor="ramflow-cli", dry_run=dry_run, progress=progress)
+        elapsed = time.monotonic() - started
+    except RamflowError as exc:
+        raise fail(console, str(exc)) from None
+    result = report.result(user_name=data.user_name)
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        show_report(console, report)
+        console.print(stats_line(rt, elapsed))
+    if result.status != "completed":
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def show_report(console: Console, report: OffboardReport) -> None:
+    title = "Offboarding plan (dry run: nothing was changed)" if report.dry_run else "Offboarding"
+    table = Table("user", "state", "keys", "policies", "rg grants", "groups", "MFA", "calls", title=title)
+    journal = report.journal
+    done = Counter(a["subject"] for a in (journal.planned if report.dry_run else journal.actions))
+    for name, outcome in report.users.items():
+        held = outcome.holdings
+        table.add_row(
+            name,
+            outcome.state,
+            *(
+                (
+                    str(len(held.keys)),
+                    str(len(held.policies)),
+                    str(len(held.rg_grants)),
+                    str(len(held.groups)),
+                    "yes" if held.mfa_serial else "-",
+                )
+                if held is not None and held.found
+                else ("-",) * 5
+            ),
+            str(done.get(name, 0)),
+        )
+    if not report.users:
+        table.add_row("(no users found)", "", "", "", "", "", "", "")
+    console.print(table)
+    if report.dry_run and journal.planned:
+        calls = Table("subject", "would call", "on", title="Calls a real run would make")
+        for call in journal.planned:
+            calls.add_row(call["subject"], call["action"], call["target"])
+        console.print(calls)
+    show_problems(console, journal.errors, journal.needs_human)
+    states = Counter(o.state for o in report.users.values())
+    console.print(", ".join(f"{count} {state}" for state, count in sorted(states.items())) or "nothing to do")
+
+
+def show_problems(console: Console, errors: list[dict[str, str]], humans: list[dict[str, Any]]) -> None:
+    if humans:
+        table = Table("subject", "needs a human because", title="Needs a human", title_style="yellow")
+        for entry in humans:
+            table.add_row(str(entry.get("subject", "")), str(entry.get("reason", "")))
+        console.print(table)
+    if errors:
+        table = Table("where", "error", title="Errors (run again to finish)", title_style="red")
+        for error in errors:
+            table.add_row(error["field"], error["reason"])
+        console.print(table)

@@ -1,0 +1,94 @@
+"""`ramflow reconcile`: one reconcile pass from an operator's shell (what the timer runs)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from local.cli import app
+from local.cli.offboard import EXIT_PARTIAL, BarProgress, cli_runtime, fail, show_problems, stats_line
+from shared.errors import RamflowError
+from shared.flows.reconcile import ReconcileReport
+from shared.flows.reconcile import reconcile as reconcile_pass
+
+
+@app.command()
+def reconcile(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; call only read APIs."),
+    remediate: bool | None = typer.Option(
+        None, "--remediate/--report-only", help="Fix drift (default: RAMFLOW_RECONCILE_REMEDIATE)."
+    ),
+    cloud: str | None = typer.Option(
+        None, help="Cloud endpoint (the emulator's URL); as RAMFLOW_CLOUD_ENDPOINT."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the reply JSON instead of tables."),
+) -> None:
+    """Revoke expired grants, finish deletions whose grace ended, report (and fix) drift."""
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        rt = cli_runtime(cloud)
+        started = time.monotonic()
+        with BarProgress(Console(stderr=True)) as progress:
+            report = reconcile_pass(
+                rt, dry_run=dry_run, remediate=remediate, progress=progress, actor="ramflow-cli"
+            )
+        elapsed = time.monotonic() - started
+    except RamflowError as exc:
+        raise fail(console, str(exc)) from None
+    result = report.result()
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        show_reconcile(console, report)
+        console.print(stats_line(rt, elapsed))
+    if result.status != "completed":
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def show_reconcile(console: Console, report: ReconcileReport) -> None:
+    mode = " (dry run: nothing was changed)" if report.dry_run else ""
+    summary = Table("what", "count", title=f"Reconcile{mode}")
+    summary.add_row("grants past their duration", str(len(report.expired)))
+    summary.add_row("deletions due", str(len(report.deletions)))
+    summary.add_row("drift", str(len(report.drift)))
+    console.print(summary)
+    if report.expired:
+        table = Table("ticket", "user", "policy", "scope", "expired at", title="Expired grants")
+        for grant in report.expired:
+            table.add_row(
+                grant.ticket_id,
+                grant.user_name,
+                f"{grant.policy_type}:{grant.policy_name}",
+                grant.resource_group_id or "account",
+                grant.expires_at.isoformat() if grant.expires_at else "",
+            )
+        console.print(table)
+    if report.deletions:
+        table = Table("user", "state", title="Deletions")
+        for name, outcome in report.deletions.items():
+            table.add_row(name, outcome.state)
+        console.print(table)
+    if report.drift:
+        fixed = report.remediate and not report.dry_run
+        table = Table("user", "drift", "what", "remediated", title="Drift")
+        for drift in report.drift:
+            done = fixed and drift.fix is not None
+            planned = report.remediate and report.dry_run and drift.fix is not None
+            table.add_row(
+                drift.user_name, drift.kind, drift.target, "yes" if done else ("planned" if planned else "no")
+            )
+        console.print(table)
+    if report.dry_run and report.journal.planned:
+        calls = Table("subject", "would call", "on", title="Calls a real run would make")
+        for call in report.journal.planned:
+            calls.add_row(call["subject"], call["action"], call["target"])
+        console.print(calls)
+    drift_humans = {(d.user_name, f"{d.kind} {d.target}".strip()) for d in report.drift}
+    humans = [
+        h for h in report.journal.needs_human if (h.get("subject"), h.get("reason")) not in drift_humans
+    ]
+    show_problems(console, report.journal.errors, humans)
