@@ -10,7 +10,7 @@ from shared.store.memory import MemoryBackend
 from shared.store.redis import DEFAULT_NAMESPACE, RedisBackend
 from shared.store.sqlite import SqliteBackend
 
-SUPPORTED = "sqlite:///path, memory://, redis://host:port/db, rediss://host:port/db"
+SUPPORTED = "sqlite:///path, memory://, redis://host:port/db, rediss://host:port/db, tablestore://host/table"
 
 
 def open_store(url: str) -> KeyValueBackend:
@@ -20,7 +20,7 @@ def open_store(url: str) -> KeyValueBackend:
     - `memory://` (a fresh, empty, in-process store);
     - `redis://[user:password@]host:port/db` or `rediss://…`; `?namespace=` sets the key prefix
       (default `ramflow:`), every other query option goes to redis-py;
-    - `tablestore://…` is reserved and refused until its backend exists.
+    - `tablestore://<instance>.<region>.ots.aliyuncs.com/<table>` (see shared/store/tablestore.py).
     """
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme == "sqlite":
@@ -36,7 +36,9 @@ def open_store(url: str) -> KeyValueBackend:
         redis_url, namespace = _pop_namespace(url)
         return RedisBackend.from_url(redis_url, namespace)
     if scheme == "tablestore":
-        raise ConfigError(f"the tablestore:// state store is not available yet; use one of {SUPPORTED}")
+        from shared.store.tablestore import TablestoreBackend  # the SDK loads only when it is used
+
+        return TablestoreBackend.from_url(url)
     raise ConfigError(f"unsupported store URL scheme {scheme or '(none)'!r}; use one of {SUPPORTED}")
 
 

@@ -69,9 +69,13 @@ def test_redis_urls_take_a_namespace_and_pass_the_rest_on() -> None:
     named.close()
 
 
-def test_tablestore_is_not_available_yet() -> None:
-    with pytest.raises(ConfigError, match="tablestore:// state store is not available yet"):
-        open_store("tablestore://ramflow.cn-hangzhou.ots.aliyuncs.com/ramflow")
+def test_tablestore_urls_open_the_tablestore_backend() -> None:
+    from shared.store.tablestore import TablestoreBackend  # URL details: tests/store/test_tablestore.py
+
+    store = open_store("tablestore://ramflow.cn-hangzhou.ots.aliyuncs.com/ramflow")
+
+    assert isinstance(store, TablestoreBackend)
+    assert store.table == "ramflow"
 
 
 @pytest.mark.parametrize("url", ["postgres://admin:hunter2@db.example.com/ramflow", "state.db", ""])
