@@ -13,6 +13,7 @@ from shared.flows.offboard import offboard, offboard_event
 from shared.flows.reconcile import reconcile
 from shared.handler import FlowFailed, process_event
 from shared.models.events import USER_OFFBOARDED, UserOffboarded
+from tests.flows.conftest import sample
 from tests.flows.test_offboard_world import SYSTEM_POLICY, TEMPLATE, World, make_world, offboarded
 
 OWNER = "alice@example.com"
@@ -184,3 +185,25 @@ def test_a_failure_after_any_cloud_call_is_finished_by_a_replay(world: World, ma
     assert len(fired_at) >= 20  # every call of a rich user's offboarding was hit once
     if max_attempts == 1:
         assert "partial" in fired_at  # the flow met the failures itself, and asked to be retried
+
+
+def test_the_handler_raises_a_partial_outcome_so_the_event_is_delivered_again(
+    function_env, call, emulator, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("RAMFLOW_MAX_ATTEMPTS", "1")  # the injected failure reaches the flow
+    requested = sample(
+        "user-requested-programmatic.json", grants=[{"policy": SYSTEM_POLICY, "type": "System"}]
+    )
+    assert call("user-requested", requested)["status"] == "completed"
+    event = sample("user-offboarded.json", owner="frank@example.com")
+    emulator.faults.fail_nth_call(1, when="after", actions={"DeleteUser"})
+
+    with pytest.raises(FlowFailed) as failed:
+        call("user-offboarded", event)
+
+    assert failed.value.result.status == "partial"
+    assert failed.value.result.errors[0].reason == "InternalError"
+    assert "orders-etl" not in emulator.account.ram.users  # the call did act, before it "failed"
+    again = call("user-offboarded", event)  # the redelivery: the idempotency record was released
+    assert again["status"] == "completed" and again["errors"] == []
+    assert call("user-offboarded", event) == again  # and now it is recorded
