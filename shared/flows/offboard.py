@@ -291,7 +291,7 @@ class _Teardown:
         return self.stepper.journal
 
     def run(self, names: list[str]) -> dict[str, UserOutcome]:
-        rt, ram, rm = self.rt, self.rt.cloud.ram, self.rt.cloud.rm
+        rt, ram = self.rt, self.rt.cloud.ram
         now = rt.clock()
         holdings = discover(rt, names, self.stepper, login_profile=self.stepper.dry_run)
         outcomes: dict[str, UserOutcome] = {}
@@ -320,82 +320,27 @@ class _Teardown:
         tickets = self.ledger.all_tickets()
         grants = _grants_by_user(tickets)
         due = {h.user_name: self._schedule(h.user_name, now) for h in ours}
-        deleting = [h for h in ours if due[h.user_name] <= now]
+        deleting = [h.user_name for h in ours if due[h.user_name] <= now]
         memo = {
             name: self._remember(name, holdings.get(name), grants.get(name, []))
-            for name in [*(h.user_name for h in deleting), *gone]
+            for name in [*(h.user_name for h in ours), *gone]
         }
-        for h in ours:
-            if h.user_name not in memo:  # disabling now, deleting later: remember what to clean up then
-                memo[h.user_name] = self._remember(h.user_name, h, grants.get(h.user_name, []))
 
         # Level 1: disable (and, deleting now, take apart everything the user holds)
-        level: list[Step] = []
-        for h in ours:
-            name, now_ = h.user_name, due[h.user_name] <= now
-            principal = rt.logon_principal(name)
-            if not self.stepper.dry_run or h.login_profile:
-                level.append(Step(name, "DeleteLoginProfile", "", lambda n=name: ram.delete_login_profile(n)))
-            for key in h.keys:
-                if now_:
-                    level.append(
-                        Step(
-                            name,
-                            "DeleteAccessKey",
-                            key.access_key_id,
-                            lambda n=name, k=key.access_key_id: ram.delete_access_key(n, k),
-                        )
-                    )
-                elif key.status == "Active":
-                    level.append(
-                        Step(
-                            name,
-                            "UpdateAccessKey",
-                            f"{key.access_key_id} Inactive",
-                            lambda n=name, k=key.access_key_id: ram.update_access_key(n, k, "Inactive"),
-                        )
-                    )
-            for policy in h.policies:
-                level.append(
-                    Step(
-                        name,
-                        "DetachPolicyFromUser",
-                        f"{policy.type}:{policy.name}",
-                        lambda n=name, p=policy: ram.detach_policy_from_user(n, p.name, p.type),  # type: ignore[misc]
-                    )
-                )
-            for grant in h.rg_grants:
-                level.append(
-                    Step(
-                        name,
-                        "DetachPolicy",
-                        f"{grant.policy_type}:{grant.policy_name}@{grant.resource_group_id}",
-                        lambda g=grant, p=principal: rm.detach_policy(
-                            g.resource_group_id, g.policy_name, g.policy_type, p, "IMSUser"
-                        ),
-                    )
-                )
-            for group in h.groups:
-                level.append(
-                    Step(
-                        name,
-                        "RemoveUserFromGroup",
-                        group,
-                        lambda n=name, g=group: ram.remove_user_from_group(n, g),
-                    )
-                )
-            if now_ and h.mfa_serial:
-                level.append(
-                    Step(name, "UnbindMFADevice", h.mfa_serial, lambda n=name: ram.unbind_mfa_device(n))
-                )
+        level = [
+            step
+            for h in ours
+            for step in take_apart_steps(rt, h, delete=due[h.user_name] <= now, dry_run=self.stepper.dry_run)
+        ]
         first = by_subject(self.stepper.run("disable", level))
 
         # Level 2: delete the users, their MFA devices; who still uses the custom policies
-        level = []
-        for h in deleting:
-            if all_ok(first.get(h.user_name, [])):
-                level.append(Step(h.user_name, "DeleteUser", "", lambda n=h.user_name: ram.delete_user(n)))
-        for name in [*(h.user_name for h in deleting), *gone]:
+        level = [
+            Step(name, "DeleteUser", "", lambda n=name: ram.delete_user(n))
+            for name in deleting
+            if all_ok(first.get(name, []))
+        ]
+        for name in [*deleting, *gone]:
             unbind = [d for d in first.get(name, []) if d.step.action == "UnbindMFADevice"]
             if not all_ok(unbind):
                 continue  # still bound: deleting it would conflict
@@ -409,7 +354,7 @@ class _Teardown:
                         settled_by=("DeleteConflict",),  # bound again meanwhile, to someone: not ours now
                     )
                 )
-        candidates = sorted({p for name in [*(h.user_name for h in deleting), *gone] for p in memo[name][0]})
+        candidates = sorted({p for name in [*deleting, *gone] for p in memo[name][0]})
         if self.stepper.dry_run:
             level += [
                 Step(f"policy {p}", "DeletePolicy", f"{p} (if nothing else uses it)", lambda: None)
@@ -520,6 +465,59 @@ class _Teardown:
                 record.credential = None  # ciphertext of a credential that no longer exists
 
         self.ledger.update_user(name, change)
+
+
+def take_apart_steps(rt: Runtime, h: Holdings, *, delete: bool, dry_run: bool) -> list[Step]:
+    """Level 1 for one user: disable everything it holds; when it is deleted now, keys are deleted
+    rather than deactivated and the MFA device is unbound. The login profile is deleted blind ("does
+    not exist" is done), except in a dry run, which only plans what it saw."""
+    ram, rm, name = rt.cloud.ram, rt.cloud.rm, h.user_name
+    principal = rt.logon_principal(name)
+    steps: list[Step] = []
+    if not dry_run or h.login_profile:
+        steps.append(Step(name, "DeleteLoginProfile", "", lambda: ram.delete_login_profile(name)))
+    for key in h.keys:
+        key_id = key.access_key_id
+        if delete:
+            steps.append(
+                Step(name, "DeleteAccessKey", key_id, lambda k=key_id: ram.delete_access_key(name, k))
+            )
+        elif key.status == "Active":
+            steps.append(
+                Step(
+                    name,
+                    "UpdateAccessKey",
+                    f"{key_id} Inactive",
+                    lambda k=key_id: ram.update_access_key(name, k, "Inactive"),
+                )
+            )
+    for policy in h.policies:
+        steps.append(
+            Step(
+                name,
+                "DetachPolicyFromUser",
+                f"{policy.type}:{policy.name}",
+                lambda p=policy: ram.detach_policy_from_user(name, p.name, p.type),  # type: ignore[misc]
+            )
+        )
+    for grant in h.rg_grants:
+        steps.append(
+            Step(
+                name,
+                "DetachPolicy",
+                f"{grant.policy_type}:{grant.policy_name}@{grant.resource_group_id}",
+                lambda g=grant: rm.detach_policy(
+                    g.resource_group_id, g.policy_name, g.policy_type, principal, "IMSUser"
+                ),
+            )
+        )
+    for group in h.groups:
+        steps.append(
+            Step(name, "RemoveUserFromGroup", group, lambda g=group: ram.remove_user_from_group(name, g))
+        )
+    if delete and h.mfa_serial:
+        steps.append(Step(name, "UnbindMFADevice", h.mfa_serial, lambda: ram.unbind_mfa_device(name)))
+    return steps
 
 
 def _grants_by_user(tickets: Sequence[TicketRecord]) -> dict[str, list[GrantRecord]]:
