@@ -237,8 +237,7 @@ def find_users(rt: Runtime, data: UserOffboarded, stepper: Stepper) -> list[str]
 
 
 def learn_alias(rt: Runtime) -> str:
-    """Both the runtime (ResourceManager principals) and the IMS gateway remember the alias."""
-    rt.cloud.ims.principal_name("-")
+    """Principal names (IMS tags, ResourceManager grants) need the alias; it is read once."""
     return rt.account_alias
 
 
