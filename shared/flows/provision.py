@@ -157,12 +157,17 @@ class _Provisioning:
     def ticket_id(self) -> str:
         return self.request.ticket_id
 
-    def ensure_user(self) -> UserRecord:
-        """The ledger learns of the user before CreateUser, so a replay knows the user is ours."""
-        ledger, ram = self.rt.store.ledger, self.rt.cloud.ram
-        record = ledger.get_user(self.name)
-        cloud_user = ram.get_user(self.name)
-        if cloud_user is not None and record is None:
+    def inspect_user(self) -> tuple[UserRecord | None, bool]:
+        """Read-only: may ramflow act on this user? Returns (ledger record to build on, exists in RAM).
+
+        Runs before the ticket is marked approved, so a refusal leaves the ticket as it was."""
+        record = self.rt.store.ledger.get_user(self.name)
+        in_ram = self.rt.cloud.ram.get_user(self.name) is not None
+        if record is not None and record.status == "disabled":
+            raise GuardDenied([{"field": "data.user.logon_name", "reason": "the user is being offboarded"}])
+        if record is not None and record.status == "deleted" and not in_ram:
+            record = None  # a former user of this name: start afresh
+        if in_ram and record is None:
             tags = self.rt.cloud.ims.list_user_tags(self.name)
             if tags.get(MANAGED_BY[0]) != MANAGED_BY[1]:
                 raise NeedsHuman(self.name)
@@ -170,28 +175,32 @@ class _Provisioning:
                 raise GuardDenied(
                     [{"field": "data.user.owner", "reason": "the RAM user is managed for another owner"}]
                 )
+        return record, in_ram
+
+    def ensure_user(self, record: UserRecord | None, in_ram: bool) -> UserRecord:
+        """The ledger learns of the user before CreateUser, so a replay knows the user is ours."""
+        ledger = self.rt.store.ledger
         if record is None:
-            record = UserRecord(
-                user_name=self.name,
-                owner=self.request.user.owner,
-                access_mode=self.request.access_mode,
-                tickets=[self.ticket_id],
+            record = ledger.save_user(
+                UserRecord(
+                    user_name=self.name,
+                    owner=self.request.user.owner,
+                    access_mode=self.request.access_mode,
+                    tickets=[self.ticket_id],
+                )
             )
-            ledger.save_user(record)
         elif self.ticket_id not in record.tickets:
             record = ledger.update_user(self.name, lambda u: u.tickets.append(self.ticket_id))
-        if cloud_user is None:
+        if not in_ram:
             user = self.request.user
-            try:
-                ram.create_user(
+            with contextlib.suppress(EntityAlreadyExists):  # an earlier attempt's reply was lost
+                self.rt.cloud.ram.create_user(
                     self.name,
                     display_name=user.display_name,
                     email=user.email,
                     comments=f"managed by ramflow; ticket {record.tickets[0]}",
                 )
                 self.actions.append(f"created RAM user {self.name}")
-            except EntityAlreadyExists:
-                pass  # created by an earlier attempt whose reply was lost
         tags = {
             **self.request.user.tags,
             MANAGED_BY[0]: MANAGED_BY[1],
@@ -319,6 +328,27 @@ def _carry_out(
     if claim.status is not BeginStatus.ACQUIRED:
         return Result(status="in_progress", ticket_id=data.ticket_id, user_name=data.user.logon_name)
     try:
+        saga = _Provisioning(rt, data, plan)
+        try:
+            existing, in_ram = saga.inspect_user()
+        except NeedsHuman:
+            audit(
+                "user.unmanaged",
+                actor="ramflow",
+                ticket_id=data.ticket_id,
+                outcome="needs_human",
+                user=data.user.logon_name,
+            )
+            reason = "a RAM user of this name exists and is not managed by ramflow"
+            result = Result.rejected(
+                [{"field": "data.user.logon_name", "reason": reason}],
+                ticket_id=data.ticket_id,
+                user_name=data.user.logon_name,
+            )
+            result.needs_human = [data.user.logon_name]
+            return result
+        except GuardDenied as exc:
+            return Result.rejected(exc, ticket_id=data.ticket_id, user_name=data.user.logon_name)
 
         def approved(t: TicketRecord) -> None:
             t.status, t.approvers, t.break_glass = "approved", approvers, break_glass
@@ -333,31 +363,7 @@ def _carry_out(
             outcome="approved",
             break_glass=break_glass,
         )
-        saga = _Provisioning(rt, data, plan)
-        try:
-            record = saga.ensure_user()
-        except NeedsHuman:
-            audit(
-                "user.unmanaged",
-                actor="ramflow",
-                ticket_id=data.ticket_id,
-                outcome="needs_human",
-                user=data.user.logon_name,
-            )
-            result = Result.rejected(
-                [
-                    {
-                        "field": "data.user.logon_name",
-                        "reason": "a RAM user of this name exists and is not managed by ramflow",
-                    }
-                ],
-                ticket_id=data.ticket_id,
-                user_name=data.user.logon_name,
-            )
-            result.needs_human = [data.user.logon_name]
-            return result
-        except GuardDenied as exc:
-            return Result.rejected(exc, ticket_id=data.ticket_id, user_name=data.user.logon_name)
+        record = saga.ensure_user(existing, in_ram)
         saga.attach_grants()
         ledger.update_ticket(data.ticket_id, _activate_grants)
         record = saga.enable_access(record)

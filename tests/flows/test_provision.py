@@ -179,3 +179,28 @@ def test_same_event_id_with_another_payload_is_rejected(
     reply = call("access-approved", event)
     assert reply["status"] == "rejected"
     assert reply["errors"][0]["field"] == "id"
+
+
+def test_a_returning_user_after_offboarding_starts_afresh(
+    function_env, call, root_clients, emulator, delivery_keys
+) -> None:  # type: ignore[no-untyped-def]
+    private, public = delivery_keys
+    grants = [{"template": "kafka-instance-readonly", "params": {"instance_id": "alikafka_post-cn-7mz2"}}]
+    first = call(
+        "user-requested", sample("user-requested-console.json", delivery_public_key=public, grants=grants)
+    )
+    assert first["status"] == "completed"
+    gone = call(
+        "user-offboarded", sample("user-offboarded.json", owner=None, user_name="alice.kafka", grace="P0D")
+    )
+    assert gone["status"] == "completed", gone
+    assert "alice.kafka" not in emulator.account.ram.users
+    again = sample(
+        "user-requested-console.json", delivery_public_key=public, grants=grants, ticket_id="ITSM-3000"
+    )
+    second = call("user-requested", again)
+    assert second["status"] == "completed", second
+    assert emulator.account.ram.users["alice.kafka"].tags["ticket"] == "ITSM-3000"
+    assert second["credential"]["sealed_password"] != first["credential"]["sealed_password"]
+    password = open_sealed(private, second["credential"]["sealed_password"])
+    assert emulator.account.ram.users["alice.kafka"].login_profile.password == password
