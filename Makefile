@@ -29,3 +29,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# One code package per function in build/<function>/ for `s deploy` (see local/build.py).
+.PHONY: build
+build: $(STAMP)
+	$(BIN)/python -m local.build

@@ -1,0 +1,202 @@
+"""The built packages run by themselves: each `build/<function>/` is imported and invoked in a clean
+virtual environment (nothing installed, `python -I`), against the emulator over loopback, exactly as
+FC would load it from `/code`. Built once per session, dependencies copied from this environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local import build as builder
+from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
+from local.emulator.server import EmulatorServer
+from shared.sealing import generate_keypair
+from tests.webhooks.conftest import NEW_SECRET, http_event, sign
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
+FUNCTIONS = sorted(p.name for p in (REPO / "functions").iterdir() if (p / "index.py").is_file())
+
+# Runs inside the clean interpreter: put the package first on sys.path as FC does with /code, call the
+# handler, and report what it returned and where every imported module came from.
+RUNNER = r"""
+import json, sys, sysconfig
+package, function = sys.argv[1], sys.argv[2]
+sys.path.insert(0, package)
+import index
+from shared.fc import FcContext, FcFunction
+reply = index.handler(sys.stdin.buffer.read(), FcContext(FcFunction(function, timeout=60)))
+if isinstance(reply, (bytes, str)):
+    reply = json.loads(reply)
+roots = (package, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
+outside = sorted({name for name, m in list(sys.modules.items())
+                  if getattr(m, "__file__", None) and not m.__file__.startswith(roots)})
+try:
+    import local  # noqa: F401
+    has_local = True
+except ImportError:
+    has_local = False
+print("RESULT " + json.dumps({"reply": reply, "outside": outside, "local": has_local}))
+"""
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("build")
+    builder.build(out, mode="venv")
+    return out
+
+
+@pytest.fixture(scope="session")
+def clean_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtual environment with nothing installed (not even pip)."""
+    venv = tmp_path_factory.mktemp("clean-venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--clear", str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+def sample(name: str, **data: Any) -> bytes:
+    event = json.loads((EVENTS / name).read_text())
+    event["id"] = str(uuid.uuid4())
+    event["data"].update(data)
+    return json.dumps(event).encode()
+
+
+def run(python: Path, packages: Path, function: str, event: bytes, env: dict[str, str]) -> dict[str, Any]:
+    folder = function.replace("-", "_")
+    done = subprocess.run(
+        [str(python), "-I", "-c", RUNNER, str(packages / folder), function],
+        input=event,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"{function}: exit {done.returncode}\n{done.stderr.decode()[-3000:]}"
+    line = next(x for x in done.stdout.decode().splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    assert result["local"] is False, f"{function}: the package can import local/, which is never deployed"
+    assert result["outside"] == [], (
+        f"{function}: modules loaded from outside the package: {result['outside']}"
+    )
+    return result["reply"]
+
+
+def test_every_function_has_a_package_with_its_handler_shared_and_no_local(packages: Path) -> None:
+    built = sorted(p.name for p in packages.iterdir() if not p.name.startswith("."))
+
+    assert built == FUNCTIONS
+    for folder in FUNCTIONS:
+        package = packages / folder
+        assert (package / "index.py").read_bytes() == (REPO / "functions" / folder / "index.py").read_bytes()
+        assert (package / "shared" / "policy" / "catalog.yaml").is_file()
+        assert not (package / "local").exists() and not (package / "tests").exists()
+        manifest = json.loads((package / "BUILD.json").read_text())
+        assert manifest["pins"] == [str(p) for p in builder.closure(builder.requirements())]
+        assert not list(package.rglob("__pycache__")), "no bytecode of the build machine's Python"
+
+
+def test_every_built_handler_imports_and_runs_in_a_clean_environment(
+    packages: Path, clean_python: Path, emulator_server: EmulatorServer, tmp_path: Path
+) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "RAMFLOW_CLOUD_ENDPOINT": emulator_server.endpoint,
+        "RAMFLOW_STORE": f"sqlite:///{tmp_path}/state.db",
+        "RAMFLOW_RATE_LIMIT_QPS": "1000",
+        "RAMFLOW_WEBHOOK_SECRET": NEW_SECRET,
+        "RAMFLOW_ENTITLEMENTS": str(REPO / "local" / "dev" / "entitlements.yaml"),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ROOT_KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ROOT_KEY_SECRET,
+    }
+    _, public = generate_keypair()
+    users = emulator_server.emulator.account.ram.users
+    replies: dict[str, Any] = {}
+
+    # An auto-approved programmatic request: creates the user and an AccessKey through the SDK.
+    replies["user-requested"] = run(
+        clean_python,
+        packages,
+        "user-requested",
+        sample(
+            "user-requested-programmatic.json",
+            ticket_id="PKG-1",
+            delivery_public_key=public,
+            grants=[{"policy": "AliyunKafkaReadOnlyAccess", "type": "System"}],
+        ),
+        env,
+    )
+    assert replies["user-requested"]["status"] == "completed", replies["user-requested"]
+    assert "orders-etl" in users and users["orders-etl"].access_keys
+
+    approval = sample("access-approved.json", ticket_id="PKG-404")
+    replies["access-approved"] = run(clean_python, packages, "access-approved", approval, env)
+    assert replies["access-approved"]["status"] == "rejected"
+
+    # The same revocation, once through the webhook (signed by the library) and once as an event.
+    revocation = sample("access-revoked.json", ticket_id="PKG-1")
+    delivery = http_event(revocation, sign(NEW_SECRET, "msg_pkg_1", revocation))
+    reply = run(clean_python, packages, "webhook-ingress", delivery, env)
+    assert reply["statusCode"] == 200, reply
+    replies["webhook-ingress"] = json.loads(reply["body"])
+    replies["access-revoked"] = run(clean_python, packages, "access-revoked", revocation, env)
+    assert (
+        replies["access-revoked"] == replies["webhook-ingress"]
+        or replies["access-revoked"]["status"] == "completed"
+    )
+
+    replies["user-offboarded"] = run(
+        clean_python,
+        packages,
+        "user-offboarded",
+        sample("user-offboarded.json", owner="frank@example.com"),
+        env,
+    )
+    assert replies["user-offboarded"]["status"] == "completed", replies["user-offboarded"]
+    assert "orders-etl" not in users
+
+    tick = json.dumps({"triggerTime": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "every-15-minutes"})
+    replies["reconcile"] = run(clean_python, packages, "reconcile", tick.encode(), env)
+    assert replies["reconcile"]["status"] == "completed", replies["reconcile"]
+
+    reply = run(
+        clean_python, packages, "token-vendor", http_event(b"", {}, method="GET", content_type=None), env
+    )
+    assert reply["statusCode"] == 401  # imports the JWT stack; no token, no credentials
+    replies["token-vendor"] = json.loads(reply["body"])
+
+    assert sorted(replies) == sorted(f.replace("_", "-") for f in FUNCTIONS)
+
+
+def test_a_deploy_build_asks_pip_for_the_fc_platform_and_the_tested_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[list[str]] = []
+
+    def fake_run(command: list[str], check: bool) -> None:
+        seen.append(command)
+        target = Path(command[command.index("--target") + 1])
+        constraints = Path(command[command.index("--constraint") + 1]).read_text()
+        seen.append(constraints.splitlines())
+        (target / "installed-by-pip").write_text("")
+
+    monkeypatch.setattr(builder.subprocess, "run", fake_run)
+    monkeypatch.setattr(builder, "_commit", lambda: "test")
+
+    built = builder.build(tmp_path, functions=["token-vendor"], mode="pip")
+
+    command, constraints = seen[0], seen[1]
+    assert command[command.index("--platform") + 1] == "manylinux2014_x86_64"
+    assert command[command.index("--python-version") + 1] == builder.runtime_python_version() == "3.12"
+    assert "--only-binary=:all:" in command
+    assert "pydantic==2.14.4" in command and "tablestore" not in " ".join(command)
+    assert constraints == [str(p) for p in builder.closure(builder.requirements())]
+    assert [p.name for p in built] == ["token_vendor"] and (built[0] / "installed-by-pip").exists()
