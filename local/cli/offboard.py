@@ -11,7 +11,8 @@ import json
 import os
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,11 +26,14 @@ from shared.config import Settings
 from shared.errors import RamflowError, ValidationFailed
 from shared.flows.offboard import OffboardReport, run_offboarding
 from shared.models.events import UserOffboarded
+from shared.models.results import Result
 from shared.models.validation import validate
 from shared.runtime import Runtime
 from shared.store import StateStore
 
 EXIT_PARTIAL = 2
+
+R = TypeVar("R")
 
 
 class BarProgress:
@@ -87,6 +91,33 @@ def stats_line(rt: Runtime, elapsed: float) -> str:
     )
 
 
+def run_and_show(
+    console: Console,
+    cloud: str | None,
+    as_json: bool,
+    run: Callable[[Runtime, BarProgress], R],
+    result: Callable[[R], Result],
+    show: Callable[[Console, R], None],
+) -> None:
+    """One flow run with progress bars, then its reply JSON or tables; exits 2 unless it completed."""
+    try:
+        rt = cli_runtime(cloud)
+        started = time.monotonic()
+        with BarProgress(Console(stderr=True)) as progress:
+            report = run(rt, progress)
+        elapsed = time.monotonic() - started
+    except RamflowError as exc:
+        raise fail(console, str(exc)) from None
+    reply = result(report)
+    if as_json:
+        print(json.dumps(reply.to_json(), indent=2, ensure_ascii=False))
+    else:
+        show(console, report)
+        console.print(stats_line(rt, elapsed))
+    if reply.status != "completed":
+        raise typer.Exit(EXIT_PARTIAL)
+
+
 @app.command()
 def offboard(
     owner: str | None = typer.Option(
@@ -116,22 +147,16 @@ def offboard(
     except ValidationFailed as exc:
         reasons = "; ".join(f"{e['field'].replace('user_name', 'user')}: {e['reason']}" for e in exc.errors)
         raise fail(console, reasons or "give exactly one of --owner or --user") from None
-    try:
-        rt = cli_runtime(cloud)
-        started = time.monotonic()
-        with BarProgress(Console(stderr=True)) as progress:
-            report = run_offboarding(rt, data, actor="ramflow-cli", dry_run=dry_run, progress=progress)
-        elapsed = time.monotonic() - started
-    except RamflowError as exc:
-        raise fail(console, str(exc)) from None
-    result = report.result(user_name=data.user_name)
-    if as_json:
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-    else:
-        show_report(console, report)
-        console.print(stats_line(rt, elapsed))
-    if result.status != "completed":
-        raise typer.Exit(EXIT_PARTIAL)
+    run_and_show(
+        console,
+        cloud,
+        as_json,
+        lambda rt, progress: run_offboarding(
+            rt, data, actor="ramflow-cli", dry_run=dry_run, progress=progress
+        ),
+        lambda report: report.result(user_name=data.user_name),
+        show_report,
+    )
 
 
 def show_report(console: Console, report: OffboardReport) -> None:
@@ -160,14 +185,19 @@ def show_report(console: Console, report: OffboardReport) -> None:
     if not report.users:
         table.add_row("(no users found)", "", "", "", "", "", "", "")
     console.print(table)
-    if report.dry_run and journal.planned:
-        calls = Table("subject", "would call", "on", title="Calls a real run would make")
-        for call in journal.planned:
-            calls.add_row(call["subject"], call["action"], call["target"])
-        console.print(calls)
+    if report.dry_run:
+        show_planned(console, journal.planned)
     show_problems(console, journal.errors, journal.needs_human)
     states = Counter(o.state for o in report.users.values())
     console.print(", ".join(f"{count} {state}" for state, count in sorted(states.items())) or "nothing to do")
+
+
+def show_planned(console: Console, planned: list[dict[str, str]]) -> None:
+    if planned:
+        calls = Table("subject", "would call", "on", title="Calls a real run would make")
+        for call in planned:
+            calls.add_row(call["subject"], call["action"], call["target"])
+        console.print(calls)
 
 
 def show_problems(console: Console, errors: list[dict[str, str]], humans: list[dict[str, Any]]) -> None:

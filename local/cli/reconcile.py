@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import time
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from local.cli import app
-from local.cli.offboard import EXIT_PARTIAL, BarProgress, cli_runtime, fail, show_problems, stats_line
-from shared.errors import RamflowError
+from local.cli.offboard import run_and_show, show_planned, show_problems
 from shared.flows.reconcile import ReconcileReport
 from shared.flows.reconcile import reconcile as reconcile_pass
 
@@ -29,24 +25,16 @@ def reconcile(
 ) -> None:
     """Revoke expired grants, finish deletions whose grace ended, report (and fix) drift."""
     console = Console(highlight=False, soft_wrap=True)
-    try:
-        rt = cli_runtime(cloud)
-        started = time.monotonic()
-        with BarProgress(Console(stderr=True)) as progress:
-            report = reconcile_pass(
-                rt, dry_run=dry_run, remediate=remediate, progress=progress, actor="ramflow-cli"
-            )
-        elapsed = time.monotonic() - started
-    except RamflowError as exc:
-        raise fail(console, str(exc)) from None
-    result = report.result()
-    if as_json:
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-    else:
-        show_reconcile(console, report)
-        console.print(stats_line(rt, elapsed))
-    if result.status != "completed":
-        raise typer.Exit(EXIT_PARTIAL)
+    run_and_show(
+        console,
+        cloud,
+        as_json,
+        lambda rt, progress: reconcile_pass(
+            rt, dry_run=dry_run, remediate=remediate, progress=progress, actor="ramflow-cli"
+        ),
+        lambda report: report.result(),
+        show_reconcile,
+    )
 
 
 def show_reconcile(console: Console, report: ReconcileReport) -> None:
@@ -82,11 +70,8 @@ def show_reconcile(console: Console, report: ReconcileReport) -> None:
                 drift.user_name, drift.kind, drift.target, "yes" if done else ("planned" if planned else "no")
             )
         console.print(table)
-    if report.dry_run and report.journal.planned:
-        calls = Table("subject", "would call", "on", title="Calls a real run would make")
-        for call in report.journal.planned:
-            calls.add_row(call["subject"], call["action"], call["target"])
-        console.print(calls)
+    if report.dry_run:
+        show_planned(console, report.journal.planned)
     drift_humans = {(d.user_name, f"{d.kind} {d.target}".strip()) for d in report.drift}
     humans = [
         h for h in report.journal.needs_human if (h.get("subject"), h.get("reason")) not in drift_humans
