@@ -118,18 +118,21 @@ def project(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "s.yaml", functions
 
 
+def project_stack(
+    config: DevConfig, emulator_server: EmulatorServer, project: tuple[Path, Path], workdir: Path
+) -> LocalStack:
+    """A local stack serving the throwaway project (not yet started: use it in `with`)."""
+    s_yaml, functions = project
+    return LocalStack(
+        config, emulator_server=emulator_server, s_yaml=s_yaml, functions_dir=functions, workdir=workdir
+    )
+
+
 @pytest.fixture
 def stack(
     emulator_server: EmulatorServer, project: tuple[Path, Path], tmp_path: Path
 ) -> Iterator[LocalStack]:
-    s_yaml, functions = project
-    with LocalStack(
-        DevConfig.load(),
-        emulator_server=emulator_server,
-        s_yaml=s_yaml,
-        functions_dir=functions,
-        workdir=tmp_path,
-    ) as running:
+    with project_stack(DevConfig.load(), emulator_server, project, tmp_path) as running:
         yield running
 
 

@@ -22,6 +22,7 @@ from local.fcruntime.signing import fc2_signature, fc2_string_to_sign
 from local.fcruntime.stack import LocalStack
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
+from tests.fcruntime.conftest import project_stack
 
 
 def fc2_client(
@@ -238,14 +239,7 @@ def test_one_warm_instance_per_function_and_per_runtime(
     other = json.loads(client.invoke_function("ramflow", "probe-py310", payload=b"{}").data)["calls"]
     assert counts == [1, 2, 3] and other == 1
 
-    s_yaml, functions = project
-    with LocalStack(
-        stack.config,
-        emulator_server=emulator_server,
-        s_yaml=s_yaml,
-        functions_dir=functions,
-        workdir=tmp_path,
-    ) as second:
+    with project_stack(stack.config, emulator_server, project, tmp_path) as second:
         assert second.runtime is not None
         fresh = json.loads(
             fc2_client(second.runtime.endpoint).invoke_function("ramflow", "probe", payload=b"{}").data
@@ -262,14 +256,7 @@ def test_environment_is_restored_on_stop(
 
     monkeypatch.delenv("PROBE_PLAIN", raising=False)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "caller-own-key")
-    s_yaml, functions = project
-    with LocalStack(
-        DevConfig.load(),
-        emulator_server=emulator_server,
-        s_yaml=s_yaml,
-        functions_dir=functions,
-        workdir=tmp_path,
-    ) as running:
+    with project_stack(DevConfig.load(), emulator_server, project, tmp_path) as running:
         assert running.runtime is not None
         fc2_client(running.runtime.endpoint).invoke_function("ramflow", "probe", payload=b"{}")
         assert os.environ["PROBE_PLAIN"] == "hello-cn-hangzhou"
