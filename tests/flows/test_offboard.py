@@ -159,14 +159,7 @@ def test_a_failure_after_any_cloud_call_is_finished_by_a_replay(world: World, ma
         facts = rich_user(world, name, owner)
         rt = world.runtime(max_attempts=max_attempts)
         event = offboarded(owner=owner)
-        seq = world.emulator.recorder.last_seq
-        world.emulator.faults.fail_nth_call(n, when="after")
-        try:
-            first = process_event(event, flows, rt, owner="first", lease_until=2e9)
-        except FlowFailed as failed:
-            first = failed.result
-        fired = any(c.outcome == "InternalError" for c in world.emulator.recorder.since(seq))
-        world.emulator.faults.clear()
+        first, fired = world.process_with_crash(n, event, flows, rt)
         if not fired:
             assert first.status == "completed"
             break

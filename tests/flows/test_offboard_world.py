@@ -6,7 +6,7 @@ import it."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +19,7 @@ from local.testing import ROOT_CREDENTIALS
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
 from shared.flows.provision import approve, request
+from shared.handler import Flow, FlowFailed, process_event
 from shared.models.events import (
     ACCESS_APPROVED,
     ACCESS_REVOKED,
@@ -188,6 +189,22 @@ class World:
 
     def custom_policies(self) -> set[str]:
         return set(self.ram.policies["Custom"])
+
+    # --- crashes ---------------------------------------------------------------------------------
+    def process_with_crash(
+        self, n: int, event: CloudEvent, flows: Mapping[str, Flow], rt: Runtime
+    ) -> tuple[Result, bool]:
+        """Processes `event` with cloud call n failing after it took effect (a crash between the cloud
+        acting and ramflow hearing of it): (the result, whether there was a call n to fail)."""
+        seq = self.emulator.recorder.last_seq
+        self.emulator.faults.fail_nth_call(n, when="after")
+        try:
+            result = process_event(event, flows, rt, owner="first", lease_until=2e9)
+        except FlowFailed as failed:
+            result = failed.result
+        fired = any(c.outcome == "InternalError" for c in self.emulator.recorder.since(seq))
+        self.emulator.faults.clear()
+        return result, fired
 
 
 def event(event_type: str, data: dict[str, Any], source: str = "tests.example.com") -> CloudEvent:

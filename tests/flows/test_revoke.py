@@ -10,7 +10,7 @@ from local.emulator.core import Emulator
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
 from shared.flows.revoke import revoke, revoke_event
-from shared.handler import FlowFailed, process_event
+from shared.handler import process_event
 from shared.models.events import ACCESS_REVOKED, AccessRevoked
 from tests.flows.conftest import sample
 from tests.flows.test_offboard_world import SYSTEM_POLICY, TEMPLATE, World, make_world, revoked
@@ -139,16 +139,7 @@ def test_a_failure_after_any_cloud_call_is_finished_by_a_replay(world: World, ma
             ],
         )
         event = revoked(f"T-{n}")
-        seq = world.emulator.recorder.last_seq
-        world.emulator.faults.fail_nth_call(n, when="after")
-        try:
-            first = process_event(
-                event, flows, world.runtime(max_attempts=max_attempts), owner="a", lease_until=2e9
-            )
-        except FlowFailed as failed:
-            first = failed.result
-        fired = any(c.outcome == "InternalError" for c in world.emulator.recorder.since(seq))
-        world.emulator.faults.clear()
+        first, fired = world.process_with_crash(n, event, flows, world.runtime(max_attempts=max_attempts))
         if not fired:
             assert first.status == "completed"
             break
