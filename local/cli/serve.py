@@ -15,6 +15,7 @@ from local.cli import app
 from local.cli.emulator import parse_key_pair
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
 from local.seed import DEV_CONFIG
+from shared.webhooks import DEV_SECRET
 
 
 @app.command()
@@ -37,6 +38,12 @@ def serve(
         help="Seed roles and the runtime identity (default: only for the embedded emulator).",
     ),
     latency_ms: float = typer.Option(0.0, min=0, help="Latency the embedded emulator adds to every call."),
+    webhook_secret: str = typer.Option(
+        DEV_SECRET,
+        envvar="RAMFLOW_WEBHOOK_SECRET",
+        show_default=False,
+        help="whsec_… secret(s) of webhook-ingress, comma-separated (default: the development secret).",
+    ),
 ) -> None:
     """Serve the functions: HTTP triggers and the InvokeFunction APIs (2016-08-15 and 2023-03-30)."""
     from local.fcruntime.stack import LocalStack
@@ -50,6 +57,7 @@ def serve(
         root_key=key,
         seed_account=seed,
         emulator_options={"latency_ms": latency_ms} if cloud is None else None,
+        environment={"RAMFLOW_WEBHOOK_SECRET": webhook_secret},
     )
     console = Console(highlight=False, soft_wrap=True)
     stopped = threading.Event()
