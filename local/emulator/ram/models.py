@@ -316,6 +316,14 @@ def _random_digits(length: int) -> str:
     return str(secrets.randbelow(9 * 10 ** (length - 1)) + 10 ** (length - 1))
 
 
+def _unused_digits(length: int, taken: set[str]) -> str:
+    """A random ID of `length` digits that no entity of its kind has yet."""
+    found = _random_digits(length)
+    while found in taken:
+        found = _random_digits(length)
+    return found
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -397,10 +405,7 @@ class RamBackend:
             raise errors.already_exists("User", user_name)
         if len(self.users) >= self.limits.users:
             raise errors.limit_exceeded("User", "The count of users beyond the current limits.")
-        taken = {u.user_id for u in self.users.values()}
-        user_id = _random_digits(16)
-        while user_id in taken:
-            user_id = _random_digits(16)
+        user_id = _unused_digits(16, {u.user_id for u in self.users.values()})
         now = self.now()
         user = User(
             user_name=user_name,
@@ -924,10 +929,7 @@ class RamBackend:
             raise errors.already_exists("Role", role_name)
         if len(self.roles) >= self.limits.roles:
             raise errors.limit_exceeded("Role", "The count of roles beyond the current limits.")
-        taken = {r.role_id for r in self.roles.values()}
-        role_id = _random_digits(19)
-        while role_id in taken:
-            role_id = _random_digits(19)
+        role_id = _unused_digits(19, {r.role_id for r in self.roles.values()})
         now = self.now()
         role = Role(
             role_name=role_name,
