@@ -170,6 +170,16 @@ def _compact(d: Reply) -> Reply:
     return {k: v for k, v in d.items() if v is not None and v != ""}
 
 
+def _without(shape: Reply, *keys: str) -> Reply:
+    """A shape as a reply that carries fewer fields than Get* (Create*, Update*, List*)."""
+    return {k: v for k, v in shape.items() if k not in keys}
+
+
+def _with_tags(shape: Reply, tags: dict[str, str]) -> Reply:
+    """List* replies carry `Tags` only for an entity that has some."""
+    return {**shape, "Tags": _tag_list(tags)} if tags else shape
+
+
 # --- shapes --------------------------------------------------------------------------------------
 def _user(u: User) -> Reply:
     return _compact(
@@ -414,9 +424,7 @@ def create_policy(ctx: CallContext) -> Reply:
         description=ctx.get("Description"),
         tags=_tags(ctx),
     )
-    shape = _policy(policy)
-    del shape["AttachmentCount"], shape["UpdateDate"]
-    return {"Policy": shape}
+    return {"Policy": _without(_policy(policy), "AttachmentCount", "UpdateDate")}
 
 
 @service.action("GetPolicy")
@@ -440,7 +448,7 @@ def list_policies(ctx: CallContext) -> Reply:
     policies = _ram(ctx).list_policies(ctx.get("PolicyType"), _tags(ctx))
 
     def shape(p: Policy) -> Reply:
-        return {**_policy(p), "Tags": _tag_list(p.tags)} if p.tags else _policy(p)
+        return _with_tags(_policy(p), p.tags)
 
     return _page(ctx, policies, lambda p: p.seq, "Policies", "Policy", shape)
 
@@ -449,9 +457,7 @@ def list_policies(ctx: CallContext) -> Reply:
 def update_policy_description(ctx: CallContext) -> Reply:
     name = ctx.require("PolicyName")
     policy = _ram(ctx).update_policy_description(name, ctx.get("NewDescription") or "")
-    shape = _policy(policy)
-    del shape["AttachmentCount"]
-    return {"Policy": shape}
+    return {"Policy": _without(_policy(policy), "AttachmentCount")}
 
 
 @service.action("CreatePolicyVersion")
@@ -570,9 +576,7 @@ _register_attachment_actions("Role", "RoleName")
 @service.action("CreateGroup")
 def create_group(ctx: CallContext) -> Reply:
     group = _ram(ctx).create_group(ctx.require("GroupName"), ctx.get("Comments"))
-    shape = _group(group)
-    del shape["UpdateDate"]
-    return {"Group": shape}
+    return {"Group": _without(_group(group), "UpdateDate")}
 
 
 @service.action("GetGroup")
@@ -645,9 +649,7 @@ def create_role(ctx: CallContext) -> Reply:
         allow_console_login=_optional_bool(ctx, "AllowConsoleLogin"),
         tags=_tags(ctx),
     )
-    shape = _role(role)
-    del shape["UpdateDate"]
-    return {"Role": shape}
+    return {"Role": _without(_role(role), "UpdateDate")}
 
 
 @service.action("GetRole")
@@ -678,8 +680,7 @@ def delete_role(ctx: CallContext) -> Reply:
 @service.action("ListRoles")
 def list_roles(ctx: CallContext) -> Reply:
     def shape(r: Role) -> Reply:
-        listed = {k: v for k, v in _role(r).items() if k != "AssumeRolePolicyDocument"}
-        return {**listed, "Tags": _tag_list(r.tags)} if r.tags else listed
+        return _with_tags(_without(_role(r), "AssumeRolePolicyDocument"), r.tags)
 
     return _page(ctx, _ram(ctx).list_roles(_tags(ctx)), lambda r: r.seq, "Roles", "Role", shape)
 
