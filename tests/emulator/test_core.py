@@ -29,20 +29,23 @@ def test_wrong_secret_is_signature_mismatch(root_clients: CloudClients) -> None:
     assert info.value.status_code == 400
 
 
-def test_unknown_key_is_not_found(root_clients: CloudClients) -> None:
+def unknown_key_refusal(root_clients: CloudClients) -> ClientException:
     bad = CloudClients(root_clients.settings, CloudCredentials("LTAI5tNobodyHasThisKey", "x"))
     with pytest.raises(ClientException) as info:
         bad.sts.get_caller_identity()
-    assert info.value.code == "InvalidAccessKeyId.NotFound"
-    assert info.value.status_code == 404
+    return info.value
+
+
+def test_unknown_key_is_not_found(root_clients: CloudClients) -> None:
+    refusal = unknown_key_refusal(root_clients)
+    assert refusal.code == "InvalidAccessKeyId.NotFound"
+    assert refusal.status_code == 404
 
 
 def test_error_body_has_the_cloud_fields(root_clients: CloudClients) -> None:
-    bad = CloudClients(root_clients.settings, CloudCredentials("LTAI5tNobodyHasThisKey", "x"))
-    with pytest.raises(ClientException) as info:
-        bad.sts.get_caller_identity()
-    assert set(info.value.data) - {"statusCode"} == {"RequestId", "HostId", "Code", "Message", "Recommend"}
-    assert info.value.data["HostId"] == "sts.aliyuncs.com"
+    refusal = unknown_key_refusal(root_clients)
+    assert set(refusal.data) - {"statusCode"} == {"RequestId", "HostId", "Code", "Message", "Recommend"}
+    assert refusal.data["HostId"] == "sts.aliyuncs.com"
 
 
 def test_tampered_signature_is_refused(emulator, emulator_server) -> None:  # type: ignore[no-untyped-def]
