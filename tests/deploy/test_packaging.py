@@ -179,13 +179,16 @@ def test_every_built_handler_imports_and_runs_in_a_clean_environment(
 def test_a_deploy_build_asks_pip_for_the_fc_platform_and_the_tested_versions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[list[str]] = []
+    commands: list[list[str]] = []
+    constraints: list[str] = []
 
     def fake_run(command: list[str], check: bool) -> None:
-        seen.append(command)
+        commands.append(command)
+        if "wheel" in command:  # pure-Python dependencies published as sdists become wheels first
+            Path(command[command.index("--wheel-dir") + 1]).mkdir(parents=True)
+            return
         target = Path(command[command.index("--target") + 1])
-        constraints = Path(command[command.index("--constraint") + 1]).read_text()
-        seen.append(constraints.splitlines())
+        constraints.extend(Path(command[command.index("--constraint") + 1]).read_text().splitlines())
         (target / "installed-by-pip").write_text("")
 
     monkeypatch.setattr(builder.subprocess, "run", fake_run)
@@ -193,10 +196,14 @@ def test_a_deploy_build_asks_pip_for_the_fc_platform_and_the_tested_versions(
 
     built = builder.build(tmp_path, functions=["token-vendor"], mode="pip")
 
-    command, constraints = seen[0], seen[1]
-    assert command[command.index("--platform") + 1] == "manylinux2014_x86_64"
-    assert command[command.index("--python-version") + 1] == builder.runtime_python_version() == "3.12"
-    assert "--only-binary=:all:" in command
-    assert "pydantic==2.14.4" in command and "tablestore" not in " ".join(command)
-    assert constraints == [str(p) for p in builder.closure(builder.requirements())]
+    wheel, install = commands
+    pins = [str(p) for p in builder.closure(builder.requirements())]
+    assert set(wheel[wheel.index("--wheel-dir") + 2 :]) < set(pins), "only some pins, all of them tested"
+    assert "alibabacloud-tea==0.4.3" in wheel, "published as an sdist only"
+    assert "cryptography==50.0.2" not in wheel, "binary wheels come for the FC platform, not built here"
+    assert install[install.index("--platform") + 1] == "manylinux2014_x86_64"
+    assert install[install.index("--python-version") + 1] == builder.runtime_python_version() == "3.12"
+    assert "--only-binary=:all:" in install and "--find-links" in install
+    assert "pydantic==2.14.4" in install and "tablestore" not in " ".join(install)
+    assert constraints == pins
     assert [p.name for p in built] == ["token_vendor"] and (built[0] / "installed-by-pip").exists()
