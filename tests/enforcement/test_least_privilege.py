@@ -25,7 +25,7 @@ from Tea.exceptions import TeaException
 
 from local import build as builder
 from local.dev import mint_dev_token
-from local.emulator.enforcement import PolicyEnforcer, enforce
+from local.emulator.enforcement import RAM_CODE, PolicyEnforcer, enforce
 from local.emulator.server import EmulatorServer
 from local.fcruntime.stack import LocalStack
 from shared.cloud.clients import CloudClients, CloudCredentials
@@ -225,6 +225,14 @@ def test_the_functions_role_is_allowed_everything_the_lifecycle_does_and_nothing
     used = lifecycle.used_actions()
     assert granted - used == set(), f"granted but never used by the lifecycle: {sorted(granted - used)}"
     assert used <= granted
+    recorded = {
+        f"{RAM_CODE[c.service]}:{c.action}"
+        for c in lifecycle.stack.emulator.recorder.calls  # type: ignore[union-attr]
+        if c.caller.startswith(lifecycle.caller)
+        and c.outcome != "NoPermission"
+        and c.action != "GetCallerIdentity"
+    }
+    assert recorded == used, "the call recorder and the enforcer agree on what the role did"
     statements_used = {
         index for index, _, _ in lifecycle.enforcer.grants_used(f"Custom:{ROLE}", lifecycle.caller)
     }
