@@ -33,7 +33,7 @@ MAX_SIGNATURES = 8
 # A development secret for `ramflow serve` and `make demo`: published in the README, never deployed.
 DEV_SECRET = "whsec_cmFtZmxvdy1kZXZlbG9wbWVudC1vbmx5LXNlY3JldCE="
 
-_WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")  # visible ASCII: it becomes an idempotency key
+WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")  # visible ASCII: it becomes an idempotency key
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # integer seconds since the epoch, as the spec says
 _ENTRY = re.compile(r"[a-z0-9]{1,8},[A-Za-z0-9+/=]{1,1024}")  # `<version>,<base64>`
 _V1_SIGNATURE = re.compile(r"v1,[A-Za-z0-9+/]{43}=")  # base64 of the 32 bytes of HMAC-SHA256
@@ -84,7 +84,7 @@ class WebhookVerifier:
         missing = [name for name, value in present if not value]
         if missing:
             return Refusal("missing_headers", missing[0], f"missing header(s): {', '.join(missing)}")
-        if not _WEBHOOK_ID.fullmatch(webhook_id):
+        if not WEBHOOK_ID.fullmatch(webhook_id):
             return Refusal(
                 "malformed_id", "webhook-id", "webhook-id must be 1 to 256 visible ASCII characters"
             )

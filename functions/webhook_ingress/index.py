@@ -23,7 +23,7 @@ from shared.handler import FlowFailed, process_event
 from shared.models.events import CloudEvent, parse_events
 from shared.models.results import Result
 from shared.runtime import runtime_for
-from shared.webhooks import MAX_BODY_BYTES, Delivery, WebhookVerifier
+from shared.webhooks import MAX_BODY_BYTES, WEBHOOK_ID, Delivery, WebhookVerifier
 
 log = logging.getLogger("ramflow.webhook_ingress")
 
@@ -47,6 +47,11 @@ def _reply(status: int, result: Result, headers: dict[str, str] | None = None) -
 
 def _refuse(status: int, field: str, reason: str, **headers: str) -> dict[str, Any]:
     return _reply(status, Result.rejected([{"field": field, "reason": reason}]), headers or None)
+
+
+def _loggable_id(value: str | None) -> str:
+    """An unauthenticated caller's webhook-id goes to the audit trail only if it is well-formed."""
+    return value if value and WEBHOOK_ID.fullmatch(value) else "(missing or malformed)"
 
 
 def _event_of(delivery: Delivery, request: HttpEvent) -> CloudEvent | dict[str, Any]:
@@ -99,7 +104,7 @@ def handle(request: HttpEvent, context: Any) -> dict[str, Any]:
             ticket_id=None,
             outcome="rejected",
             code=verdict.code,
-            webhook_id=(request.header("webhook-id") or "")[:256],
+            webhook_id=_loggable_id(request.header("webhook-id")),
         )
         return _refuse(401, verdict.header, verdict.reason)
 
