@@ -115,3 +115,11 @@ class AmbiguousOutcome(CloudError):
 
 class RecordNotFound(StoreError):
     """The ledger holds no record under that id."""
+
+
+class UserBusy(RamflowError):
+    """Another invocation holds this user's lock; the event is retried later, not dropped."""
+
+
+class PolicyContentMismatch(RamflowError):
+    """A custom policy with ramflow's content-derived name exists but holds another document."""

@@ -13,11 +13,11 @@ from typing import Any
 from shared.audit import audit
 from shared.cloud.clients import CloudCredentials
 from shared.config import Settings
-from shared.errors import CloudError, RamflowError, ValidationFailed
+from shared.errors import CloudError, RamflowError, UserBusy, ValidationFailed
 from shared.fc import deadline_of, request_id_of
 from shared.models.events import CloudEvent, parse_data, parse_events
 from shared.models.results import Result
-from shared.runtime import Runtime, runtime_for
+from shared.runtime import Runtime, invocation_deadline, runtime_for
 from shared.store import BeginStatus
 
 log = logging.getLogger("ramflow")
@@ -77,8 +77,18 @@ def process_event(
             [{"field": "id", "reason": "this event id was already used with a different payload"}],
             event_id=event.id,
         )
+    deadline = invocation_deadline.set(lease_until)
     try:
         result = flow(data, event, runtime)
+    except UserBusy as exc:
+        idempotency.release(key, owner)
+        busy = Result(
+            status="in_progress",
+            event_id=event.id,
+            ticket_id=getattr(data, "ticket_id", None),
+            errors=[{"field": "data", "reason": "another change to this user is under way; retry later"}],
+        )
+        raise FlowFailed(busy) from exc
     except CloudError as exc:
         idempotency.release(key, owner)
         failed = Result(
@@ -91,6 +101,8 @@ def process_event(
     except BaseException:
         idempotency.release(key, owner)
         raise
+    finally:
+        invocation_deadline.reset(deadline)
     result.event_id = event.id
     if result.status in {"rejected", "in_progress"}:
         idempotency.release(key, owner)  # nothing was done: a corrected or later delivery may run

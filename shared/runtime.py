@@ -7,6 +7,7 @@ hand them any combination (the emulator, a memory store, a test catalog).
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -20,6 +21,10 @@ from shared.store import StateStore
 
 if TYPE_CHECKING:
     from shared.cloud import Cloud
+
+
+invocation_deadline: ContextVar[float | None] = ContextVar("invocation_deadline", default=None)
+"""When the current invocation will be stopped (epoch seconds): leases taken inside it last that long."""
 
 
 def utc_now() -> datetime:

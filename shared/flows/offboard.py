@@ -37,14 +37,13 @@ from shared.flows.offboard_steps import (
     all_ok,
     by_subject,
     delete_policy_steps,
-    is_managed,
     is_ramflow_policy,
     is_resource_group,
     policy_usage_steps,
     retried_until_complete,
     unused_policies,
-    user_locks,
 )
+from shared.flows.users import is_managed, user_locks
 from shared.models.events import CloudEvent, UserOffboarded
 from shared.models.results import Result
 from shared.runtime import Runtime

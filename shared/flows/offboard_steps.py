@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,22 +21,13 @@ from shared.errors import CloudError, EntityNotFound
 from shared.models.events import CloudEvent
 from shared.models.results import Result
 from shared.runtime import Runtime
-from shared.store import BeginStatus
 from shared.store.records import GrantRecord
 
 log = logging.getLogger("ramflow.steps")
 
-MANAGED_BY = ("managed-by", "ramflow")
 READ_ONLY_PREFIXES = ("Get", "List")
 RAMFLOW_POLICY = re.compile(r"ramflow-[A-Za-z0-9-]+-[0-9a-f]{12}")
 """The names `shared.policy.templates.content_name` gives the custom policies ramflow renders."""
-
-USER_LOCK_SECONDS = 300
-"""The per-user lock provisioning also takes, so that granting and taking apart never interleave."""
-
-
-def is_managed(tags: dict[str, str]) -> bool:
-    return tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
 
 
 def is_ramflow_policy(policy_type: str, policy_name: str) -> bool:
@@ -283,28 +271,6 @@ def delete_policy_steps(rt: Runtime, names: Sequence[str]) -> list[Step]:
         )
         for name in names
     ]
-
-
-# --- the per-user lock provisioning shares ----------------------------------------------------------
-@contextmanager
-def user_locks(rt: Runtime, names: Sequence[str]) -> Iterator[tuple[list[str], list[str]]]:
-    """Hold provisioning's per-user lock for each name: yields (held, busy). Always released."""
-    owner = uuid.uuid4().hex
-    lease_until = time.time() + USER_LOCK_SECONDS
-    idempotency = rt.store.idempotency
-    held: list[str] = []
-    busy: list[str] = []
-    try:
-        for name in names:
-            claim = idempotency.begin(f"lock:user:{name}", "user-lock", owner, lease_until)
-            (held if claim.status is BeginStatus.ACQUIRED else busy).append(name)
-        yield held, busy
-    finally:
-        for name in held:
-            try:
-                idempotency.release(f"lock:user:{name}", owner)
-            except Exception:  # the lease ends by itself; never hide the flow's own outcome
-                log.warning("could not release the lock of %s", name)
 
 
 # --- handlers -------------------------------------------------------------------------------------

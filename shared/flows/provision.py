@@ -1,22 +1,24 @@
 """Provisioning: `user.requested` records and plans a ticket; `access.approved` carries it out.
 
 `approve` is a saga of idempotent steps — user, tags, grants, access — so a replay after a
-failure at any point finishes the job. The two calls the cloud cannot repeat safely
-(CreateAccessKey, CreateLoginProfile) are bracketed by an intent in the ledger: on replay, a key
-created but never recorded is deleted (its secret is lost) before a new one is made, and a
-login profile whose password was never recorded gets a fresh one.
+failure at any point finishes the job. The two calls the cloud cannot repeat safely are handled
+apart: CreateAccessKey is bracketed by an intent in the ledger, so on replay a key created but
+never recorded is deleted (its secret is lost) before a new one is made; a login profile whose
+password was never recorded simply gets a fresh password, sealed and recorded with it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from dataclasses import dataclass, field
+
+from pydantic import SecretStr
 
 from shared.audit import audit
 from shared.cloud.ram import NewAccessKey
 from shared.concurrency import failures, run_all
-from shared.errors import CloudError, EntityAlreadyExists, GuardDenied
+from shared.errors import CloudError, EntityAlreadyExists, GuardDenied, PolicyContentMismatch, UserBusy
+from shared.flows.users import MANAGED_BY, is_managed, user_locks
 from shared.models.events import AccessApproved, CloudEvent, UserRequested
 from shared.models.results import AccessKeyCredential as ReplyAccessKey
 from shared.models.results import LoginProfileCredential as ReplyLoginProfile
@@ -25,7 +27,6 @@ from shared.passwords import generate_password
 from shared.policy.guard import Plan, PlannedGrant, check_access_mode, check_approval, plan_request
 from shared.runtime import Runtime
 from shared.sealing import seal
-from shared.store import BeginStatus
 from shared.store.records import (
     AccessKeyCredential,
     GrantRecord,
@@ -35,9 +36,7 @@ from shared.store.records import (
     UserRecord,
 )
 
-MANAGED_BY = ("managed-by", "ramflow")
 AUTO_APPROVER = "catalog:auto-approve"
-USER_LOCK_SECONDS = 300
 
 
 class NeedsHuman(Exception):
@@ -97,7 +96,7 @@ def request(data: UserRequested, event: CloudEvent, rt: Runtime) -> Result:
             auto_approved=plan.auto_approved,
             grants=[g.policy_name for g in plan.grants],
         )
-    if plan.auto_approved and ticket.status == "pending_approval":
+    if plan.auto_approved and ticket.status in {"pending_approval", "approved"}:  # "approved": a replay
         return _carry_out(rt, data, plan, approvers=[AUTO_APPROVER], break_glass=False)
     if ticket.status == "completed":
         return _completed_reply(rt, ticket, data, ["ticket already completed"])
@@ -160,21 +159,28 @@ class _Provisioning:
     def inspect_user(self) -> tuple[UserRecord | None, bool]:
         """Read-only: may ramflow act on this user? Returns (ledger record to build on, exists in RAM).
 
-        Runs before the ticket is marked approved, so a refusal leaves the ticket as it was."""
-        record = self.rt.store.ledger.get_user(self.name)
+        Runs under the user's lock and before the ticket is marked approved, so a refusal leaves
+        the ticket as it was and a concurrent ticket for the same name cannot slip in between."""
+        ledger = self.rt.store.ledger
+        record = ledger.get_user(self.name)
         in_ram = self.rt.cloud.ram.get_user(self.name) is not None
-        if record is not None and record.status == "disabled":
-            raise GuardDenied([{"field": "data.user.logon_name", "reason": "the user is being offboarded"}])
-        if record is not None and record.status == "deleted" and not in_ram:
-            record = None  # a former user of this name: start afresh
-        if in_ram and record is None:
-            tags = self.rt.cloud.ims.list_user_tags(self.name)
-            if tags.get(MANAGED_BY[0]) != MANAGED_BY[1]:
-                raise NeedsHuman(self.name)
-            if tags.get("owner", "").casefold() != self.request.user.owner.casefold():
-                raise GuardDenied(
-                    [{"field": "data.user.owner", "reason": "the RAM user is managed for another owner"}]
-                )
+        if ledger.scheduled_deletion(self.name) is not None:
+            reason = "this user is being offboarded; a new ticket can follow once the deletion has finished"
+            raise GuardDenied([{"field": "data.user.logon_name", "reason": reason}])
+        if record is not None and record.status == "deleted":
+            record = None  # a former user of this name: what exists in RAM now is someone else's
+        if record is None:
+            if in_ram:
+                tags = self.rt.cloud.ims.list_user_tags(self.name)
+                if not is_managed(tags):
+                    raise NeedsHuman(self.name)
+                if tags.get("owner", "").casefold() != self.request.user.owner.casefold():
+                    raise GuardDenied(
+                        [{"field": "data.user.owner", "reason": "the RAM user is managed for another owner"}]
+                    )
+        else:
+            _check_owner(record, self.request)
+            check_access_mode(record.access_mode, self.request.access_mode)
         return record, in_ram
 
     def ensure_user(self, record: UserRecord | None, in_ram: bool) -> UserRecord:
@@ -224,17 +230,19 @@ class _Provisioning:
 
     def _attach(self, grant: PlannedGrant) -> str:
         ram = self.rt.cloud.ram
-        if (
-            grant.policy_type == "Custom"
-            and grant.document is not None
-            and ram.get_policy(grant.policy_name) is None
-        ):
-            with contextlib.suppress(EntityAlreadyExists):  # a concurrent ticket rendered the same content
-                ram.create_policy(
-                    grant.policy_name,
-                    grant.document,
-                    description=f"ramflow template {grant.template}; content-named, shared",
-                )
+        if grant.policy_type == "Custom" and grant.document is not None:
+            existing = ram.get_policy(grant.policy_name)
+            if existing is None:
+                with contextlib.suppress(
+                    EntityAlreadyExists
+                ):  # a concurrent ticket rendered the same content
+                    ram.create_policy(
+                        grant.policy_name,
+                        grant.document,
+                        description=f"ramflow template {grant.template}; content-named, shared",
+                    )
+            elif existing.document != grant.document:  # the name promises this content: never trust squatters
+                raise PolicyContentMismatch(grant.policy_name)
         try:
             if grant.resource_group:
                 self.rt.cloud.rm.attach_policy(
@@ -254,20 +262,37 @@ class _Provisioning:
             raise
 
     def enable_access(self, record: UserRecord) -> UserRecord:
+        """One credential per user, delivered in the reply of the ticket that made it."""
+        if record.status == "disabled":  # every earlier grant was revoked: this ticket brings access back
+            record = self._reactivate(record)
         if record.credential is not None:
-            self.rt.store.ledger.delete_intent(self._intent_key(record))
+            self.rt.store.ledger.delete_intent(access_key_intent(self.name))
             return record
         if self.request.access_mode == "programmatic":
             return self._enable_access_key(record)
         return self._enable_console(record)
 
-    def _intent_key(self, record: UserRecord) -> str:
-        kind = "access_key" if record.access_mode == "programmatic" else "password"
-        return f"{kind}/{record.user_name}"
+    def _reactivate(self, record: UserRecord) -> UserRecord:
+        """Revocation set keys Inactive and deleted the login profile; the recorded key comes back,
+        a console user gets a fresh password (delivered to this ticket's requester)."""
+        ram = self.rt.cloud.ram
+        credential = record.credential
+        if isinstance(credential, AccessKeyCredential) and credential.access_key_id in {
+            k.access_key_id for k in ram.list_access_keys(self.name)
+        }:
+            ram.update_access_key(self.name, credential.access_key_id, "Active")
+            self.actions.append(f"reactivated AccessKey {credential.access_key_id}")
+        else:
+            credential = None
+
+        def active(user: UserRecord) -> None:
+            user.status, user.credential = "active", credential
+
+        return self.rt.store.ledger.update_user(self.name, active)
 
     def _enable_access_key(self, record: UserRecord) -> UserRecord:
         ledger, ram = self.rt.store.ledger, self.rt.cloud.ram
-        intent_key = self._intent_key(record)
+        intent_key = access_key_intent(self.name)
         keys = [k.access_key_id for k in ram.list_access_keys(self.name)]
         intent = ledger.get_intent(intent_key)
         if intent is not None and intent.state == "started":
@@ -278,18 +303,20 @@ class _Provisioning:
         ledger.put_intent(Intent(key=intent_key, ticket_id=self.ticket_id, known_key_ids=keys))
         key: NewAccessKey = ram.create_access_key(self.name)
         sealed = seal(self.request.delivery_public_key, key.secret.get_secret_value())
-        credential = AccessKeyCredential(access_key_id=key.access_key_id, sealed_secret=sealed)
+        credential = AccessKeyCredential(
+            access_key_id=key.access_key_id, sealed_secret=sealed, ticket_id=self.ticket_id
+        )
         record = ledger.update_user(self.name, lambda u: setattr(u, "credential", credential))
         ledger.delete_intent(intent_key)
         self.actions.append(f"created AccessKey {key.access_key_id} (secret sealed to the requester)")
         return record
 
     def _enable_console(self, record: UserRecord) -> UserRecord:
-        ledger, ram = self.rt.store.ledger, self.rt.cloud.ram
-        intent_key = self._intent_key(record)
+        """A password is only ever set together with recording its sealed copy; a login profile
+        left by a failed attempt holds a password nobody has, so it is replaced."""
+        ram = self.rt.cloud.ram
         password = generate_password(ram.get_password_policy())
         sealed = seal(self.request.delivery_public_key, password.get_secret_value())
-        ledger.put_intent(Intent(key=intent_key, ticket_id=self.ticket_id))
         if ram.get_login_profile(self.name) is None:
             try:
                 ram.create_login_profile(
@@ -297,88 +324,107 @@ class _Provisioning:
                 )
             except EntityAlreadyExists:
                 self._reset_login_profile(password)
-        else:  # an earlier attempt set a password nobody recorded: replace it
+        else:
             self._reset_login_profile(password)
-        credential = LoginProfileCredential(sealed_password=sealed)
-        record = ledger.update_user(self.name, lambda u: setattr(u, "credential", credential))
-        ledger.delete_intent(intent_key)
+        credential = LoginProfileCredential(sealed_password=sealed, ticket_id=self.ticket_id)
+        record = self.rt.store.ledger.update_user(self.name, lambda u: setattr(u, "credential", credential))
         self.actions.append(
             f"created console login for {self.rt.logon_principal(self.name)} "
             "(password sealed; reset and MFA required at first login)"
         )
         return record
 
-    def _reset_login_profile(self, password: object) -> None:
+    def _reset_login_profile(self, password: SecretStr) -> None:
         self.rt.cloud.ram.update_login_profile(
-            self.name,
-            password=password,  # type: ignore[arg-type]
-            password_reset_required=True,
-            mfa_bind_required=True,
+            self.name, password=password, password_reset_required=True, mfa_bind_required=True
         )
+
+
+def access_key_intent(user_name: str) -> str:
+    """The ledger key of the intent written before CreateAccessKey (reconcile reads it too)."""
+    return f"access_key/{user_name}"
 
 
 def _carry_out(
     rt: Runtime, data: UserRequested, plan: Plan, *, approvers: list[str], break_glass: bool
 ) -> Result:
+    """Under the user's lock: another ticket, revocation or offboarding of this user waits its turn."""
+    with user_locks(rt, [data.user.logon_name]) as (held, _):
+        if not held:
+            raise UserBusy(data.user.logon_name)
+        return _provision(rt, data, plan, approvers=approvers, break_glass=break_glass)
+
+
+def _provision(
+    rt: Runtime, data: UserRequested, plan: Plan, *, approvers: list[str], break_glass: bool
+) -> Result:
     ledger = rt.store.ledger
-    lock_key, owner = f"lock:user:{data.user.logon_name}", uuid.uuid4().hex
-    claim = rt.store.idempotency.begin(
-        lock_key, "user-lock", owner, rt.clock().timestamp() + USER_LOCK_SECONDS
-    )
-    if claim.status is not BeginStatus.ACQUIRED:
-        return Result(status="in_progress", ticket_id=data.ticket_id, user_name=data.user.logon_name)
+    saga = _Provisioning(rt, data, plan)
     try:
-        saga = _Provisioning(rt, data, plan)
-        try:
-            existing, in_ram = saga.inspect_user()
-        except NeedsHuman:
-            audit(
-                "user.unmanaged",
-                actor="ramflow",
-                ticket_id=data.ticket_id,
-                outcome="needs_human",
-                user=data.user.logon_name,
-            )
-            reason = "a RAM user of this name exists and is not managed by ramflow"
-            result = Result.rejected(
-                [{"field": "data.user.logon_name", "reason": reason}],
-                ticket_id=data.ticket_id,
-                user_name=data.user.logon_name,
-            )
-            result.needs_human = [data.user.logon_name]
-            return result
-        except GuardDenied as exc:
-            return Result.rejected(exc, ticket_id=data.ticket_id, user_name=data.user.logon_name)
-
-        def approved(t: TicketRecord) -> None:
-            t.status, t.approvers, t.break_glass = "approved", approvers, break_glass
-            t.grants = [_grant_record(data.ticket_id, data.user.logon_name, g) for g in plan.grants]
-            t.expires_at = max((g.expires_at for g in plan.grants), default=None)
-
-        ledger.update_ticket(data.ticket_id, approved)
+        existing, in_ram = saga.inspect_user()
+    except NeedsHuman:
         audit(
-            "ticket.approved",
-            actor=",".join(approvers),
-            ticket_id=data.ticket_id,
-            outcome="approved",
-            break_glass=break_glass,
-        )
-        record = saga.ensure_user(existing, in_ram)
-        saga.attach_grants()
-        ledger.update_ticket(data.ticket_id, _activate_grants)
-        record = saga.enable_access(record)
-        ticket = ledger.update_ticket(data.ticket_id, lambda t: setattr(t, "status", "completed"))
-        audit(
-            "ticket.completed",
+            "user.unmanaged",
             actor="ramflow",
             ticket_id=data.ticket_id,
-            outcome="completed",
+            outcome="needs_human",
             user=data.user.logon_name,
-            actions=saga.actions,
         )
-        return _completed_reply(rt, ticket, data, saga.actions, record=record)
-    finally:
-        rt.store.idempotency.release(lock_key, owner)
+        reason = "a RAM user of this name exists and is not managed by ramflow"
+        result = Result.rejected(
+            [{"field": "data.user.logon_name", "reason": reason}],
+            ticket_id=data.ticket_id,
+            user_name=data.user.logon_name,
+        )
+        result.needs_human = [data.user.logon_name]
+        return result
+    except GuardDenied as exc:
+        return Result.rejected(exc, ticket_id=data.ticket_id, user_name=data.user.logon_name)
+
+    def approved(t: TicketRecord) -> None:
+        t.status, t.approvers, t.break_glass = "approved", approvers, break_glass
+        t.grants = [_grant_record(data.ticket_id, data.user.logon_name, g) for g in plan.grants]
+        t.expires_at = max((g.expires_at for g in plan.grants), default=None)
+
+    ledger.update_ticket(data.ticket_id, approved)
+    audit(
+        "ticket.approved",
+        actor=",".join(approvers),
+        ticket_id=data.ticket_id,
+        outcome="approved",
+        break_glass=break_glass,
+    )
+    record = saga.ensure_user(existing, in_ram)
+    try:
+        saga.attach_grants()
+    except PolicyContentMismatch as exc:
+        audit(
+            "policy.mismatch",
+            actor="ramflow",
+            ticket_id=data.ticket_id,
+            outcome="needs_human",
+            policy=str(exc),
+        )
+        reason = f"custom policy {exc} exists with other content than ramflow renders; a person must look"
+        result = Result.rejected(
+            [{"field": "data.grants", "reason": reason}],
+            ticket_id=data.ticket_id,
+            user_name=data.user.logon_name,
+        )
+        result.needs_human = [str(exc)]
+        return result
+    ledger.update_ticket(data.ticket_id, _activate_grants)
+    record = saga.enable_access(record)
+    ticket = ledger.update_ticket(data.ticket_id, lambda t: setattr(t, "status", "completed"))
+    audit(
+        "ticket.completed",
+        actor="ramflow",
+        ticket_id=data.ticket_id,
+        outcome="completed",
+        user=data.user.logon_name,
+        actions=saga.actions,
+    )
+    return _completed_reply(rt, ticket, data, saga.actions, record=record)
 
 
 def _activate_grants(ticket: TicketRecord) -> None:
@@ -397,7 +443,7 @@ def _completed_reply(
     """The credential is in the reply of the ticket that created it, as ciphertext only."""
     record = record or rt.store.ledger.get_user(ticket.user_name)
     credential = None
-    if record is not None and record.credential is not None and record.tickets[:1] == [ticket.ticket_id]:
+    if record is not None and record.credential is not None and _delivered_by(record, ticket.ticket_id):
         stored = record.credential
         if isinstance(stored, AccessKeyCredential):
             credential = ReplyAccessKey(
@@ -414,6 +460,12 @@ def _completed_reply(
         actions=actions,
         credential=credential,
     )
+
+
+def _delivered_by(record: UserRecord, ticket_id: str) -> bool:
+    credential = record.credential
+    made_by = credential.ticket_id if credential is not None and credential.ticket_id else record.tickets[0]
+    return made_by == ticket_id
 
 
 def _grant_record(ticket_id: str, user_name: str, grant: PlannedGrant) -> GrantRecord:

@@ -22,14 +22,14 @@ from typing import Any
 from shared.audit import audit
 from shared.flows.offboard import Holdings, UserOutcome, discover, learn_alias, take_apart
 from shared.flows.offboard_steps import (
-    MANAGED_BY,
     Journal,
     Progress,
     Step,
     Stepper,
-    user_locks,
 )
+from shared.flows.provision import access_key_intent
 from shared.flows.revoke import revoke_grants
+from shared.flows.users import MANAGED_BY, user_locks
 from shared.models.results import Result
 from shared.runtime import Runtime
 from shared.store.records import AccessKeyCredential, GrantRecord, UserRecord
@@ -251,7 +251,7 @@ def _compare(
             )
         )
 
-    if rt.store.ledger.get_intent(f"access_key/{name}") is None:  # no AccessKey being made right now
+    if rt.store.ledger.get_intent(access_key_intent(name)) is None:  # no AccessKey being made right now
         ours = (
             {record.credential.access_key_id}
             if record.status == "active" and isinstance(record.credential, AccessKeyCredential)

@@ -26,12 +26,11 @@ from shared.flows.offboard_steps import (
     by_subject,
     delete_policy_steps,
     detach_step,
-    is_managed,
     policy_usage_steps,
     retried_until_complete,
     unused_policies,
-    user_locks,
 )
+from shared.flows.users import is_managed, user_locks
 from shared.models.events import AccessRevoked, CloudEvent
 from shared.models.results import Result
 from shared.runtime import Runtime

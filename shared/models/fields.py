@@ -21,7 +21,8 @@ _CONTROL_OR_BIDI = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2
 
 RESERVED_TAG_KEYS = frozenset({"managed-by", "ticket", "owner"})
 RESERVED_TAG_PREFIXES = ("acs:", "aliyun")
-MAX_TAGS = 20
+RAM_TAGS_PER_USER = 20
+MAX_TAGS = RAM_TAGS_PER_USER - len(RESERVED_TAG_KEYS)  # ramflow sets the reserved three itself
 
 
 def _pattern(regex: str, rule: str):
@@ -63,7 +64,9 @@ def _email(value: str) -> str:
 
 def _tags(tags: dict[str, str]) -> dict[str, str]:
     if len(tags) > MAX_TAGS:
-        raise ValueError(f"at most {MAX_TAGS} tags")
+        raise ValueError(
+            f"at most {MAX_TAGS} tags (RAM keeps {RAM_TAGS_PER_USER}; ramflow sets three itself)"
+        )
     for key, value in tags.items():
         if not 1 <= len(key) <= 128 or len(value) > 128:
             raise ValueError("tag keys are 1 to 128 characters and values at most 128")

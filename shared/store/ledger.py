@@ -155,6 +155,9 @@ class Ledger:
         due = [entry for entry in self._scan(DELETIONS, ScheduledDeletion) if entry.due_at <= now]
         return sorted(due, key=lambda entry: entry.due_at)
 
+    def scheduled_deletion(self, user_name: str) -> ScheduledDeletion | None:
+        return self._get(DELETIONS + user_name, ScheduledDeletion)
+
     def clear_deletion(self, user_name: str) -> bool:
         """True if one was scheduled."""
         return self._delete(DELETIONS + user_name)

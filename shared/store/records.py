@@ -102,11 +102,13 @@ class AccessKeyCredential(_Record):
     kind: Literal["access_key"] = "access_key"
     access_key_id: str
     sealed_secret: str
+    ticket_id: str | None = Field(None, description="the ticket whose reply delivers it")
 
 
 class LoginProfileCredential(_Record):
     kind: Literal["login_profile"] = "login_profile"
     sealed_password: str
+    ticket_id: str | None = Field(None, description="the ticket whose reply delivers it")
 
 
 Credential = Annotated[AccessKeyCredential | LoginProfileCredential, Field(discriminator="kind")]

@@ -299,14 +299,14 @@ class TestDurations:
 
 
 class TestTags:
-    def test_twenty_tags(self):
-        tags = {f"k{index}": "v" for index in range(20)}
+    def test_seventeen_tags_leave_room_for_ramflows_three(self):
+        tags = {f"k{index}": "v" for index in range(17)}
         assert parse(user_requested_data(user={"tags": tags})).user.tags == tags
 
     @pytest.mark.parametrize(
         "tags",
         [
-            {f"k{index}": "v" for index in range(21)},
+            {f"k{index}": "v" for index in range(18)},
             {"managed-by": "me"},
             {"Owner": "mallory@example.com"},
             {"TICKET": "ITSM-1"},
