@@ -146,7 +146,7 @@ def test_grants_of_user_span_tickets(ledger: Ledger) -> None:
     assert ledger.grants_of_user("nobody") == []
 
 
-def test_expired_grants_are_those_not_revoked_and_past_due(ledger: Ledger) -> None:
+def test_expired_grants_are_those_active_and_past_due(ledger: Ledger) -> None:
     ledger.save_ticket(
         ticket(
             "T-1",
@@ -162,7 +162,15 @@ def test_expired_grants_are_those_not_revoked_and_past_due(ledger: Ledger) -> No
         ticket(
             "T-2",
             grants=[
-                grant("T-2", "alice.kafka", "Earliest", status="planned", expires_at=NOW - timedelta(days=1))
+                grant("T-2", "alice.kafka", "Earliest", status="active", expires_at=NOW - timedelta(days=1))
+            ],
+        )
+    )
+    ledger.save_ticket(  # still waiting for approval: nothing of it is in RAM, so nothing expires
+        ticket(
+            "T-3",
+            grants=[
+                grant("T-3", "alice.kafka", "Pending", status="planned", expires_at=NOW - timedelta(days=2))
             ],
         )
     )
@@ -213,7 +221,9 @@ def test_a_user_round_trips_with_a_sealed_credential(ledger: Ledger, backend: Ke
     original = user(
         access_mode="programmatic",
         tickets=["ITSM-1042"],
-        credential=AccessKeyCredential(access_key_id="LTAI5tExample", sealed_secret="c2VhbGVkLWJveA=="),
+        credential=AccessKeyCredential(
+            access_key_id="LTAI5tExample", sealed_secret="c2VhbGVkLWJveA==", ticket_id="ITSM-1042"
+        ),
     )
 
     saved = ledger.save_user(original)
@@ -226,6 +236,7 @@ def test_a_user_round_trips_with_a_sealed_credential(ledger: Ledger, backend: Ke
         "kind": "access_key",
         "access_key_id": "LTAI5tExample",
         "sealed_secret": "c2VhbGVkLWJveA==",
+        "ticket_id": "ITSM-1042",
     }
     assert ledger.get_user("nobody") is None
 
