@@ -1,12 +1,17 @@
 """`access.revoked`: remove exactly one ticket's grants, at both scopes, and nothing another ticket granted.
 
+Only grants RAM may hold are taken away: `active` ones, and the `planned` ones of an approved
+ticket whose provisioning has not finished (some may be attached). A grant never approved is only
+marked revoked in the ledger. Users not tagged `managed-by=ramflow` are never changed: reported.
+
 In dependency order, each level's calls side by side:
 
-  1  detach the grants (one that another active ticket holds too stays attached: RAM has one
-     attachment for both); for a user left without any active grant, read its tags and keys
-  2  disable that user's access — delete the login profile, set its keys Inactive (managed users
-     only) — and see who still uses the ramflow custom policies the grants named
-  3  delete those custom policies nothing uses any more
+  1  read the tags of every user concerned (and the keys of a user left without any active grant)
+  2  for managed users: detach the grants (one that another active ticket holds too stays attached:
+     RAM has one attachment for both); disable a user left without grants — delete the login
+     profile, set its keys Inactive
+  3  see who still uses the ramflow custom policies the detached grants named
+  4  delete those custom policies nothing uses any more
 
 `reconcile` revokes grants whose duration has ended through the same `revoke_grants`.
 """
@@ -36,15 +41,17 @@ from shared.models.results import Result
 from shared.runtime import Runtime
 from shared.store.records import GrantRecord, TicketRecord, UserRecord
 
-UNMANAGED = "left without grants but not tagged managed-by=ramflow: access not disabled"
+UNMANAGED = "not tagged managed-by=ramflow: ramflow changes nothing of it, its grants stay"
 
 
 @dataclass
 class Revocation:
-    """What `revoke_grants` achieved: grants now revoked and users whose access was disabled."""
+    """What `revoke_grants` achieved: grants now revoked, users whose access was disabled, and
+    users left as they were because they are not managed by ramflow."""
 
     revoked: set[str] = field(default_factory=set)
     disabled: list[str] = field(default_factory=list)
+    unmanaged: list[str] = field(default_factory=list)
 
 
 def revoke_event(data: AccessRevoked, event: CloudEvent, rt: Runtime) -> Result:
@@ -56,15 +63,16 @@ def revoke_event(data: AccessRevoked, event: CloudEvent, rt: Runtime) -> Result:
             [{"field": "data.ticket_id", "reason": "no such ticket in the ledger"}], ticket_id=data.ticket_id
         )
     stepper = Stepper(rt.settings.max_concurrency)
+    revocation = Revocation()
     with user_locks(rt, [ticket.user_name]) as (_, busy):
         if busy:
             stepper.journal.error(
                 ticket.user_name, "lock", "another ramflow flow is changing this user; retry"
             )
         else:
-            revoke_grants(rt, ticket.grants, stepper)
+            revocation = revoke_grants(rt, ticket.grants, stepper)
     journal = stepper.journal
-    if not journal.errors:
+    if not journal.errors and not revocation.unmanaged:
         ledger.update_ticket(data.ticket_id, lambda t: setattr(t, "status", "revoked"))
     audit(
         "ticket.revoked",
@@ -91,41 +99,49 @@ def revoke_grants(
     tickets: Sequence[TicketRecord] | None = None,
 ) -> Revocation:
     """Detach these grants, disable users left without any, delete custom policies left unused,
-    and record it in the ledger (not in a dry run)."""
+    and record it in the ledger (not in a dry run). Users not managed by ramflow are not changed."""
     ledger, ram = rt.store.ledger, rt.cloud.ram
     journal: Journal = stepper.journal
     tickets = list(tickets) if tickets is not None else ledger.all_tickets()
+    status_of = {t.ticket_id: t.status for t in tickets}
     ids = {g.grant_id for g in grants}
     others = [g for t in tickets for g in t.grants if g.status == "active" and g.grant_id not in ids]
     still_held = {_attachment(g) for g in others}
-    detach = [g for g in grants if g.status != "revoked" and _attachment(g) not in still_held]
-    users = sorted({g.user_name for g in grants})
-    bare = [u for u in users if not any(g.user_name == u for g in others)]
+    in_ram = [g for g in grants if _may_be_attached(g, status_of)]
+    attachable = {g.grant_id for g in in_ram}
+    never_granted = {g.grant_id for g in grants if g.status == "planned" and g.grant_id not in attachable}
+    users = sorted({g.user_name for g in in_ram})
+    bare = {u for u in users if not any(g.user_name == u for g in others)}
 
-    # Level 1: detach; read what a user left without grants still has
-    level = [detach_step(rt, g) for g in detach]
-    for user in bare:
-        level += [
-            Step(user, "ListTagResources", "tags", lambda u=user: rt.cloud.ims.list_user_tags(u)),
-            Step(user, "ListAccessKeys", "", lambda u=user: ram.list_access_keys(u)),
-        ]
-    first = stepper.run("detach grants", level)
-    detached = dict(zip((g.grant_id for g in detach), first[: len(detach)], strict=True))
-    revoked = {g.grant_id for g in grants if g.grant_id not in detached or detached[g.grant_id].ok}
-
-    # Level 2: disable users left without grants; who still uses the custom policies
-    reads = by_subject(first[len(detach) :])
-    level = []
-    disabling: list[str] = []
-    for user in bare:
+    # Level 1: whose users are these (only ramflow's are changed); what a user left without grants has
+    level: list[Step] = []
+    for user in users:
+        level.append(Step(user, "ListTagResources", "tags", lambda u=user: rt.cloud.ims.list_user_tags(u)))
+        if user in bare:
+            level.append(Step(user, "ListAccessKeys", "", lambda u=user: ram.list_access_keys(u)))
+    reads = by_subject(stepper.run("read the users", level))
+    ours: list[str] = []
+    gone: set[str] = set()
+    unmanaged: list[str] = []
+    for user in users:
         found = reads.get(user, [])
-        if not all_ok(found) or any(d.absent and d.step.action == "ListTagResources" for d in found):
-            continue  # unreadable (recorded) or the user is gone already
-        tags = next(d.value for d in found if d.step.action == "ListTagResources")
-        if not is_managed(tags):
+        if not all_ok(found):
+            continue  # unreadable (recorded): its grants stay for a replay
+        tags = next(d for d in found if d.step.action == "ListTagResources")
+        if tags.absent:
+            gone.add(user)  # nothing left in RAM to take away
+        elif not is_managed(tags.value):
             journal.human(user, UNMANAGED)
-            continue
-        keys = next((d.value for d in found if d.step.action == "ListAccessKeys" and not d.absent), [])
+            unmanaged.append(user)
+        else:
+            ours.append(user)
+
+    # Level 2: detach; disable managed users left without grants
+    detach = [g for g in in_ram if g.user_name in ours and _attachment(g) not in still_held]
+    level = [detach_step(rt, g) for g in detach]
+    disabling = [u for u in ours if u in bare]
+    for user in disabling:
+        keys = next((d.value for d in reads[user] if d.step.action == "ListAccessKeys" and not d.absent), [])
         level.append(Step(user, "DeleteLoginProfile", "", lambda u=user: ram.delete_login_profile(u)))
         for key in keys:
             if key.status == "Active":
@@ -137,35 +153,55 @@ def revoke_grants(
                         lambda u=user, k=key.access_key_id: ram.update_access_key(u, k, "Inactive"),
                     )
                 )
-        disabling.append(user)
+    second = stepper.run("detach grants, disable access", level)
+    detached = dict(zip((g.grant_id for g in detach), second[: len(detach)], strict=True))
+    revoked = never_granted | {
+        g.grant_id
+        for g in in_ram
+        if g.user_name in gone
+        or (g.user_name in ours and (g.grant_id not in detached or detached[g.grant_id].ok))
+    }
+
+    # Level 3: who still uses the custom policies (a replay checks those an earlier run detached)
     custom = sorted(
         {
             g.policy_name
             for g in grants
-            if g.created_by_ramflow and g.policy_type == "Custom" and g.grant_id in revoked
+            if g.created_by_ramflow
+            and g.policy_type == "Custom"
+            and g.grant_id not in never_granted
+            and (g.grant_id in revoked or g.status == "revoked")
         }
     )
     if stepper.dry_run:
-        level += [
+        level = [
             Step(f"policy {p}", "DeletePolicy", f"{p} (if nothing else uses it)", lambda: None)
             for p in custom
         ]
     else:
-        level += policy_usage_steps(rt, custom)
-    second = stepper.run("disable access", level)
+        level = policy_usage_steps(rt, custom)
+    third = stepper.run("see who uses the custom policies", level)
 
-    # Level 3: delete custom policies nothing uses
-    unused, _ = unused_policies(second)
+    # Level 4: delete custom policies nothing uses
+    unused, _ = unused_policies(third)
     stepper.run("delete unused policies", delete_policy_steps(rt, unused))
 
-    by_user = by_subject(second)
+    by_user = by_subject(second[len(detach) :])
     disabled = [u for u in disabling if all_ok(by_user.get(u, []))]
     if not stepper.dry_run:
         mark_revoked(ledger, tickets, revoked)
         for user in disabled:
             if ledger.get_user(user) is not None:
                 ledger.update_user(user, _disable)
-    return Revocation(revoked=revoked, disabled=disabled)
+    return Revocation(revoked=revoked, disabled=disabled, unmanaged=unmanaged)
+
+
+def _may_be_attached(grant: GrantRecord, ticket_status: dict[str, str]) -> bool:
+    """Active grants, and the planned ones of an approved ticket whose provisioning stopped part way;
+    a ticket never approved attached nothing."""
+    if grant.status == "active":
+        return True
+    return grant.status == "planned" and ticket_status.get(grant.ticket_id) == "approved"
 
 
 def _disable(record: UserRecord) -> None:

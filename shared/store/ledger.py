@@ -84,12 +84,13 @@ class Ledger:
         ]
 
     def expired_grants(self, now: datetime) -> list[GrantRecord]:
-        """Grants not yet revoked whose expiry is at or before `now`, soonest first."""
+        """Active grants whose expiry is at or before `now`, soonest first. A planned grant is not
+        in RAM yet (its ticket awaits approval, which computes the expiry afresh): nothing expires."""
         expired = [
             grant
             for ticket in self.all_tickets()
             for grant in ticket.grants
-            if grant.status != "revoked" and grant.expires_at is not None and grant.expires_at <= now
+            if grant.status == "active" and grant.expires_at is not None and grant.expires_at <= now
         ]
         return sorted(expired, key=lambda grant: grant.expires_at or now)
 

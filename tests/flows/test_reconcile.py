@@ -11,9 +11,19 @@ from alibabacloud_ram20150501 import models as ram_models
 from local.emulator.core import Emulator
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
+from shared.flows.provision import approve, request
 from shared.flows.reconcile import reconcile
+from shared.models.events import ACCESS_APPROVED, USER_REQUESTED, AccessApproved, UserRequested
 from shared.store import StateStore
-from tests.flows.test_offboard_world import SYSTEM_POLICY, TEMPLATE, World, make_world
+from tests.flows.test_offboard_world import (
+    APPROVER,
+    REQUESTER,
+    SYSTEM_POLICY,
+    TEMPLATE,
+    World,
+    event,
+    make_world,
+)
 
 READ_ONLY = ("Get", "List")
 
@@ -48,6 +58,43 @@ def test_a_grant_whose_duration_ended_is_revoked_and_others_stay(world: World) -
     assert ledger.get_user("short.lived").status == "disabled"  # type: ignore[union-attr]
     assert result.plan["drift"] == []
     assert reconcile(world.runtime()).result().plan["expired_grants"] == []  # done once
+
+
+def test_a_ticket_waiting_for_approval_never_expires_and_its_approval_still_counts(world: World) -> None:
+    """Its expiry was computed at request time, but nothing is granted until approval, which computes
+    the expiry afresh."""
+    world.provision("alice", "a@example.com", ticket="T-A")
+    data = UserRequested.model_validate(
+        {
+            "ticket_id": "T-P",
+            "requester": REQUESTER,
+            "user": {"logon_name": "alice", "owner": "a@example.com"},
+            "access_mode": "programmatic",
+            "grants": [{"policy": "ReadOnlyAccess", "type": "System"}],
+            "duration": "P1D",
+            "delivery_public_key": world.public_key,
+        }
+    )
+    assert request(data, event(USER_REQUESTED, data.model_dump(mode="json")), world.runtime()).status == (
+        "pending_approval"
+    )
+    world.clock.advance(timedelta(days=2))
+    seq = world.emulator.recorder.last_seq
+
+    result = reconcile(world.runtime()).result()
+
+    assert result.status == "completed" and result.plan["expired_grants"] == [] and result.actions == []
+    assert all(c.action.startswith(READ_ONLY) for c in world.emulator.recorder.since(seq))
+    ledger = world.runtime().store.ledger
+    assert ledger.get_ticket("T-P").status == "pending_approval"  # type: ignore[union-attr]
+
+    approval = AccessApproved(ticket_id="T-P", approvers=[APPROVER])
+    approved = approve(approval, event(ACCESS_APPROVED, approval.model_dump(mode="json")), world.runtime())
+
+    assert approved.status == "completed", approved.errors
+    assert "System:ReadOnlyAccess@account" in world.holds("alice")["policies"]  # type: ignore[index]
+    (grant,) = ledger.get_ticket("T-P").grants  # type: ignore[union-attr]
+    assert grant.status == "active" and grant.expires_at == world.clock() + timedelta(days=1)
 
 
 def out_of_band(world: World) -> str:

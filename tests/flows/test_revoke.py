@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from alibabacloud_ram20150501 import models as ram_models
 
 from local.emulator.core import Emulator
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
-from shared.flows.revoke import revoke, revoke_event
+from shared.flows.revoke import UNMANAGED, revoke, revoke_event
 from shared.handler import process_event
 from shared.models.events import ACCESS_REVOKED, AccessRevoked
+from shared.store import StateStore
+from shared.store.records import TicketRecord
 from tests.flows.conftest import sample
 from tests.flows.test_offboard_world import SYSTEM_POLICY, TEMPLATE, World, make_world, revoked
+from tests.flows.test_provision import approval, policies_of
 
 OWNER = "bob@example.com"
 
@@ -164,3 +168,79 @@ def test_the_handler_replays_a_delivered_event_from_its_record(function_env, cal
     seq = emulator.recorder.last_seq
     assert call("access-revoked", json.loads(json.dumps(event))) == reply
     assert emulator.recorder.since(seq) == []  # the duplicate was answered from the record
+
+
+def test_revoking_a_ticket_never_approved_only_closes_it(  # type: ignore[no-untyped-def]
+    function_env, call, root_clients, emulator, delivery_keys
+) -> None:
+    """A ticket still waiting for approval attached nothing: revoking it changes nothing in RAM, even
+    for a hand-made user of that name holding the same policy by hand."""
+    _, public = delivery_keys
+    root_clients.ram.create_user(ram_models.CreateUserRequest(user_name="bob"))
+    root_clients.ram.attach_policy_to_user(
+        ram_models.AttachPolicyToUserRequest(
+            user_name="bob", policy_name="ReadOnlyAccess", policy_type="System"
+        )
+    )
+    requested = sample(
+        "user-requested-programmatic.json",
+        ticket_id="ITSM-9",
+        delivery_public_key=public,
+        grants=[{"policy": "ReadOnlyAccess", "type": "System"}],
+    )
+    requested["data"]["user"]["logon_name"] = "bob"
+    assert call("user-requested", requested)["status"] == "pending_approval"
+    seq = emulator.recorder.last_seq
+
+    reply = call("access-revoked", sample("access-revoked.json", ticket_id="ITSM-9"))
+
+    assert reply["status"] == "completed" and reply["actions"] == [] and reply["errors"] == []
+    assert emulator.recorder.since(seq) == []
+    assert policies_of(root_clients, "bob") == {("ReadOnlyAccess", "System")}
+    ticket = StateStore.from_url(f"sqlite:///{function_env}/state.db").ledger.get_ticket("ITSM-9")
+    assert (
+        ticket is not None and ticket.status == "revoked" and {g.status for g in ticket.grants} == {"revoked"}
+    )
+    late = call("access-approved", approval("ITSM-9"))
+    assert late["status"] == "rejected" and late["errors"][0]["reason"] == "the ticket is revoked"
+    assert policies_of(root_clients, "bob") == {("ReadOnlyAccess", "System")}
+
+
+def test_a_user_no_longer_tagged_managed_is_not_changed_and_is_reported(world: World) -> None:
+    world.provision("bob.kafka", OWNER, ticket="T-1")
+    world.ram.users["bob.kafka"].tags.pop("managed-by")  # someone took it over by hand
+    before = world.holds("bob.kafka")
+    seq = world.emulator.recorder.last_seq
+
+    result = run(world, "T-1")
+
+    assert result.status == "completed" and result.actions == [] and result.errors == []
+    assert result.needs_human == [{"subject": "bob.kafka", "reason": UNMANAGED}]
+    assert world.holds("bob.kafka") == before
+    assert all(c.action.startswith(("Get", "List")) for c in world.emulator.recorder.since(seq))
+    ticket = world.runtime().store.ledger.get_ticket("T-1")
+    assert (
+        ticket is not None
+        and ticket.status == "completed"
+        and {g.status for g in ticket.grants} == {"active"}
+    )
+
+
+def test_an_approved_ticket_whose_provisioning_stopped_part_way_loses_what_it_attached(world: World) -> None:
+    """Approved but not finished (the grants still `planned`): some may be attached, so they go."""
+    world.provision("bob.kafka", OWNER, ticket="T-1", grants=[{"policy": SYSTEM_POLICY, "type": "System"}])
+
+    def unfinished(ticket: TicketRecord) -> None:
+        ticket.status = "approved"
+        for grant in ticket.grants:
+            grant.status = "planned"
+
+    world.runtime().store.ledger.update_ticket("T-1", unfinished)
+
+    result = run(world, "T-1")
+
+    assert result.status == "completed", result.errors
+    held = world.holds("bob.kafka")
+    assert held is not None and held["policies"] == [] and set(held["keys"].values()) == {"Inactive"}
+    ticket = world.runtime().store.ledger.get_ticket("T-1")
+    assert ticket is not None and ticket.status == "revoked"
