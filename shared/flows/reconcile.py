@@ -3,12 +3,13 @@
 1. grants whose duration has ended are revoked (`revoke_grants`, as `access.revoked` does);
 2. deletions whose grace has ended are finished (`take_apart`, deleting now) — and so is any
    offboarding an event left unfinished, since its deletion date is written before anything changes;
-3. drift: every managed user (the ledger's, and IMS's `managed-by=ramflow`) is read and compared
-   with the ledger — policies at either scope the ledger did not grant, AccessKeys it did not make,
+3. drift: every managed user (the ledger's, and IMS's `managed-by=ramflow`) is locked, then read
+   and compared with the ledger — policies at either scope the ledger did not grant, AccessKeys it did not make,
    groups (ramflow never adds any), a login profile the access mode rules out; grants the ledger
    has and RAM lacks; users only one side knows. With `Settings.reconcile_remediate` the first
    kind is undone (detach, leave the group, key Inactive, login profile deleted); everything
-   else — and everything when not remediating — is reported as needing a human.
+   else — and everything when not remediating — is reported as needing a human. The fixes run
+   before the locks are released; a user another flow is changing waits for the next pass.
 """
 
 from __future__ import annotations
@@ -115,11 +116,7 @@ def reconcile(
 
     # 3. drift
     skip = set(report.deletions) | ({g.user_name for g in report.expired} if dry_run else set())
-    report.drift = find_drift(rt, stepper, now=now, skip=skip)
-    fixable = [d for d in report.drift if d.fix is not None]
-    if remediate and fixable:
-        with _locked(rt, sorted({d.user_name for d in fixable}), stepper) as held:
-            stepper.run("remediate drift", [d.fix for d in fixable if d.user_name in held and d.fix])
+    report.drift = find_drift(rt, stepper, now=now, skip=skip, remediate=remediate)
     for d in report.drift:
         if not (remediate and d.fix is not None):
             stepper.journal.human(d.user_name, f"{d.kind} {d.target}".strip())
@@ -146,10 +143,16 @@ def _locked(rt: Runtime, names: Sequence[str], stepper: Stepper) -> Iterator[set
         yield set(held)
 
 
-def find_drift(rt: Runtime, stepper: Stepper, *, now: datetime, skip: set[str]) -> list[Drift]:
-    """Read every managed user and compare it with what the ledger says it should hold."""
+def find_drift(
+    rt: Runtime, stepper: Stepper, *, now: datetime, skip: set[str], remediate: bool = False
+) -> list[Drift]:
+    """Read every managed user and compare it with what the ledger says it should hold; with
+    `remediate`, undo what may be undone.
+
+    Reading, comparing and remediating all happen under the users' locks, with the ledger and RAM
+    read after the locks are taken: what another flow does to a user meanwhile (a new key, a grant)
+    can never look like drift. Users another flow holds are left to the next pass."""
     ledger = rt.store.ledger
-    records = {record.user_name: record for record in ledger.all_users()}
     found = stepper.run(
         "find managed users",
         [
@@ -162,17 +165,26 @@ def find_drift(rt: Runtime, stepper: Stepper, *, now: datetime, skip: set[str]) 
         ],
     )
     tagged = set(found[0].value or []) if found[0].ok else set()
-    names = sorted(({n for n, r in records.items() if r.status != "deleted"} | tagged) - skip)
-    holdings = discover(rt, names, stepper, login_profile=True)
-    grants: dict[str, list[GrantRecord]] = {}
-    for ticket in ledger.all_tickets():
-        for grant in ticket.grants:
-            grants.setdefault(grant.user_name, []).append(grant)
+    known = {record.user_name for record in ledger.all_users() if record.status != "deleted"}
+    candidates = sorted((known | tagged) - skip)
+    if not candidates:
+        return []
     drift: list[Drift] = []
-    for name in names:
-        held = holdings[name]
-        if held.readable:
-            drift += _compare(rt, held, records.get(name), grants.get(name, []), now)
+    with _locked(rt, candidates, stepper) as held:
+        names = [name for name in candidates if name in held]
+        records = {record.user_name: record for record in ledger.all_users()}
+        holdings = discover(rt, names, stepper, login_profile=True)
+        grants: dict[str, list[GrantRecord]] = {}
+        for ticket in ledger.all_tickets():
+            for grant in ticket.grants:
+                grants.setdefault(grant.user_name, []).append(grant)
+        for name in names:
+            user = holdings[name]
+            if user.readable:
+                drift += _compare(rt, user, records.get(name), grants.get(name, []), now)
+        fixes = [d.fix for d in drift if d.fix is not None]
+        if remediate and fixes:
+            stepper.run("remediate drift", fixes)
     return drift
 
 

@@ -13,7 +13,9 @@ from shared.cloud.clients import CloudClients
 from shared.config import Settings
 from shared.flows.provision import approve, request
 from shared.flows.reconcile import reconcile
-from shared.models.events import ACCESS_APPROVED, USER_REQUESTED, AccessApproved, UserRequested
+from shared.flows.revoke import revoke_event
+from shared.flows.users import user_locks
+from shared.models.events import ACCESS_APPROVED, USER_REQUESTED, AccessApproved, AccessRevoked, UserRequested
 from shared.store import StateStore
 from tests.flows.test_offboard_world import (
     APPROVER,
@@ -23,6 +25,7 @@ from tests.flows.test_offboard_world import (
     World,
     event,
     make_world,
+    revoked,
 )
 
 READ_ONLY = ("Get", "List")
@@ -143,6 +146,55 @@ def test_drift_is_remediated_when_configured_and_the_ledgers_grants_stay(world: 
     # an inactive key made by hand is still reported (a person decides to delete it), nothing else
     again = reconcile(world.runtime(reconcile_remediate=True)).result()
     assert kinds(again.plan) == {("drifty", "extra_access_key", f"{key} (Inactive)")}
+
+
+def test_access_provisioning_restores_while_a_pass_runs_is_not_taken_for_drift(world: World) -> None:
+    """A revoked user gets a new ticket while reconcile is listing the managed users: its key comes
+    back and a policy is attached. The pass compares under the user's lock with what it reads after
+    taking it, so none of that looks like drift, and remediation leaves it alone."""
+    world.provision("alice", "a@example.com", ticket="T-1")
+    result = revoke_event(
+        AccessRevoked(ticket_id="T-1", reason="left the team"), revoked("T-1"), world.runtime()
+    )
+    assert result.status == "completed", result.errors
+    assert set(world.holds("alice")["keys"].values()) == {"Inactive"}  # type: ignore[index]
+    rt = world.runtime(reconcile_remediate=True)
+    list_managed = rt.cloud.ims.users_with_tag
+
+    def provisioning_finishes_meanwhile(key: str, value: str) -> list[str]:
+        world.provision("alice", "a@example.com", ticket="T-2")
+        return list_managed(key, value)
+
+    rt.cloud.ims.users_with_tag = provisioning_finishes_meanwhile  # type: ignore[method-assign]
+
+    result = reconcile(rt).result()
+
+    assert result.status == "completed", result.errors
+    assert result.plan["drift"] == [] and result.actions == []
+    held = world.holds("alice")
+    assert held is not None and set(held["keys"].values()) == {"Active"}
+    assert held["policies"] == [f"System:{SYSTEM_POLICY}@account"]
+
+
+def test_a_user_another_flow_is_changing_is_left_for_the_next_pass(world: World) -> None:
+    _, key = out_of_band(world).split("|")
+    world.provision("other", "o@example.com", ticket="T-O")
+    world.add_to_group("other", "admins")
+    before = world.holds("drifty")
+    rt = world.runtime(reconcile_remediate=True)
+
+    with user_locks(world.runtime(), ["drifty"]) as (held, _):
+        assert held == ["drifty"]
+        result = reconcile(rt).result()
+
+    assert kinds(result.plan) == {("other", "extra_group", "admins")}
+    assert [(e.field, e.reason) for e in result.errors] == [
+        ("drifty:lock", "another ramflow flow is changing this user; next pass")
+    ]
+    assert world.holds("drifty") == before
+    assert world.holds("other")["groups"] == []  # type: ignore[index]
+    later = reconcile(world.runtime(reconcile_remediate=True)).result()
+    assert ("drifty", "extra_access_key", f"{key} (Active)") in kinds(later.plan) and later.errors == []
 
 
 def test_missing_grants_untagged_and_unknown_users_are_left_to_a_human(world: World) -> None:
