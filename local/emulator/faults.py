@@ -45,6 +45,15 @@ class FaultControls:
         with self._lock:
             self._plan = FailPlan(nth=nth, when=when, actions=frozenset(actions) if actions else None)
 
+    def set_qps(self, qps: float | None, *, start_full: bool) -> None:
+        """Limit calls to `qps` a second (None: no limit), the bucket starting with a full second's
+        burst (a quiet account) or empty (the limit bites from the first call)."""
+        with self._lock:
+            self.qps = qps
+            self._bucket_qps = qps
+            self._tokens = float(qps) if qps and start_full else 0.0
+            self._last = time.monotonic()
+
     def clear(self) -> None:
         with self._lock:
             self._plan = None

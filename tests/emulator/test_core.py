@@ -77,8 +77,7 @@ def test_tampered_signature_is_refused(emulator, emulator_server) -> None:  # ty
 
 
 def test_qps_limit_answers_throttling(emulator, root_clients: CloudClients) -> None:  # type: ignore[no-untyped-def]
-    emulator.faults.qps = 2
-    emulator.faults._tokens = 2
+    emulator.faults.set_qps(2, start_full=True)
     codes = []
     for _ in range(6):
         try:
@@ -88,6 +87,15 @@ def test_qps_limit_answers_throttling(emulator, root_clients: CloudClients) -> N
             codes.append(exc.code)
     assert codes[:2] == ["OK", "OK"]
     assert "Throttling.User" in codes[2:]
+
+
+def test_a_qps_limit_can_start_with_an_empty_bucket(emulator, root_clients: CloudClients) -> None:  # type: ignore[no-untyped-def]
+    emulator.faults.set_qps(2, start_full=False)
+    with pytest.raises(ClientException) as info:
+        root_clients.ram.get_account_alias()
+    assert info.value.code == "Throttling.User"
+    emulator.faults.set_qps(None, start_full=False)
+    root_clients.ram.get_account_alias()  # no limit any more
 
 
 def test_fail_nth_call_after_effect(emulator, root_clients: CloudClients) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ call within the allowed rate, so hundreds of users go without a single failure."
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -57,8 +56,7 @@ def managed_users(world: World, owner: str, count: int, prefix: str) -> list[str
 
 def test_two_hundred_users_offboarded_within_the_qps_limit_without_a_failure(world: World) -> None:
     names = managed_users(world, "team@example.com", 200, "bulk")
-    world.emulator.faults.qps = QPS
-    world.emulator.faults._tokens, world.emulator.faults._last = QPS, time.monotonic()  # a quiet second
+    world.emulator.faults.set_qps(QPS, start_full=True)  # a quiet second
     rt = world.runtime()
 
     result = offboard_event(
@@ -82,8 +80,7 @@ def test_concurrent_events_share_one_rate_limit_and_throttling_is_absorbed(world
     with no burst to spare, so the cloud does throttle: backoff and retries absorb all of it."""
     owners = [f"team{i}@example.com" for i in range(4)]
     names = [n for i, owner in enumerate(owners) for n in managed_users(world, owner, 25, f"t{i}u")]
-    world.emulator.faults.qps = QPS * 0.8
-    world.emulator.faults._tokens, world.emulator.faults._last = 0.0, time.monotonic()
+    world.emulator.faults.set_qps(QPS * 0.8, start_full=False)
     results: dict[str, Result] = {}
     runtimes = {owner: world.runtime(max_attempts=10) for owner in owners}
 

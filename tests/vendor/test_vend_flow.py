@@ -184,18 +184,29 @@ def test_concurrent_misses_make_one_call(vendor: TokenVendor, sts: FakeSts, mint
 def test_misses_for_different_keys_do_not_wait_for_each_other(
     vendor: TokenVendor, sts: FakeSts, mint: Mint
 ) -> None:
-    sts.delay = 0.5
-    tokens = [mint("demo-app"), mint("ops-app")]
-    started = time.perf_counter()
+    """Each AssumeRole waits until the other one has started: had the vendor made one miss wait for
+    the other's call, the first would wait alone and the rendezvous would break."""
+    both_inside = threading.Barrier(2, timeout=10)
+    met: list[bool] = []
+
+    class Rendezvous:
+        def assume_role(self, *args: Any, **kwargs: Any) -> FakeCredentials:
+            try:
+                both_inside.wait()
+                met.append(True)
+            except threading.BrokenBarrierError:
+                met.append(False)
+            return sts.assume_role(*args, **kwargs)
+
     threads = [
-        threading.Thread(target=vendor.vend, args=(VendRequest(tok, "kafka-reader"), lambda: sts))
-        for tok in tokens
+        threading.Thread(target=vendor.vend, args=(VendRequest(tok, "kafka-reader"), Rendezvous))
+        for tok in (mint("demo-app"), mint("ops-app"))
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert time.perf_counter() - started < 0.9  # one after the other would take 1 s
+    assert met == [True, True]
     assert len(sts.calls) == 2
 
 
