@@ -122,10 +122,14 @@ class CloudEvent(BaseModel):
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 of the canonical event: tells a redelivery from a different event reusing a key."""
-        canonical = json.dumps(
-            self.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":")
+        """SHA-256 of what the event asks for (`type`, `subject`, `datacontenttype`, `data`): tells a
+        redelivery from a different event reusing a key. `source` and `id` are the key; `time` and
+        extension attributes (EventBridge's `aliyunpublishtime`, …) change when a producer or the
+        transport republishes the same event, so they are left out."""
+        asked = self.model_dump(
+            mode="json", include={"type", "subject", "datacontenttype", "data"}, exclude_none=True
         )
+        canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -244,3 +244,29 @@ def test_an_approved_ticket_whose_provisioning_stopped_part_way_loses_what_it_at
     assert held is not None and held["policies"] == [] and set(held["keys"].values()) == {"Inactive"}
     ticket = world.runtime().store.ledger.get_ticket("T-1")
     assert ticket is not None and ticket.status == "revoked"
+
+
+def test_a_republished_event_gets_the_stored_reply_and_a_changed_one_is_refused(  # type: ignore[no-untyped-def]
+    function_env, call, emulator
+) -> None:
+    """Same source and id: a new `time` and transport extensions are a republish of the same event;
+    different `data` is another event reusing the id."""
+    requested = sample(
+        "user-requested-programmatic.json", grants=[{"policy": SYSTEM_POLICY, "type": "System"}]
+    )
+    assert call("user-requested", requested)["status"] == "completed"
+    event = sample("access-revoked.json", ticket_id=requested["data"]["ticket_id"])
+    reply = call("access-revoked", event)
+    assert reply["status"] == "completed"
+    seq = emulator.recorder.last_seq
+
+    republished = {**event, "time": "2025-03-20T16:35:00Z", "aliyunpublishtime": "2025-03-20T16:35:00.417Z"}
+    assert call("access-revoked", republished) == reply
+    changed = {**event, "data": {**event["data"], "reason": "left the company"}}
+    refused = call("access-revoked", changed)
+
+    assert refused["status"] == "rejected"
+    assert refused["errors"] == [
+        {"field": "id", "reason": "this event id was already used with a different payload"}
+    ]
+    assert emulator.recorder.since(seq) == []

@@ -77,6 +77,31 @@ class TestIdentity:
         assert first.fingerprint != other.fingerprint
         assert first.idempotency_key == other.idempotency_key
 
+    def test_a_republished_event_keeps_its_fingerprint(self):
+        """The producer's or EventBridge's republish stamps a new time and transport extensions."""
+        [first] = parse_events(envelope(time="2025-03-03T10:15:00Z"))
+        [again] = parse_events(
+            envelope(
+                time="2025-03-03T10:20:00+00:00", aliyunpublishtime="2025-03-03T10:20:00.123Z", traced=True
+            )
+        )
+        assert first.idempotency_key == again.idempotency_key
+        assert first.fingerprint == again.fingerprint
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"type": "ramflow.access.revoked"},
+            {"subject": "alice.kafka"},
+            {"datacontenttype": "application/cloudevents+json"},
+            {"data": {"ticket_id": "ITSM-9"}},
+        ],
+    )
+    def test_what_the_event_asks_for_is_in_its_fingerprint(self, change):
+        [first] = parse_events(envelope())
+        [other] = parse_events(envelope(**change))
+        assert first.fingerprint != other.fingerprint
+
 
 class TestEnvelopeRules:
     @pytest.mark.parametrize("version", ["0.3", "1.1", 1.0, None])
