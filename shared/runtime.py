@@ -57,19 +57,29 @@ class Runtime:
         return self.cloud.ims.principal_name(user_name)
 
 
-_instances: dict[tuple[str, str, str | None], Runtime] = {}
+_instances: dict[str, Runtime] = {}
 _instances_lock = threading.Lock()
 
 
 def runtime_for(settings: Settings, credentials: CloudCredentials) -> Runtime:
-    """One Runtime per (settings, credentials) in a warm instance: connections and caches survive
-    between invocations, as FC keeps the process alive."""
-    key = (settings.model_dump_json(), credentials.access_key_id, credentials.security_token)
+    """One Runtime per settings in a warm instance: connections and caches survive between
+    invocations, as FC keeps the process alive.
+
+    FC rotates the role's STS session: new credentials replace the Runtime (its cloud clients sign
+    with them) and the old one is dropped. The store does not depend on the credentials, so the new
+    Runtime keeps it: rotations never pile up stores or connections, and an invocation still running
+    on the old Runtime keeps a working store."""
+    key = settings.model_dump_json()
     with _instances_lock:
-        runtime = _instances.get(key)
-        if runtime is None:
-            runtime = Runtime(settings, credentials, StateStore.from_url(settings.store))
+        current = _instances.get(key)
+        if current is not None and current.credentials == credentials:
+            return current
+        if current is None:
+            store = StateStore.from_url(settings.store)
             if settings.audit_path:
                 configure_audit(settings.audit_path)
-            _instances[key] = runtime
+        else:
+            store = current.store
+        runtime = Runtime(settings, credentials, store)
+        _instances[key] = runtime
         return runtime
