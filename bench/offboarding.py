@@ -158,7 +158,7 @@ def bulk(bench: Bench, users: int, qps: float, latency_ms: float, max_concurrenc
     limiters.clear()
     rt = bench.runtime(rate_limit_qps=qps, max_concurrency=max_concurrency)
     faults = bench.emulator.faults
-    faults.qps, faults._tokens, faults._last = qps, 0.0, time.monotonic()  # no burst to start with
+    faults.set_qps(qps, start_full=False)  # no burst to start with
     faults.latency_ms = latency_ms
     seq = bench.emulator.recorder.last_seq
     started = time.perf_counter()
