@@ -273,7 +273,7 @@ class Emulator:
         auth = parse_authorization(request.header("authorization"))
         key_id = auth.access_key_id
         token = request.header("x-acs-security-token")
-        secret, account, principal = self._resolve_key(key_id, token)
+        secret, account, principal = self.resolve_key(key_id, token)
         verify_signature(
             auth,
             secret,
@@ -286,7 +286,9 @@ class Emulator:
         self._check_freshness(request)
         return account, principal
 
-    def _resolve_key(self, key_id: str, token: str | None) -> tuple[str, Account, Principal]:
+    def resolve_key(self, key_id: str, token: str | None) -> tuple[str, Account, Principal]:
+        """The secret, account and principal behind an AccessKey id (and STS token), or the cloud's
+        refusal; other signers (the local FC runtime's FC-signature check) share it."""
         with self.lock:
             if key_id.startswith("STS."):
                 session = self.sts_sessions.get(key_id)

@@ -65,7 +65,7 @@ class EmulatorKeys:
 
     def secret(self, access_key_id: str, security_token: str | None) -> tuple[str, Caller]:
         try:
-            secret, _account, principal = self.emulator._resolve_key(access_key_id, security_token)
+            secret, _account, principal = self.emulator.resolve_key(access_key_id, security_token)
         except ApiError as err:
             raise _denied(err) from None
         return secret, Caller(access_key_id, principal.arn)
