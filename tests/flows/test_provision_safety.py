@@ -110,7 +110,7 @@ BAD_REQUESTS = [
         "data.grants[0]",
     ),
     (
-        "oversize policy params",
+        "oversize template parameter",
         {
             "grants": [
                 {
@@ -229,3 +229,62 @@ def test_no_secret_in_logs_audit_store_or_replies(
     for place, text in places.items():
         assert secret not in text, f"AccessKey secret in {place}"
         assert password not in text, f"password in {place}"
+
+
+def test_a_rendered_policy_over_6144_characters_is_rejected_before_any_call(
+    function_env, call, emulator, delivery_keys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A reviewed template can still render too large for RAM with a long (valid) parameter."""
+    import yaml
+
+    from shared.config import DEFAULT_CATALOG
+
+    catalog = yaml.safe_load(DEFAULT_CATALOG.read_text())
+    catalog["templates"]["kafka-topics"] = {
+        "description": "Many topics of one instance.",
+        "approvers": 1,
+        "auto_approve": False,
+        "max_duration": "P30D",
+        "scopes": ["account"],
+        "params_schema": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["instance_id"],
+            "properties": {
+                "instance_id": {"type": "string", "pattern": "^alikafka_[a-z0-9-]+$", "maxLength": 128}
+            },
+        },
+        "example": {"instance_id": "alikafka_post-cn-7mz2"},
+        "document": {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["alikafka:ListTopic"],
+                    "Resource": [f"acs:alikafka:*:*:${{instance_id}}/topic-{n:03d}" for n in range(45)],
+                }
+            ],
+        },
+    }
+    path = function_env / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    monkeypatch.setenv("RAMFLOW_CATALOG", str(path))
+    _, public = delivery_keys
+    long_id = "alikafka_post-" + "a" * 110
+    event = sample(
+        "user-requested-console.json",
+        delivery_public_key=public,
+        grants=[{"template": "kafka-topics", "params": {"instance_id": long_id}}],
+    )
+    before = emulator.recorder.last_seq
+    reply = call("user-requested", event)
+    assert reply["status"] == "rejected", reply
+    assert any("6144" in e["reason"] or "6,144" in e["reason"] for e in reply["errors"]), reply["errors"]
+    assert emulator.recorder.since(before) == []
+    short = sample(
+        "user-requested-console.json",
+        delivery_public_key=public,
+        ticket_id="ITSM-5000",
+        grants=[{"template": "kafka-topics", "params": {"instance_id": "alikafka_post-cn-1"}}],
+    )
+    assert call("user-requested", short)["status"] == "pending_approval"  # the same template fits when short
