@@ -19,7 +19,7 @@ from shared.config import Settings
 from shared.fc import deadline_of, request_id_of
 from shared.flows.reconcile import reconcile
 from shared.models.results import Result
-from shared.runtime import runtime_for
+from shared.runtime import invocation_deadline, runtime_for
 
 log = logging.getLogger("ramflow.reconcile")
 
@@ -65,9 +65,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     claim = rt.store.idempotency.begin(LEASE_KEY, "reconcile", owner, deadline_of(context))
     if not claim.acquired:
         return Result(status="in_progress").to_json()
+    deadline = invocation_deadline.set(deadline_of(context))  # the users' locks last as long as the pass
     try:
         report = reconcile(rt, dry_run=tick.dry_run, actor=f"timer:{tick.trigger_name}")
     finally:
+        invocation_deadline.reset(deadline)
         rt.store.idempotency.release(LEASE_KEY, owner)
     result = report.result()
     if result.status != "completed":

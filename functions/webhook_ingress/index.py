@@ -33,7 +33,7 @@ STATUS_OF = {
     "completed": 200,
     "partial": 200,
     "pending_approval": 202,
-    "in_progress": 202,
+    "in_progress": 409,  # another attempt holds the lease: not delivered yet, so the sender must retry
     "rejected": 400,
     "failed": 503,
 }
@@ -128,12 +128,13 @@ def handle(request: HttpEvent, context: Any) -> dict[str, Any]:
             runtime,
             owner=request_id_of(context),
             lease_until=deadline_of(context),
-            idempotency_key=IDEMPOTENCY_PREFIX + verdict.webhook_id,
+            idempotency_key=f"{IDEMPOTENCY_PREFIX}{parsed.source} {verdict.webhook_id}",  # ids are per sender
         )
     except FlowFailed as failed:
         # The lease is released: the sender's retry (any non-2xx) finishes the job.
         return _reply(503, failed.result, {"Retry-After": RETRY_AFTER_SECONDS})
-    return _reply(STATUS_OF.get(result.status, 200), result)
+    status = STATUS_OF.get(result.status, 200)
+    return _reply(status, result, {"Retry-After": RETRY_AFTER_SECONDS} if status == 409 else None)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

@@ -262,3 +262,34 @@ def test_the_timer_handler_reads_fc_timer_payloads_and_never_overlaps(function_e
         "needs_human": [],
     }
     assert emulator.recorder.since(seq) == []
+
+
+def test_the_timer_pass_holds_each_users_lock_until_its_own_deadline(
+    function_env, call, delivery_keys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A long pass must not outlive its locks: provisioning would then change a user mid-remediation."""
+    import time
+
+    from local.invoke import invoke as run
+    from shared.fc import FcContext, FcFunction
+    from shared.store.idempotency import IdempotencyStore
+    from tests.flows.conftest import sample
+
+    _, public = delivery_keys
+    event = sample(
+        "user-requested-programmatic.json",
+        delivery_public_key=public,
+        grants=[{"policy": "AliyunKafkaReadOnlyAccess", "type": "System"}],
+    )
+    assert call("user-requested", event)["status"] == "completed"
+    leases: list[tuple[str, float]] = []
+    begin = IdempotencyStore.begin
+
+    def spy(self, key, payload_hash, owner, lease_until):  # type: ignore[no-untyped-def]
+        leases.append((key, lease_until - time.time()))
+        return begin(self, key, payload_hash, owner, lease_until)
+
+    monkeypatch.setattr(IdempotencyStore, "begin", spy)
+    run("reconcile", b"{}", FcContext(FcFunction("reconcile", timeout=900)))
+    user_locks = [seconds for key, seconds in leases if key.startswith("lock:user:")]
+    assert user_locks and min(user_locks) > 850

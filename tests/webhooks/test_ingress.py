@@ -246,7 +246,7 @@ def test_malformed_deliveries_are_refused_without_effect(
     )
 
 
-def test_a_delivery_that_another_invocation_is_running_answers_202_in_progress(
+def test_a_delivery_that_another_invocation_is_running_answers_409_so_the_sender_retries(
     deliver: Deliver, emulator: Emulator, ingress_env: Path, keys: tuple[str, str]
 ) -> None:
     from shared.models.events import parse_events
@@ -255,12 +255,15 @@ def test_a_delivery_that_another_invocation_is_running_answers_202_in_progress(
     body = encode(request_event(keys[1], "rg-aek2xl5qw"))
     (event,) = parse_events(body)
     store = open_store(f"sqlite:///{ingress_env}/state.db")
-    IdempotencyStore(store).begin("webhook:msg_busy", event.fingerprint, "someone-else", time.time() + 300)
+    key = f"webhook:{event.source} msg_busy"
+    IdempotencyStore(store).begin(key, event.fingerprint, "someone-else", time.time() + 300)
     store.close()
 
     reply = deliver(body, sign(NEW_SECRET, "msg_busy", body))
 
-    assert reply["statusCode"] == 202
+    # Not 2xx: if the other attempt fails, only the sender's retry can still deliver the event.
+    assert reply["statusCode"] == 409
+    assert reply["headers"]["Retry-After"]
     assert reply["json"]["status"] == "in_progress"
     assert emulator.recorder.calls == []
 
@@ -303,3 +306,21 @@ def test_without_a_configured_secret_every_delivery_is_refused(
     assert reply["statusCode"] == 500
     assert reply["json"]["errors"] == [{"field": "config", "reason": "the webhook ingress is misconfigured"}]
     assert emulator.recorder.calls == []
+
+
+def test_two_senders_may_use_the_same_webhook_id(
+    deliver: Deliver, emulator: Emulator, keys: tuple[str, str]
+) -> None:
+    """Ids are the sender's own numbering: the ticket system's evt_1 is not the HR tool's evt_1."""
+    first = request_event(keys[1], "rg-aek2xl5qw")
+    second = sample(
+        "user-requested-console.json",
+        delivery_public_key=keys[1],
+        ticket_id="ITSM-2042",
+        user={"logon_name": "bob.kafka", "owner": "bob@example.com"},
+    )
+    second["source"] = "other-itsm.example.com"
+    one = deliver(encode(first), sign(NEW_SECRET, "evt_1", encode(first)))
+    two = deliver(encode(second), sign(NEW_SECRET, "evt_1", encode(second)))
+    assert (one["statusCode"], two["statusCode"]) == (202, 202)
+    assert two["json"]["ticket_id"] == "ITSM-2042"
