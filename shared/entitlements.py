@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from shared.errors import BadRequest, ConfigError, NotEntitled, ValidationFailed
+from shared.policy.templates import canonical_json
 
 MIN_DURATION = 900
 MAX_DURATION = 43200
@@ -202,7 +203,7 @@ class Entitlements:
         if isinstance(requested, bool):
             raise BadRequest("'duration' must be a whole number of seconds")
         if isinstance(requested, str):
-            if not requested.isdigit() or len(requested) > 6:
+            if not re.fullmatch(r"[0-9]{1,6}", requested):  # ASCII digits only: str.isdigit() takes "²"
                 raise BadRequest("'duration' must be a whole number of seconds")
             requested = int(requested)
         if not isinstance(requested, int):
@@ -224,7 +225,7 @@ def _grant(alias: str, role: RoleAliasSpec, renderer: TemplateRenderer, origin: 
         document = sp.document if sp.document is not None else renderer(sp.template or "", dict(sp.params))
     canonical = None
     if document is not None:
-        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = canonical_json(document)  # exactly the text StsGateway sends
         if len(canonical) > MAX_SESSION_POLICY_CHARS:
             raise ConfigError(
                 f"entitlements {origin}: roles.{alias}.session_policy renders to {len(canonical)} characters; "

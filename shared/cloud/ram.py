@@ -9,6 +9,7 @@ from alibabacloud_ram20150501 import models as ram
 from pydantic import SecretStr
 
 from shared.cloud.base import CloudModel, SdkGateway, Timestamp, by_marker, nested
+from shared.policy.templates import canonical_json
 
 PolicyType = Literal["System", "Custom"]
 KeyStatus = Literal["Active", "Inactive"]
@@ -258,7 +259,7 @@ class RamGateway(SdkGateway):
     def create_policy(self, name: str, document: dict[str, Any], description: str = "") -> Policy:
         request = ram.CreatePolicyRequest(
             policy_name=name,
-            policy_document=json.dumps(document, separators=(",", ":")),
+            policy_document=canonical_json(document),  # the text the 6,144-character check measured
             description=description or None,
         )
         p = self._call(self._sdk.create_policy, request).policy

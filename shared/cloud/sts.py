@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +9,7 @@ from alibabacloud_sts20150401 import models as sts
 from pydantic import SecretStr
 
 from shared.cloud.base import CloudModel, SdkGateway
+from shared.policy.templates import canonical_json
 
 
 class StsCredentials(CloudModel):
@@ -45,7 +45,7 @@ class StsGateway(SdkGateway):
             role_arn=role_arn,
             role_session_name=session_name,
             duration_seconds=duration_seconds,
-            policy=json.dumps(policy, separators=(",", ":")) if policy is not None else None,
+            policy=canonical_json(policy) if policy is not None else None,  # what the vendor measured
             external_id=external_id,
         )
         body = self._call(self._sdk.assume_role, request)

@@ -100,3 +100,25 @@ def test_a_bad_session_name_is_an_invalid_parameter(vendor: Cloud, role_arn: str
     with pytest.raises(CloudError) as info:
         vendor.sts.assume_role(role_arn, "no spaces allowed", 900, external_id="ext-7")
     assert info.value.code.startswith("InvalidParameter")
+
+
+def test_the_session_policy_sent_is_the_text_the_vendor_measured(
+    vendor: Cloud, role_arn: str, emulator: Emulator
+) -> None:
+    """STS limits the Policy text it receives; a non-ASCII value must not grow on the way (\\u escapes)."""
+    from shared.policy.templates import canonical_json
+
+    policy = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "alikafka:ListTopic",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"acs:SourceVpc": "vpc-zürich-东京"}},
+            }
+        ],
+    }
+    vendor.sts.assume_role(role_arn, "app-orders", 900, policy=policy, external_id="ext-7")
+    sent = next(c.params for c in emulator.recorder.calls if c.action == "AssumeRole")
+    assert sent["Policy"] == canonical_json(policy)

@@ -81,7 +81,10 @@ def test_duration_accepted(ents: Entitlements, requested: Any, expected: int) ->
     assert ents.duration_for(ents.roles["kafka-reader"], requested) == expected
 
 
-@pytest.mark.parametrize("requested", [899, 3601, "0", "-900", "1e3", "900.0", " 900", True, 900.0, "9" * 30])
+@pytest.mark.parametrize(
+    "requested",
+    [899, 3601, "0", "-900", "1e3", "900.0", " 900", True, 900.0, "9" * 30, "²", "\u0663\u0666\u0660\u0660"],
+)
 def test_duration_refused(ents: Entitlements, requested: Any) -> None:
     with pytest.raises(BadRequest, match="duration"):
         ents.duration_for(ents.roles["kafka-reader"], requested)
