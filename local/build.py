@@ -231,9 +231,10 @@ USER_ACTIONS = [
 def functions_policy(catalog_path: Path | None = None) -> dict:
     """The role's permissions: what the code calls, on the narrowest resources RAM can express.
 
-    Granting is limited to the catalog's policies and ramflow's own rendered ones; taking access
-    away (detach, remove from group) works on any policy or group, because offboarding must strip
-    whatever a leaver holds. See deploy/README.md for each statement's reason.
+    Creating policies is limited to ramflow's names (`ramflow-*`), granting to the catalog's policies
+    and ramflow's own rendered ones; taking access away (detach, remove from group) works on any
+    policy or group, because offboarding must strip whatever a leaver holds. See deploy/README.md
+    for each statement's reason.
     """
     from shared.config import DEFAULT_CATALOG
     from shared.policy.catalog import Catalog
@@ -249,7 +250,7 @@ def functions_policy(catalog_path: Path | None = None) -> dict:
         "Version": "1",
         "Statement": [
             {"Effect": "Allow", "Action": USER_ACTIONS, "Resource": users},
-            {"Effect": "Allow", "Action": "ram:CreatePolicy", "Resource": "acs:ram:*:*:policy/*"},
+            {"Effect": "Allow", "Action": "ram:CreatePolicy", "Resource": rendered},
             {
                 "Effect": "Allow",
                 "Action": ["ram:GetPolicy", "ram:ListEntitiesForPolicy", "ram:DeletePolicy"],

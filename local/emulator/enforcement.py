@@ -20,8 +20,9 @@ Action names use each API's RAM code, as the cloud does: RAM and IMS (user tags)
 `sts:`, ResourceManager is `resourcemanager:`. Resources use the published ARN formats
 (`acs:ram:*:<account>:user/<name>`, `…:policy/<name>` — `acs:ram:*:system:policy/<name>` for system
 policies —, `…:role/<name>`, `…:group/<name>`, `acs:resourcemanager::<account>:resourcegroup/<id>`;
-STS AssumeRole: the role ARN). Account-wide actions (password policy, alias) have no resource-level
-permission: only `Resource: "*"` grants them. `sts:GetCallerIdentity` needs no permission.
+STS AssumeRole: the role ARN; CreatePolicy: the ARN of the policy it creates). Account-wide actions
+(password policy, alias) have no resource-level permission: only `Resource: "*"` grants them.
+`sts:GetCallerIdentity` needs no permission.
 
 Every decision is kept in `decisions`, with the policy statements that allowed it, so a test can
 ask which parts of a policy document a run actually needed.
@@ -244,6 +245,7 @@ def _policy_arn(account: str, policy_type: str | None, name: str) -> str:
 
 
 # Creating or listing is authorized on the whole collection, whatever name the request carries.
+# CreatePolicy is not: RAM checks it against the new policy's ARN, so a grant can name a prefix.
 _COLLECTION = {
     "CreateUser": "user/*",
     "ListUsers": "user/*",
@@ -251,7 +253,6 @@ _COLLECTION = {
     "ListGroups": "group/*",
     "CreateRole": "role/*",
     "ListRoles": "role/*",
-    "CreatePolicy": "policy/*",
     "ListPolicies": "policy/*",
     "CreateVirtualMFADevice": "mfa/*",
     "ListVirtualMFADevices": "mfa/*",

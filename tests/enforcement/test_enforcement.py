@@ -238,6 +238,23 @@ def test_attaching_a_policy_needs_both_the_user_and_the_policy(world: World) -> 
     assert "acs:ram:*:system:policy/AdministratorAccess" in error.message
 
 
+def test_creating_a_policy_is_checked_against_the_new_policy_s_name(world: World) -> None:
+    creator = world.user(
+        "lee", world.policy("create-team-a", allow("ram:CreatePolicy", "acs:ram:*:*:policy/team-a-*"))
+    )
+    readonly = json.dumps(document(allow("ram:GetUser")))
+
+    def create(name: str) -> Any:
+        return creator.ram.create_policy(
+            ram_models.CreatePolicyRequest(policy_name=name, policy_document=readonly)
+        )
+
+    create("team-a-reader")
+    error = refused(lambda: create("escalate"))
+    assert f"acs:ram:*:{ACCOUNT}:policy/escalate" in error.message
+    assert "escalate" not in world.server.emulator.account.ram.policies["Custom"]
+
+
 def test_account_wide_actions_need_resource_star(world: World) -> None:
     narrow = world.user(
         "fay", world.policy("alias-narrow", allow("ram:GetAccountAlias", f"acs:ram:*:{ACCOUNT}:user/*"))

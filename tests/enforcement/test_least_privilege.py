@@ -248,17 +248,18 @@ def test_the_role_cannot_step_outside_the_catalog(lifecycle: Lifecycle) -> None:
         CloudCredentials(creds.access_key_id, creds.access_key_secret, creds.security_token),
     )
     session.ram.create_user(ram_models.CreateUserRequest(user_name="probe"))
+    everything = json.dumps(
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    )
     lifecycle.root.ram.create_policy(
-        ram_models.CreatePolicyRequest(
-            policy_name="team-admin",
-            policy_document=json.dumps(
-                {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-            ),
-        )
+        ram_models.CreatePolicyRequest(policy_name="team-admin", policy_document=everything)
     )
     account = lifecycle.stack.config.account.id
 
     refusals = {
+        "create a policy outside ramflow's names": lambda: session.ram.create_policy(
+            ram_models.CreatePolicyRequest(policy_name="escalate", policy_document=everything)
+        ),
         "attach a system policy the catalog lacks": lambda: session.ram.attach_policy_to_user(
             ram_models.AttachPolicyToUserRequest(
                 policy_type="System", policy_name="AliyunECSFullAccess", user_name="probe"
@@ -286,6 +287,7 @@ def test_the_role_cannot_step_outside_the_catalog(lifecycle: Lifecycle) -> None:
         with pytest.raises(TeaException) as raised:
             call()
         assert raised.value.code == "NoPermission", what
+    assert "escalate" not in lifecycle.stack.emulator.account.ram.policies["Custom"]  # type: ignore[union-attr]
 
 
 def test_the_committed_document_is_rendered_from_the_catalog() -> None:
