@@ -41,6 +41,8 @@ from packaging.utils import canonicalize_name
 REPO = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO / "functions"
 DEFAULT_OUT = REPO / "build"
+CONFIG_DIR = REPO / "config"
+ENTITLEMENTS_FILE = "entitlements.yaml"  # s.yaml: RAMFLOW_ENTITLEMENTS=/code/config/entitlements.yaml
 TARGET_PLATFORM = "manylinux2014_x86_64"
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
@@ -172,6 +174,39 @@ def runtime_python_version() -> str:
     return found.group(1) if found else "3.12"
 
 
+def check_entitlements(config: Path = CONFIG_DIR) -> None:
+    """The token vendor's entitlements, as it will load them in FC: present, valid, and naming only
+    roles the functions' role may assume. Without this, the package would deploy and fail every call."""
+    from local.emulator.enforcement import NamedPolicy, RequestContext, evaluate
+    from shared.entitlements import Entitlements
+    from shared.errors import ConfigError
+
+    path = config / ENTITLEMENTS_FILE
+    if not path.is_file():
+        raise SystemExit(
+            f"cannot build token-vendor: {path} is missing. The deployed function reads it as "
+            f"/code/config/{ENTITLEMENTS_FILE}: write your identity provider's issuer, audience and JWKS "
+            'and the applications\' role aliases there (README "Deploy", step 3; the format is that of '
+            "local/dev/entitlements.yaml, whose key is public and must not be deployed), or pass --config DIR"
+        )
+    try:
+        entitlements = Entitlements.load(path)
+    except ConfigError as exc:
+        raise SystemExit(f"cannot build token-vendor: {exc}") from None
+    policy = [NamedPolicy(FUNCTIONS_ROLE, functions_policy())]
+    request = RequestContext("sts:AssumeRole", {}, now=0.0)
+    refused = sorted(
+        f"roles.{alias}.role_arn {grant.role_arn}"
+        for alias, grant in entitlements.roles.items()
+        if evaluate(policy, "sts:AssumeRole", grant.role_arn, request)[0] != "Allow"
+    )
+    if refused:
+        raise SystemExit(
+            f"cannot build token-vendor: {path}: {'; '.join(refused)}: the functions' role may assume only "
+            f"{VENDED_ROLE_PATTERN} (never {FUNCTIONS_ROLE} itself); name every vended role ramflow-…"
+        )
+
+
 def build(
     out: Path = DEFAULT_OUT,
     *,
@@ -179,8 +214,13 @@ def build(
     mode: str = "pip",
     python_version: str | None = None,
     with_tablestore: bool = False,
+    config: Path = CONFIG_DIR,
 ) -> list[Path]:
-    """Build the packages; returns their folders (`<out>/<function folder>`)."""
+    """Build the packages; returns their folders (`<out>/<function folder>`). `config` is packaged as
+    `config/`; the token vendor's package is refused unless its entitlements there are usable."""
+    folders = function_folders(functions)
+    if any(folder.name == "token_vendor" for folder in folders):
+        check_entitlements(config)
     python_version = python_version or (
         runtime_python_version() if mode == "pip" else f"{sys.version_info.major}.{sys.version_info.minor}"
     )
@@ -190,13 +230,12 @@ def build(
     if not deps.is_dir():
         install_dependencies(deps, roots, pins, mode=mode, python_version=python_version)
     built = []
-    for folder in function_folders(functions):
+    for folder in folders:
         package = out / folder.name
         shutil.rmtree(package, ignore_errors=True)
         _link_tree(deps, package)
         _link_tree(folder, package)
         _link_tree(REPO / "shared", package / "shared")
-        config = REPO / "config"
         if config.is_dir() and any(config.iterdir()):
             _link_tree(config, package / "config")
         manifest = {
@@ -307,6 +346,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="include the Tablestore SDK (default: when RAMFLOW_STORE is tablestore://)",
     )
     parser.add_argument(
+        "--config",
+        type=Path,
+        default=CONFIG_DIR,
+        help=f"packaged as config/; token-vendor needs its {ENTITLEMENTS_FILE} (default: config/)",
+    )
+    parser.add_argument(
         "--write-policy",
         action="store_true",
         help=f"render {POLICY_PATH.relative_to(REPO)} from the catalog instead of building",
@@ -322,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         mode=args.deps,
         python_version=args.python_version,
         with_tablestore=args.with_tablestore,
+        config=args.config,
     ):
         size = sum(f.stat().st_size for f in package.rglob("*") if f.is_file())
         print(

@@ -19,6 +19,7 @@ from local import build as builder
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
 from local.emulator.server import EmulatorServer
 from shared.sealing import generate_keypair
+from tests.deploy.test_build_entitlements import entitlements, write_config
 from tests.webhooks.conftest import NEW_SECRET, http_event, sign
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +52,8 @@ print("RESULT " + json.dumps({"reply": reply, "outside": outside, "local": has_l
 @pytest.fixture(scope="session")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("build")
-    builder.build(out, mode="venv")
+    config = write_config(tmp_path_factory.mktemp("config"), entitlements("ramflow-kafka-reader"))
+    builder.build(out, mode="venv", config=config)
     return out
 
 
@@ -113,7 +115,7 @@ def test_every_built_handler_imports_and_runs_in_a_clean_environment(
         "RAMFLOW_STORE": f"sqlite:///{tmp_path}/state.db",
         "RAMFLOW_RATE_LIMIT_QPS": "1000",
         "RAMFLOW_WEBHOOK_SECRET": NEW_SECRET,
-        "RAMFLOW_ENTITLEMENTS": str(REPO / "local" / "dev" / "entitlements.yaml"),
+        "RAMFLOW_ENTITLEMENTS": str(packages / "token_vendor" / "config" / "entitlements.yaml"),
         "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ROOT_KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ROOT_KEY_SECRET,
     }
@@ -194,7 +196,8 @@ def test_a_deploy_build_asks_pip_for_the_fc_platform_and_the_tested_versions(
     monkeypatch.setattr(builder.subprocess, "run", fake_run)
     monkeypatch.setattr(builder, "_commit", lambda: "test")
 
-    built = builder.build(tmp_path, functions=["token-vendor"], mode="pip")
+    config = write_config(tmp_path / "config", entitlements("ramflow-kafka-reader"))
+    built = builder.build(tmp_path, functions=["token-vendor"], mode="pip", config=config)
 
     wheel, install = commands
     pins = [str(p) for p in builder.closure(builder.requirements())]
