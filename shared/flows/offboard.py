@@ -315,7 +315,7 @@ class _Teardown:
             else:
                 ours.append(found)
 
-        tickets = self.ledger.all_tickets()
+        tickets = tickets_of_users(self.ledger, [*(h.user_name for h in ours), *gone])
         grants = _grants_by_user(tickets)
         due = {h.user_name: self._schedule(h.user_name, now) for h in ours}
         deleting = [h.user_name for h in ours if due[h.user_name] <= now]
@@ -516,6 +516,12 @@ def take_apart_steps(rt: Runtime, h: Holdings, *, delete: bool, dry_run: bool) -
     if delete and h.mfa_serial:
         steps.append(Step(name, "UnbindMFADevice", h.mfa_serial, lambda: ram.unbind_mfa_device(name)))
     return steps
+
+
+def tickets_of_users(ledger: Ledger, names: Sequence[str]) -> list[TicketRecord]:
+    """Every ticket naming any of these users, pending ones too (offboarding closes them), by id."""
+    found = {t.ticket_id: t for name in sorted(set(names)) for t in ledger.tickets_of_user(name)}
+    return [found[ticket_id] for ticket_id in sorted(found)]
 
 
 def _grants_by_user(tickets: Sequence[TicketRecord]) -> dict[str, list[GrantRecord]]:

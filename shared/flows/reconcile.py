@@ -174,14 +174,10 @@ def find_drift(
         names = [name for name in candidates if name in held]
         records = {record.user_name: record for record in ledger.all_users()}
         holdings = discover(rt, names, stepper, login_profile=True)
-        grants: dict[str, list[GrantRecord]] = {}
-        for ticket in ledger.all_tickets():
-            for grant in ticket.grants:
-                grants.setdefault(grant.user_name, []).append(grant)
         for name in names:
             user = holdings[name]
             if user.readable:
-                drift += _compare(rt, user, records.get(name), grants.get(name, []), now)
+                drift += _compare(rt, user, records.get(name), ledger.grants_of_user(name), now)
         fixes = [d.fix for d in drift if d.fix is not None]
         if remediate and fixes:
             stepper.run("remediate drift", fixes)

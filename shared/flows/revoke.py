@@ -39,6 +39,7 @@ from shared.flows.users import is_managed, user_locks
 from shared.models.events import AccessRevoked, CloudEvent
 from shared.models.results import Result
 from shared.runtime import Runtime
+from shared.store.ledger import Ledger
 from shared.store.records import GrantRecord, TicketRecord, UserRecord
 
 UNMANAGED = "not tagged managed-by=ramflow: ramflow changes nothing of it, its grants stay"
@@ -102,7 +103,7 @@ def revoke_grants(
     and record it in the ledger (not in a dry run). Users not managed by ramflow are not changed."""
     ledger, ram = rt.store.ledger, rt.cloud.ram
     journal: Journal = stepper.journal
-    tickets = list(tickets) if tickets is not None else ledger.all_tickets()
+    tickets = list(tickets) if tickets is not None else tickets_concerned(ledger, grants)
     status_of = {t.ticket_id: t.status for t in tickets}
     ids = {g.grant_id for g in grants}
     others = [g for t in tickets for g in t.grants if g.status == "active" and g.grant_id not in ids]
@@ -194,6 +195,18 @@ def revoke_grants(
             if ledger.get_user(user) is not None:
                 ledger.update_user(user, _disable)
     return Revocation(revoked=revoked, disabled=disabled, unmanaged=unmanaged)
+
+
+def tickets_concerned(ledger: Ledger, grants: Sequence[GrantRecord]) -> list[TicketRecord]:
+    """The tickets of the grants' users (whatever else those users hold decides what stays), and
+    the grants' own tickets, by id."""
+    found: dict[str, TicketRecord] = {}
+    for user in sorted({g.user_name for g in grants}):
+        found.update((t.ticket_id, t) for t in ledger.tickets_of_user(user))
+    for ticket_id in sorted({g.ticket_id for g in grants} - set(found)):
+        if (ticket := ledger.get_ticket(ticket_id)) is not None:
+            found[ticket_id] = ticket
+    return [found[ticket_id] for ticket_id in sorted(found)]
 
 
 def _may_be_attached(grant: GrantRecord, ticket_status: dict[str, str]) -> bool:

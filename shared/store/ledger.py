@@ -3,12 +3,21 @@
 Documents live under `ticket/<id>`, `user/<name>`, `owner/<owner>`, `intent/<key>` and
 `deletion/<user>`. Every change is a read-modify-write under compare-and-set, retried while other
 writers win, so concurrent invocations never lose each other's updates.
+
+Tickets are never purged, so nothing on a flow's path reads them all. Two indexes, kept with the
+tickets, find the ones a flow needs: `tickets-of/<user>` (every ticket naming the user, a pending
+one too, before the user has a record) and `index/expiring-tickets` (tickets holding an active
+grant with an expiry, for reconcile's sweep). Either may name a ticket too many after a crash,
+never one too few. A store written before the indexes existed gets them on its first ticket write
+(one pass over the tickets, then `index/tickets` says it is done); until then lookups read every
+ticket, as they did.
 """
 
 from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
@@ -44,6 +53,9 @@ __all__ = [
 ]
 
 TICKETS, USERS, OWNERS, INTENTS, DELETIONS = "ticket/", "user/", "owner/", "intent/", "deletion/"
+TICKETS_OF = "tickets-of/"
+EXPIRING = "index/expiring-tickets"
+INDEXED = "index/tickets"
 
 M = TypeVar("M", bound=BaseModel)
 Change = Callable[[JsonObject | None], JsonObject | None]
@@ -56,12 +68,13 @@ class Ledger:
         self.backend = backend
         self._clock = clock
         self._max_attempts = max_attempts
+        self._indexed = False  # the store's tickets are indexed (seen once, it stays so)
 
     # Tickets
 
     def save_ticket(self, ticket: TicketRecord) -> TicketRecord:
         """Store the ticket as given (last writer wins); use update_ticket to change a stored one."""
-        return self._put(TICKETS + ticket.ticket_id, TicketRecord, lambda _: self._stamped(ticket))
+        return self._put_ticket(ticket.ticket_id, lambda _: ticket)
 
     def get_ticket(self, ticket_id: str) -> TicketRecord | None:
         return self._get(TICKETS + ticket_id, TicketRecord)
@@ -72,23 +85,43 @@ class Ledger:
         """Apply `mutate` to the stored ticket (change it in place or return a new one) and store
         the result; `mutate` runs again on fresh data whenever another writer got there first."""
         change = _existing(f"ticket {ticket_id!r}", mutate, lambda t: t.ticket_id == ticket_id)
-        return self._put(TICKETS + ticket_id, TicketRecord, lambda t: self._stamped(change(t)))
+        return self._put_ticket(ticket_id, change)
 
     def all_tickets(self) -> list[TicketRecord]:
+        """Every ticket ever recorded: a full pass, which grows with all history."""
         return self._scan(TICKETS, TicketRecord)
+
+    def tickets_of_user(self, user_name: str) -> list[TicketRecord]:
+        """Every ticket that names the user (as its user or in a grant), whatever its status, by id:
+        those of the user's record and those recorded before it, still pending."""
+        if not self._tickets_indexed():
+            return [t for t in self.all_tickets() if user_name in _names(t)]
+        index = self.backend.get(TICKETS_OF + user_name)
+        user = self.get_user(user_name)
+        ids = set(index.value["tickets"] if index else []) | set(user.tickets if user else [])
+        found = (self.get_ticket(ticket_id) for ticket_id in sorted(ids))
+        return [t for t in found if t is not None and user_name in _names(t)]
 
     def grants_of_user(self, user_name: str) -> list[GrantRecord]:
         """Every grant any ticket made (or plans) for the user, whatever its status."""
         return [
-            grant for ticket in self.all_tickets() for grant in ticket.grants if grant.user_name == user_name
+            grant
+            for ticket in self.tickets_of_user(user_name)
+            for grant in ticket.grants
+            if grant.user_name == user_name
         ]
 
     def expired_grants(self, now: datetime) -> list[GrantRecord]:
         """Active grants whose expiry is at or before `now`, soonest first. A planned grant is not
         in RAM yet (its ticket awaits approval, which computes the expiry afresh): nothing expires."""
+        if self._tickets_indexed():
+            found = (self.get_ticket(ticket_id) for ticket_id in sorted(self._expiring()))
+            tickets = [t for t in found if t is not None]
+        else:
+            tickets = self.all_tickets()
         expired = [
             grant
-            for ticket in self.all_tickets()
+            for ticket in tickets
             for grant in ticket.grants
             if grant.status == "active" and grant.expires_at is not None and grant.expires_at <= now
         ]
@@ -164,6 +197,92 @@ class Ledger:
         return self._delete(DELETIONS + user_name)
 
     # Internals
+
+    def _put_ticket(
+        self, ticket_id: str, change: Callable[[TicketRecord | None], TicketRecord]
+    ) -> TicketRecord:
+        """Write a ticket, keeping both ticket indexes; each is written before the ticket.
+
+        A write that makes the ticket expiring gives its entry a fresh stamp; one that ends it reads
+        the stamp before writing and afterwards removes the entry only if the stamp is unchanged. A
+        writer making it expiring again read the ended ticket, so stamped after the removal's read:
+        the removal leaves the entry, or the stamp comes after the removal and names it again.
+        """
+        self._index_existing_tickets()
+        ended: str | None = None
+
+        def indexed(current: TicketRecord | None) -> TicketRecord:
+            nonlocal ended
+            named, was = (_names(current), _expiring(current)) if current else (set(), False)
+            ticket = self._stamped(change(current))  # (an update may change `current` in place)
+            for name in sorted(_names(ticket) - named):
+                self._index_tickets_of(name, [ticket_id])
+            now = _expiring(ticket)
+            stamps = self._expiring() if was or now else {}
+            ended = stamps.get(ticket_id) if was and not now else None
+            if now and (not was or ticket_id not in stamps):  # (not named: an old writer's ticket)
+                self._stamp_expiring([ticket_id])
+            return ticket
+
+        ticket = self._put(TICKETS + ticket_id, TicketRecord, indexed)
+        if ended is not None:
+            self._unstamp_expiring(ticket_id, ended)
+        return ticket
+
+    def _index_tickets_of(self, user_name: str, ticket_ids: list[str]) -> None:
+        def change(index: JsonObject | None) -> JsonObject:
+            tickets = set(index["tickets"]) if index else set()
+            return {"user_name": user_name, "tickets": sorted(tickets | set(ticket_ids))}
+
+        self._write(TICKETS_OF + user_name, change)
+
+    def _expiring(self) -> dict[str, str]:
+        """Ticket id → stamp of every ticket the expiring index names."""
+        doc = self.backend.get(EXPIRING)
+        return _stamps(doc.value if doc else None)
+
+    def _stamp_expiring(self, ticket_ids: list[str]) -> None:
+        """Name the tickets under a fresh stamp each: always a real write, which a removal notices."""
+
+        def change(index: JsonObject | None) -> JsonObject:
+            return _stamps_doc(_stamps(index) | {ticket_id: uuid.uuid4().hex for ticket_id in ticket_ids})
+
+        self._write(EXPIRING, change)
+
+    def _unstamp_expiring(self, ticket_id: str, stamp: str) -> None:
+        def change(index: JsonObject | None) -> JsonObject | None:
+            stamps = _stamps(index)
+            if stamps.get(ticket_id) != stamp:
+                return index  # stamped again since: the ticket may be expiring once more
+            del stamps[ticket_id]
+            return _stamps_doc(stamps) if stamps else None
+
+        self._write(EXPIRING, change)
+
+    def _tickets_indexed(self) -> bool:
+        if not self._indexed:
+            self._indexed = self.backend.get(INDEXED) is not None
+        return self._indexed
+
+    def _index_existing_tickets(self) -> None:
+        """Once per store, before the first ticket write: index the tickets written without indexes.
+
+        Another process may be doing the same: both only add to the indexes, so either may finish.
+        """
+        if self._tickets_indexed():
+            return
+        tickets = self.all_tickets()
+        by_user: dict[str, list[str]] = {}
+        for ticket in tickets:
+            for name in _names(ticket):
+                by_user.setdefault(name, []).append(ticket.ticket_id)
+        for name, ticket_ids in sorted(by_user.items()):
+            self._index_tickets_of(name, ticket_ids)
+        expiring = [t.ticket_id for t in tickets if _expiring(t)]
+        if expiring:
+            self._stamp_expiring(expiring)
+        self.backend.put_if_absent(INDEXED, {"indexed_at": self._clock().isoformat()})
+        self._indexed = True
 
     def _put_user(self, user_name: str, change: Callable[[UserRecord | None], UserRecord]) -> UserRecord:
         previous_owner: str | None = None
@@ -261,3 +380,22 @@ def _existing(
 def _owner_key(owner: str) -> str:
     """Owners are e-mail addresses: one index whatever their case."""
     return owner.strip().casefold()
+
+
+def _names(ticket: TicketRecord) -> set[str]:
+    """The users a ticket concerns: its own, and any its grants name."""
+    return {ticket.user_name} | {grant.user_name for grant in ticket.grants}
+
+
+def _expiring(ticket: TicketRecord) -> bool:
+    """The ticket holds an active grant that will expire: reconcile's sweep must see it."""
+    return any(grant.status == "active" and grant.expires_at is not None for grant in ticket.grants)
+
+
+def _stamps(index: JsonObject | None) -> dict[str, str]:
+    return {entry["ticket_id"]: entry["stamp"] for entry in index["tickets"]} if index else {}
+
+
+def _stamps_doc(stamps: dict[str, str]) -> JsonObject:
+    """Ticket ids are values, never field names: the store refuses secret-sounding field names."""
+    return {"tickets": [{"ticket_id": t, "stamp": stamp} for t, stamp in sorted(stamps.items())]}
