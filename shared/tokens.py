@@ -8,6 +8,8 @@ The same JWKS can be given to FC's `authType: jwt` HTTP trigger to check tokens 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,8 @@ import jwt
 from jwt import PyJWK, PyJWKSet
 
 from shared.errors import AuthenticationFailed, ConfigError
+
+log = logging.getLogger("ramflow.tokens")
 
 ALLOWED_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256")
 MAX_TOKEN_CHARS = 8192  # a JWT from our issuers is < 2 KB; bigger ones are refused before parsing
@@ -35,26 +39,56 @@ class Claims:
 
 
 def load_jwks(source: Mapping[str, Any] | str | Path) -> PyJWKSet:
-    """A JWKS from an inline mapping (`{"keys": [...]}`) or a JSON file."""
+    """A JWKS from an inline mapping (`{"keys": [...]}`) or a JSON file.
+
+    An identity provider's JWKS often also publishes encryption keys or keys for other algorithms;
+    those are skipped (and logged by kid), so one of them cannot stop the vendor. Only a JWKS left
+    without any RS256 / ES256 signing key is refused.
+    """
     if isinstance(source, str | Path):
         try:
             source = json.loads(Path(source).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read the JWKS file {source}: {type(exc).__name__}") from None
-    if not isinstance(source, Mapping):
+    if not isinstance(source, Mapping) or not isinstance(source.get("keys"), list):
         raise ConfigError("a JWKS must be a JSON object with a 'keys' list")
+    usable: list[dict[str, Any]] = []
+    for entry in source["keys"]:
+        kid = _printable_kid(entry.get("kid") if isinstance(entry, Mapping) else None)
+        reason = _unusable(entry)
+        if reason:
+            log.warning("JWKS key %s skipped: %s", kid, reason)
+            continue
+        usable.append(dict(entry))
+    if not usable:
+        raise ConfigError("the JWKS holds no usable key: give at least one RS256 or ES256 signing key")
+    return PyJWKSet(usable)
+
+
+def _unusable(entry: Any) -> str | None:
+    """Why a JWKS entry cannot verify our tokens, or None. A private key is refused outright."""
+    if not isinstance(entry, Mapping):
+        return "not a JSON object"
     try:
-        keyset = PyJWKSet.from_dict(dict(source))
-    except jwt.PyJWTError as exc:
-        raise ConfigError(f"invalid JWKS: {exc}") from None
-    for key in keyset.keys:
-        if key.algorithm_name not in ALLOWED_ALGORITHMS:
-            raise ConfigError(
-                f"JWKS key {key.key_id or '(no kid)'} uses {key.algorithm_name}; allowed: RS256, ES256"
-            )
-        if _is_private(key):
-            raise ConfigError("the JWKS holds a private key; give the vendor public keys only")
-    return keyset
+        key = PyJWK(dict(entry))
+    except jwt.exceptions.MissingCryptographyError:
+        raise ConfigError("the JWKS needs the 'cryptography' package") from None
+    except jwt.PyJWTError:
+        return "not a key of a supported type (RS256 or ES256)"
+    if _is_private(key):
+        raise ConfigError("the JWKS holds a private key; give the vendor public keys only")
+    if "use" in entry and entry["use"] != "sig":
+        return "its 'use' is not 'sig'"
+    if key.algorithm_name not in ALLOWED_ALGORITHMS:
+        return "its algorithm is not RS256 or ES256"
+    return None
+
+
+def _printable_kid(kid: Any) -> str:
+    """A kid fit for a log line: cut and stripped to safe characters."""
+    if not isinstance(kid, str) or not kid:
+        return "(no kid)"
+    return repr(re.sub(r"[^A-Za-z0-9._:@/+=-]", "?", kid[:64]))
 
 
 def _is_private(key: PyJWK) -> bool:

@@ -135,6 +135,64 @@ def test_jwks_must_be_public_asymmetric_keys(rsa_key: rsa.RSAPrivateKey) -> None
         load_jwks({"keys": "nope"})
 
 
+def public_jwk(key: rsa.RSAPrivateKey, **fields: Any) -> dict[str, Any]:
+    return {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())), **fields}
+
+
+def test_keys_it_cannot_use_are_skipped_and_named_in_the_log(
+    jwks: dict[str, Any], mint: Mint, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An identity provider's JWKS also publishes encryption keys and other algorithms."""
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    unusable = [
+        public_jwk(other, kid="enc-1", alg="RSA-OAEP", use="enc"),
+        public_jwk(other, kid="enc-2", use="enc"),
+        public_jwk(other, kid="rs384-1", alg="RS384", use="sig"),
+        {"kty": "oct", "k": b64(b"0123456789abcdef"), "alg": "HS256", "kid": "hmac-1"},
+        "not a key",
+    ]
+    with caplog.at_level("WARNING", logger="ramflow.tokens"):
+        keyset = load_jwks({"keys": [*unusable, *jwks["keys"]]})
+
+    assert [k.key_id for k in keyset.keys] == [k["kid"] for k in jwks["keys"]]
+    verifier = JwtVerifier(keyset, issuer=ISSUER, audience=AUDIENCE)
+    assert verifier.verify(mint("demo-app")).subject == "demo-app"
+    assert verifier.verify(mint("demo-app", alg="ES256")).subject == "demo-app"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for kid in ("enc-1", "enc-2", "rs384-1", "hmac-1", "(no kid)"):
+        assert kid in logged
+    assert unusable[0]["n"][:32] not in logged and unusable[3]["k"] not in logged, "no key material"
+
+
+def test_an_encryption_key_never_verifies_a_token(jwks: dict[str, Any]) -> None:
+    """A key published for encryption (`use: enc`) is not trusted for signatures, whatever its alg."""
+    encryption = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    verifier = JwtVerifier(
+        load_jwks({"keys": [*jwks["keys"], public_jwk(encryption, kid="enc-rsa", alg="RS256", use="enc")]}),
+        issuer=ISSUER,
+        audience=AUDIENCE,
+    )
+    token = jwt.encode(
+        {"iss": ISSUER, "aud": AUDIENCE, "sub": "demo-app", "exp": int(time.time()) + 60},
+        encryption,
+        algorithm="RS256",
+        headers={"kid": "enc-rsa"},
+    )
+
+    with pytest.raises(AuthenticationFailed, match="no trusted key"):
+        verifier.verify(token)
+
+
+def test_a_jwks_without_any_usable_key_is_refused(rsa_key: rsa.RSAPrivateKey) -> None:
+    only_encryption = {"keys": [public_jwk(rsa_key, kid="enc-1", alg="RSA-OAEP", use="enc")]}
+
+    with pytest.raises(ConfigError, match="no usable key") as refused:
+        load_jwks(only_encryption)
+    assert only_encryption["keys"][0]["n"][:32] not in str(refused.value)
+    with pytest.raises(ConfigError, match="no usable key"):
+        load_jwks({"keys": []})
+
+
 def test_jwks_from_file(tmp_path: Any, jwks: dict[str, Any], mint: Mint) -> None:
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks))
