@@ -1,8 +1,9 @@
 """Seed an (emulated) account with what the development configuration names, over the real RAM API.
 
 - the roles applications get through the token vendor (trusting the account, system policies attached);
-- `ramflow-functions`, the role every function runs as, allowed `sts:AssumeRole` on exactly the roles
-  the entitlements vend plus the RAM / IMS / ResourceManager actions of the lifecycle functions;
+- `ramflow-functions`, the role every function runs as, holding the deployed policy document
+  (`deploy/ramflow-functions-policy.json`, rendered from the catalog), so what runs locally is what
+  deploys; a vended role that document does not let the functions assume is added by name;
 - `ramflow-local-fc`, a RAM user standing in for the Function Compute service: the functions' role
   trusts it and the local runtime assumes the role with its AccessKey (the root key never reaches a
   function, and the cloud refuses AssumeRole by a root key anyway).
@@ -13,6 +14,7 @@ Every step is idempotent, so seeding an account twice changes nothing but the ru
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,8 @@ import yaml
 from alibabacloud_ram20150501 import models as ram_models
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from local.build import POLICY_PATH
+from local.emulator.enforcement import NamedPolicy, RequestContext, evaluate
 from shared.cloud import Cloud
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.entitlements import Entitlements
@@ -31,45 +35,6 @@ T = TypeVar("T")
 
 DEV_DIR = Path(__file__).resolve().parent / "dev"
 DEV_CONFIG = DEV_DIR / "ramflow-dev.yaml"
-
-# What the lifecycle functions call (provision, revoke, offboard, reconcile). Kept in one list so the
-# local role is as narrow as the deployed one should be.
-LIFECYCLE_ACTIONS = (
-    "ram:GetAccountAlias",
-    "ram:GetPasswordPolicy",
-    "ram:CreateUser",
-    "ram:GetUser",
-    "ram:UpdateUser",
-    "ram:DeleteUser",
-    "ram:ListUsers",
-    "ram:CreateLoginProfile",
-    "ram:GetLoginProfile",
-    "ram:UpdateLoginProfile",
-    "ram:DeleteLoginProfile",
-    "ram:CreateAccessKey",
-    "ram:ListAccessKeys",
-    "ram:UpdateAccessKey",
-    "ram:DeleteAccessKey",
-    "ram:CreatePolicy",
-    "ram:GetPolicy",
-    "ram:DeletePolicy",
-    "ram:ListEntitiesForPolicy",
-    "ram:AttachPolicyToUser",
-    "ram:DetachPolicyFromUser",
-    "ram:ListPoliciesForUser",
-    "ram:ListGroupsForUser",
-    "ram:RemoveUserFromGroup",
-    "ram:GetUserMFAInfo",
-    "ram:UnbindMFADevice",
-    "ram:DeleteVirtualMFADevice",
-    "ims:TagResources",
-    "ims:UntagResources",
-    "ims:ListTagResources",
-    "resourcemanager:AttachPolicy",
-    "resourcemanager:DetachPolicy",
-    "resourcemanager:ListPolicyAttachments",
-    "resourcemanager:GetResourceGroup",
-)
 
 
 class SeedAccount(BaseModel):
@@ -224,6 +189,19 @@ class _Seeder:
         return CloudCredentials(created.access_key_id, created.secret.get_secret_value())
 
 
+def functions_policy_document(vended: list[str]) -> dict[str, Any]:
+    """The deployed document; a vended role it does not let the functions assume (deployed, every
+    vended role is named `ramflow-…`) gets one more statement naming exactly those roles."""
+    document: dict[str, Any] = json.loads(POLICY_PATH.read_text(encoding="utf-8"))
+    policy = [NamedPolicy(POLICY_PATH.name, document)]
+    request = RequestContext("sts:AssumeRole", {}, time.time())
+    missing = [arn for arn in vended if evaluate(policy, "sts:AssumeRole", arn, request)[0] != "Allow"]
+    if missing:
+        extra = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": missing}
+        document["Statement"] = [*document["Statement"], extra]
+    return document
+
+
 def seed(root: CloudClients, config: DevConfig, entitlements: Entitlements | None = None) -> SeedResult:
     """Create (or bring up to date) the development account's roles, policies and runtime identity."""
     if entitlements is None:
@@ -244,17 +222,11 @@ def seed(root: CloudClients, config: DevConfig, entitlements: Entitlements | Non
         arns[name] = config.role_arn(name)
 
     vended = sorted({grant.role_arn for grant in entitlements.roles.values()})
-    functions_policy = f"{config.functions_role}-local"
+    functions_policy = f"{config.functions_role}-local"  # the deployed name stays free for deploy/'s steps
     s.custom_policy(
         functions_policy,
-        {
-            "Version": "1",
-            "Statement": [
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": vended},
-                {"Effect": "Allow", "Action": list(LIFECYCLE_ACTIONS), "Resource": "*"},
-            ],
-        },
-        "What the ramflow functions call (local development)",
+        functions_policy_document(vended),
+        f"{POLICY_PATH.name}, as deployed (local development)",
     )
     fc_user = config.fc_identity
     functions_arn = config.role_arn(config.functions_role)
