@@ -7,6 +7,8 @@ The same JWKS can be given to FC's `authType: jwt` HTTP trigger to check tokens 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import re
@@ -19,12 +21,19 @@ import jwt
 from jwt import PyJWK, PyJWKSet
 
 from shared.errors import AuthenticationFailed, ConfigError
+from shared.webhooks import DEV_MODE_ENV, dev_mode
 
 log = logging.getLogger("ramflow.tokens")
 
 ALLOWED_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256")
 MAX_TOKEN_CHARS = 8192  # a JWT from our issuers is < 2 KB; bigger ones are refused before parsing
 REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
+
+# local/dev/entitlements.yaml and jwks.json: the private half of this key is in the repository, so
+# whoever copies that configuration trusts everyone. Refused unless RAMFLOW_DEV_MODE=1.
+DEV_ISSUER = "https://dev-issuer.ramflow.invalid"
+DEV_KEY_ID = "ramflow-dev-1"
+DEV_KEY_THUMBPRINT = "luJtzYC3P4fNSztYLbBJXnZQmhqmgdn7Hn9i0X456aA"  # RFC 7638, whatever its kid
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,29 @@ def _is_private(key: PyJWK) -> bool:
     return hasattr(key.key, "private_bytes")
 
 
+def _thumbprint(key: PyJWK) -> str | None:
+    """RFC 7638 thumbprint of an RSA key (the development key is one); None for other key types."""
+    if key.key_type != "RSA":
+        return None
+    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.key, as_dict=True)
+    members = json.dumps({m: jwk[m] for m in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(hashlib.sha256(members.encode()).digest()).rstrip(b"=").decode()
+
+
+def _refuse_development_trust(issuer: str, keys: Sequence[PyJWK]) -> None:
+    """The development issuer or key outside development: a copied local/dev configuration."""
+    if issuer == DEV_ISSUER:
+        raise ConfigError(
+            f"the issuer is the development issuer {DEV_ISSUER}, trusted only with {DEV_MODE_ENV}=1: "
+            "configure your identity provider's issuer, audience and JWKS"
+        )
+    if any(k.key_id == DEV_KEY_ID or _thumbprint(k) == DEV_KEY_THUMBPRINT for k in keys):
+        raise ConfigError(
+            f"the JWKS holds the development key ({DEV_KEY_ID}), whose private half is published in the "
+            f"repository; it is trusted only with {DEV_MODE_ENV}=1: give your identity provider's JWKS"
+        )
+
+
 class JwtVerifier:
     """Verify a caller's JWT. Every failure is `AuthenticationFailed` with a message safe to return."""
 
@@ -111,6 +143,8 @@ class JwtVerifier:
         if unknown:
             raise ConfigError(f"unsupported JWT algorithms: {sorted(unknown)}")
         self._keys = list(jwks.keys)
+        if not dev_mode():
+            _refuse_development_trust(issuer, self._keys)
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds

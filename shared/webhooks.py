@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import secrets as _secrets
 import time
@@ -32,6 +33,15 @@ MAX_SIGNATURES = 8
 
 # A development secret for `ramflow serve` and `make demo`: published in the README, never deployed.
 DEV_SECRET = "whsec_cmFtZmxvdy1kZXZlbG9wbWVudC1vbmx5LXNlY3JldCE="
+# Set to 1 by the local runtime (`ramflow serve`, `make demo`) and by tests that use the development
+# configuration; never in a deployment. Only then are the published development credentials accepted.
+DEV_MODE_ENV = "RAMFLOW_DEV_MODE"
+
+
+def dev_mode() -> bool:
+    """Whether published development credentials (this secret, the dev JWT key) may be trusted."""
+    return os.environ.get(DEV_MODE_ENV) == "1"
+
 
 WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")  # visible ASCII: it becomes an idempotency key
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # integer seconds since the epoch, as the spec says
@@ -73,7 +83,10 @@ class WebhookVerifier:
     def __init__(self, secrets: Sequence[str]):
         if not secrets:
             raise ConfigError("RAMFLOW_WEBHOOK_SECRET is not set: the webhook ingress accepts no delivery")
-        self._webhooks = [Webhook(_checked_secret(secret, index)) for index, secret in enumerate(secrets)]
+        development = dev_mode()
+        self._webhooks = [
+            Webhook(_checked_secret(secret, index, development)) for index, secret in enumerate(secrets)
+        ]
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> Delivery | Refusal:
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -146,8 +159,9 @@ def _refusal(message: str) -> Refusal:
     return Refusal("no_matching_signature", "webhook-signature", "no signature matches a configured secret")
 
 
-def _checked_secret(secret: str, index: int) -> str:
-    """`whsec_` + base64 of 24 to 64 bytes. The message names the position, never the value."""
+def _checked_secret(secret: str, index: int, development: bool) -> str:
+    """`whsec_` + base64 of 24 to 64 bytes, and not the published development secret outside
+    development. The message names the position, never the value."""
     where = f"RAMFLOW_WEBHOOK_SECRET entry {index + 1}"
     if not secret.startswith(SECRET_PREFIX):
         raise ConfigError(f"{where} must start with {SECRET_PREFIX!r}")
@@ -157,6 +171,12 @@ def _checked_secret(secret: str, index: int) -> str:
         raise ConfigError(f"{where} is not {SECRET_PREFIX}<base64>") from None
     if not MIN_SECRET_BYTES <= len(raw) <= MAX_SECRET_BYTES:
         raise ConfigError(f"{where} must encode {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes")
+    if secret == DEV_SECRET and not development:
+        raise ConfigError(
+            f"{where} is the development secret published in the README, so anyone can sign with it: "
+            f"it is accepted only with {DEV_MODE_ENV}=1 (local development). Make a new one as in the "
+            "README's runbook (shared.webhooks.new_secret)"
+        )
     return secret
 
 

@@ -30,6 +30,7 @@ from local.seed import DEV_CONFIG, DevConfig, SeedResult, seed
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.webhooks import DEV_MODE_ENV
 
 
 class LocalStack:
@@ -137,6 +138,7 @@ class LocalStack:
     def _function_environment(self) -> dict[str, str]:
         assert self.workdir is not None
         env = {
+            DEV_MODE_ENV: "1",  # the local runtime trusts the development secret and key; FC never does
             "RAMFLOW_CLOUD_ENDPOINT": self.cloud_endpoint,
             "RAMFLOW_ENTITLEMENTS": str(self.config.entitlements),
             "RAMFLOW_ACCOUNT_ALIAS": self.config.account.alias,

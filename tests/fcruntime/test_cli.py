@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 from typer.testing import CliRunner
 
@@ -19,7 +20,8 @@ from shared.tokens import JwtVerifier, load_jwks
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_dev_token_is_trusted_by_the_dev_configuration() -> None:
+def test_dev_token_is_trusted_by_the_dev_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAMFLOW_DEV_MODE", "1")  # the development key is trusted in development only
     result = CliRunner().invoke(app, ["dev-token", "--sub", "demo-app", "--ttl", "120"])
 
     assert result.exit_code == 0, result.output

@@ -49,6 +49,12 @@ def jwks(rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey) -> dict
     return {"keys": [*dev, rsa_jwk, ec_jwk]}
 
 
+@pytest.fixture(autouse=True)
+def dev_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests trust the development issuer and key (local/dev/), as `ramflow serve` does."""
+    monkeypatch.setenv("RAMFLOW_DEV_MODE", "1")
+
+
 Mint = Callable[..., str]
 
 

@@ -11,10 +11,15 @@ from typing import Any
 
 import jwt
 import pytest
+import yaml
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from local.dev import DEV_ENTITLEMENTS, DEV_JWKS, DEV_KEY_ID
+from shared import tokens
+from shared.entitlements import Entitlements
 from shared.errors import AuthenticationFailed, ConfigError
+from shared.flows.vend import TokenVendor
 from shared.tokens import JwtVerifier, load_jwks
 from tests.vendor.conftest import AUDIENCE, ISSUER, Mint
 
@@ -191,6 +196,50 @@ def test_a_jwks_without_any_usable_key_is_refused(rsa_key: rsa.RSAPrivateKey) ->
     assert only_encryption["keys"][0]["n"][:32] not in str(refused.value)
     with pytest.raises(ConfigError, match="no usable key"):
         load_jwks({"keys": []})
+
+
+def test_the_development_issuer_and_key_are_refused_outside_development(
+    monkeypatch: pytest.MonkeyPatch, jwks: dict[str, Any]
+) -> None:
+    """local/dev/ publishes the private half of its key: a copied dev configuration trusts anyone."""
+    monkeypatch.delenv("RAMFLOW_DEV_MODE")
+    dev_key, *test_keys = jwks["keys"]
+    renamed = {**dev_key, "kid": "idp-2025"}
+
+    with pytest.raises(ConfigError, match="development issuer") as raised:
+        JwtVerifier(load_jwks({"keys": test_keys}), issuer=ISSUER, audience=AUDIENCE)
+    assert "RAMFLOW_DEV_MODE=1" in str(raised.value)
+    for keys in ([dev_key, *test_keys], [renamed, *test_keys]):
+        with pytest.raises(ConfigError, match="development key") as raised:
+            JwtVerifier(load_jwks({"keys": keys}), issuer="https://id.example.test", audience=AUDIENCE)
+        assert dev_key["n"][:32] not in str(raised.value)
+    monkeypatch.setenv("RAMFLOW_DEV_MODE", "true")  # only 1 enables it
+    with pytest.raises(ConfigError, match="development key"):
+        JwtVerifier(load_jwks(jwks), issuer="https://id.example.test", audience=AUDIENCE)
+
+    JwtVerifier(load_jwks({"keys": test_keys}), issuer="https://id.example.test", audience=AUDIENCE)
+    monkeypatch.setenv("RAMFLOW_DEV_MODE", "1")
+    JwtVerifier(load_jwks(jwks), issuer=ISSUER, audience=AUDIENCE)
+
+
+def test_the_token_vendor_refuses_the_development_entitlements_outside_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What copying local/dev/entitlements.yaml and jwks.json into config/ would deploy."""
+    monkeypatch.delenv("RAMFLOW_DEV_MODE")
+
+    with pytest.raises(ConfigError, match="development"):
+        TokenVendor(Entitlements.load(DEV_ENTITLEMENTS))
+
+
+def test_the_refused_development_values_are_those_of_local_dev() -> None:
+    dev = yaml.safe_load(DEV_ENTITLEMENTS.read_text())
+    (key,) = json.loads(DEV_JWKS.read_text())["keys"]
+    members = json.dumps({m: key[m] for m in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True)
+
+    assert dev["issuer"] == tokens.DEV_ISSUER
+    assert tokens.DEV_KEY_ID == DEV_KEY_ID == key["kid"]
+    assert b64(hashlib.sha256(members.encode()).digest()) == tokens.DEV_KEY_THUMBPRINT
 
 
 def test_jwks_from_file(tmp_path: Any, jwks: dict[str, Any], mint: Mint) -> None:

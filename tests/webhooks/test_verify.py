@@ -168,8 +168,9 @@ def test_misconfigured_secrets_are_refused_without_echoing_them(secrets: list[st
         assert secret not in str(raised.value)
 
 
-def test_the_helpers_interoperate_with_the_library() -> None:
+def test_the_helpers_interoperate_with_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
     """ramflow's own signing helper (demo, runbook) and a fresh secret verify like any sender's."""
+    monkeypatch.setenv("RAMFLOW_DEV_MODE", "1")
     secret = new_secret()
     headers = signed_headers(secret, "msg_helper", BODY)
 
@@ -177,4 +178,27 @@ def test_the_helpers_interoperate_with_the_library() -> None:
     assert headers == sign(secret, "msg_helper", BODY, at=int(headers["webhook-timestamp"]))
     assert isinstance(
         WebhookVerifier([DEV_SECRET]).verify(BODY, signed_headers(DEV_SECRET, "m", BODY)), Delivery
+    )
+
+
+@pytest.mark.parametrize("flag", [None, "0", "true", ""])
+def test_the_published_development_secret_is_refused_outside_development(
+    monkeypatch: pytest.MonkeyPatch, flag: str | None
+) -> None:
+    """`DEV_SECRET` is in the README: a deployment configured with it would accept anyone's events."""
+    if flag is None:
+        monkeypatch.delenv("RAMFLOW_DEV_MODE", raising=False)
+    else:
+        monkeypatch.setenv("RAMFLOW_DEV_MODE", flag)
+
+    for secrets in ([DEV_SECRET], [NEW_SECRET, DEV_SECRET]):
+        with pytest.raises(ConfigError, match="development secret") as raised:
+            WebhookVerifier(secrets)
+        assert "RAMFLOW_DEV_MODE=1" in str(raised.value)
+        assert DEV_SECRET[len("whsec_") :] not in str(raised.value)
+    assert isinstance(WebhookVerifier([NEW_SECRET]).verify(BODY, sign(NEW_SECRET, "m", BODY)), Delivery)
+
+    monkeypatch.setenv("RAMFLOW_DEV_MODE", "1")
+    assert isinstance(
+        WebhookVerifier([NEW_SECRET, DEV_SECRET]).verify(BODY, sign(DEV_SECRET, "m", BODY)), Delivery
     )
