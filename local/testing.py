@@ -6,7 +6,14 @@ override, exactly as they reach the cloud. `mocked_cloud` is the same backend in
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +24,7 @@ from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
 
 ROOT_CREDENTIALS = CloudCredentials(DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET)
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -45,3 +53,45 @@ def root_clients(cloud_settings: Settings) -> CloudClients:
 def mocked_cloud() -> Iterator[tuple[Emulator, CloudClients]]:
     with mock_cloud() as emulator:
         yield emulator, CloudClients(Settings(cloud_endpoint=IN_PROCESS_ENDPOINT), ROOT_CREDENTIALS)
+
+
+@dataclass
+class ServeProcess:
+    """A `ramflow serve` child process: its base URL, what it printed until ready, how it ended."""
+
+    endpoint: str
+    startup: str
+    returncode: int | None = None
+    rest: str = ""
+
+
+@contextmanager
+def serve_process(*args: str, env: dict[str, str] | None = None) -> Iterator[ServeProcess]:
+    """Start `ramflow serve --port 0 ARGS` as its own process (environment `env`, default this
+    process's), wait until it says it is ready,
+    yield it, then stop it with SIGTERM (its exit code and remaining output are filled in)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from local.cli import app; app()", "serve", "--port", "0", *args],
+        cwd=REPO,
+        env=env,  # the child's whole environment; None inherits this process's
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    started = ServeProcess("", "")
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "try: curl" in line:
+                break
+        started.startup = "".join(lines)
+        ready = re.search(r"ready on (http://127\.0\.0\.1:\d+)", started.startup)
+        assert ready, started.startup
+        started.endpoint = ready.group(1)
+        yield started
+    finally:
+        process.send_signal(signal.SIGTERM)
+        started.rest, _ = process.communicate(timeout=20)
+        started.returncode = process.returncode

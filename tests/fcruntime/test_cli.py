@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +10,7 @@ from typer.testing import CliRunner
 
 from local.cli import app
 from local.dev import DEV_ENTITLEMENTS
+from local.testing import serve_process
 from shared.entitlements import Entitlements
 from shared.tokens import JwtVerifier, load_jwks
 
@@ -33,32 +30,14 @@ def test_dev_token_is_trusted_by_the_dev_configuration(monkeypatch: pytest.Monke
 
 
 def test_serve_prints_its_endpoints_and_vends() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from local.cli import app; app()", "serve", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "try: curl" in line:
-                break
-        text = "".join(lines)
-        endpoint = re.search(r"ready on (http://127\.0\.0\.1:\d+)", text)
-        assert endpoint, text
-        assert f"{endpoint.group(1)}/token-vendor/" in text
+    with serve_process() as served:
+        text, endpoint = served.startup, served.endpoint
+        assert f"{endpoint}/token-vendor/" in text
         assert "/2016-08-15/services/ramflow/functions/<fn>/invocations" in text
         assert "/2023-03-30/functions/<fn>/invocations" in text
 
         token = CliRunner().invoke(app, ["dev-token", "--sub", "demo-app"]).output.strip()
-        reply = requests.get(f"{endpoint.group(1)}/token-vendor/", params={"token": token}, timeout=30)
+        reply = requests.get(f"{endpoint}/token-vendor/", params={"token": token}, timeout=30)
         assert reply.status_code == 200 and reply.json()["Code"] == "Success"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=20)
-    assert process.returncode == 0
-    assert "stopped" in out
+    assert served.returncode == 0
+    assert "stopped" in served.rest

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
+from local.testing import serve_process
 from shared.webhooks import DEV_SECRET
 from tests.webhooks.conftest import NEW_SECRET, OLD_SECRET, encode, sample, sign
 
@@ -23,30 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 @contextmanager
 def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     environment = {k: v for k, v in os.environ.items() if k != "RAMFLOW_WEBHOOK_SECRET"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from local.cli import app; app()", "serve", "--port", "0", *args],
-        cwd=ROOT,
-        env={**environment, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if "try: curl" in line:
-                break
-        text = "".join(lines)
-        endpoint = re.search(r"ready on (http://127\.0\.0\.1:\d+)", text)
-        assert endpoint, text
+    with serve_process(*args, env={**environment, **(env or {})}) as served:
         for secret in (DEV_SECRET, NEW_SECRET, OLD_SECRET):
-            assert secret[6:] not in text, "serve never prints a webhook secret"
-        yield f"{endpoint.group(1)}/webhook-ingress/"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=20)
+            assert secret[6:] not in served.startup, "serve never prints a webhook secret"
+        yield f"{served.endpoint}/webhook-ingress/"
 
 
 def deliver(url: str, secret: str, webhook_id: str) -> requests.Response:
