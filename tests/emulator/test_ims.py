@@ -1,4 +1,4 @@
-"""IMS 2019-08-15 user tags through the official SDK over loopback."""
+"""IMS 2019-08-15 user tags and the default domain through the official SDK over loopback."""
 
 from __future__ import annotations
 
@@ -327,3 +327,11 @@ def test_deleted_user_takes_its_tags_along(
     assert pairs(listed(root_clients, tags={"managed-by": None})) == []
     err = error_of(lambda: listed(root_clients, resource_id=[users["bob"]]))
     assert err.code == "EntityNotExist.User"
+
+
+def test_default_domain_follows_the_account_alias(emulator: Emulator, root_clients: CloudClients) -> None:
+    body = root_clients.ims.get_default_domain().body
+    assert body.request_id
+    assert body.default_domain_name == f"{emulator.account.alias}.onaliyun.com"
+    root_clients.ram.set_account_alias(ram_models.SetAccountAliasRequest(account_alias="renamed-corp"))
+    assert root_clients.ims.get_default_domain().body.default_domain_name == "renamed-corp.onaliyun.com"

@@ -1,4 +1,4 @@
-"""IMS 2019-08-15 (user tags): request parsing and response shapes."""
+"""IMS 2019-08-15 (user tags, the default domain): request parsing and response shapes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from local.emulator.errors import ApiError
 from local.emulator.ims import models
 
 service = Service("ims", "2019-08-15", "ims.aliyuncs.com")
+
+
+@service.action("GetDefaultDomain")
+def get_default_domain(ctx: CallContext) -> dict[str, Any]:
+    """`<alias>.onaliyun.com`; it follows Set/ClearAccountAlias, so it is read on every call."""
+    return {"DefaultDomainName": ctx.account.ram.default_domain}
 
 
 @service.action("TagResources")
