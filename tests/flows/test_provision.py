@@ -71,9 +71,15 @@ def test_programmatic_user_ends_in_exactly_the_approved_state(
     assert rg_attachments(root_clients, f"{user}@ramflow-demo.onaliyun.com") == {
         ("AliyunKafkaFullAccess", "System", resource_group)
     }
-    tags = tags_of(emulator, user)
-    assert tags["managed-by"] == "ramflow" and tags["ticket"] == "ITSM-1043"
-    assert tags["owner"] == "frank@example.com" and tags["team"] == "orders"
+    assert tags_of(emulator, user) == {
+        "managed-by": "ramflow",
+        "ticket": "ITSM-1043",
+        "owner": "frank@example.com",
+        "team": "orders",
+        "cost-center": "cc-4711",
+    }
+    assert emulator.account.ram.users[user].groups == {}
+    assert emulator.account.ram.users[user].mfa_serial_number is None
     assert keys_of(root_clients, user) == [reply["credential"]["access_key_id"]]
     with pytest.raises(Exception) as info:
         root_clients.ram.get_login_profile(ram_models.GetLoginProfileRequest(user_name=user))
@@ -84,7 +90,7 @@ def test_programmatic_user_ends_in_exactly_the_approved_state(
 
 
 def test_console_user_is_auto_approved_with_forced_reset_and_mfa(
-    function_env, call, root_clients, emulator, delivery_keys
+    function_env, call, root_clients, emulator, delivery_keys, resource_group
 ) -> None:  # type: ignore[no-untyped-def]
     private, public = delivery_keys
     root_clients.ram.set_password_policy(
@@ -99,11 +105,28 @@ def test_console_user_is_auto_approved_with_forced_reset_and_mfa(
     event = sample(
         "user-requested-console.json",
         delivery_public_key=public,
-        grants=[{"template": "kafka-instance-readonly", "params": {"instance_id": "alikafka_post-cn-7mz2"}}],
+        grants=[
+            {"template": "kafka-instance-readonly", "params": {"instance_id": "alikafka_post-cn-7mz2"}},
+            {"policy": "AliyunKafkaReadOnlyAccess", "type": "System", "resource_group": resource_group},
+        ],
     )
     reply = call("user-requested", event)
     assert reply["status"] == "completed", reply
     user = event["data"]["user"]["logon_name"]
+    custom = next(a.split(" to ")[0].removeprefix("attached ") for a in reply["actions"] if " to " in a)
+    assert custom.startswith("ramflow-kafka-instance-readonly-")
+    assert policies_of(root_clients, user) == {(custom, "Custom")}
+    assert rg_attachments(root_clients, f"{user}@ramflow-demo.onaliyun.com") == {
+        ("AliyunKafkaReadOnlyAccess", "System", resource_group)
+    }
+    assert tags_of(emulator, user) == {
+        "managed-by": "ramflow",
+        "ticket": "ITSM-1042",
+        "owner": "alice@example.com",
+        "team": "payments",
+    }
+    assert emulator.account.ram.users[user].groups == {}
+    assert emulator.account.ram.users[user].mfa_serial_number is None
     profile = root_clients.ram.get_login_profile(
         ram_models.GetLoginProfileRequest(user_name=user)
     ).body.login_profile

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
@@ -32,13 +34,57 @@ def final_state(clients: CloudClients, emulator: Emulator, user: str) -> dict:
     }
 
 
-def approve_with_crash(call, emulator: Emulator, nth: int, ticket: str) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class Mode:
+    """One access mode's ticket: how to request and approve it, and how its delivered secret is proved."""
+
+    name: str
+    user: str
+    ticket: str
+    request: Callable[[str, str], dict]
+    approval: Callable[[], dict]
+    stopping_calls: int  # calls never retried after an ambiguous failure
+
+    def prove_secret(self, private: str, reply: dict, clients: CloudClients, emulator: Emulator) -> None:
+        credential = reply["credential"]
+        if self.name == "programmatic":
+            key_id = credential["access_key_id"]
+            assert keys_of(clients, self.user) == [key_id], "an orphan AccessKey was left behind"
+            secret = open_sealed(private, credential["sealed_secret"])
+            own = CloudClients(clients.settings, CloudCredentials(key_id, secret))
+            assert own.sts.get_caller_identity().body.arn.endswith(f":user/{self.user}")
+        else:
+            assert keys_of(clients, self.user) == []
+            password = open_sealed(private, credential["sealed_password"])
+            assert emulator.account.ram.users[self.user].login_profile.password == password
+
+
+def console_request(public: str, rg: str) -> dict:
+    event = sample("user-requested-console.json", delivery_public_key=public)
+    event["data"]["grants"][0]["resource_group"] = rg
+    return event
+
+
+MODES = [
+    Mode("programmatic", "orders-etl", "ITSM-1043", programmatic_request, lambda: approval("ITSM-1043"), 1),
+    Mode(
+        "console",
+        "alice.kafka",
+        "ITSM-1042",
+        console_request,
+        lambda: sample("access-approved.json", approvers=["dave@example.com"]),
+        1,
+    ),
+]
+
+
+def approve_with_crash(call, emulator: Emulator, nth: int, mode: Mode) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
     """Approve with the nth cloud call failing after it took effect: (the fault fired, the flow stopped).
 
     Reads and other idempotent calls are retried by the runner, so the flow may still complete."""
     emulator.faults.fail_nth_call(nth, when="after")
     try:
-        reply = call("access-approved", approval(ticket))
+        reply = call("access-approved", mode.approval())
         assert reply["status"] == "completed"
         stopped = False
     except FlowFailed as exc:
@@ -48,9 +94,10 @@ def approve_with_crash(call, emulator: Emulator, nth: int, ticket: str) -> tuple
     return any(c.outcome == "InternalError" for c in emulator.recorder.calls), stopped
 
 
+@pytest.mark.parametrize("mode", MODES, ids=[m.name for m in MODES])
 @pytest.mark.parametrize("attempts", [1, 6], ids=["no-retries", "with-retries"])
 def test_a_failure_after_each_cloud_call_then_a_replay_converges(
-    tmp_path, monkeypatch, call, delivery_keys, attempts
+    tmp_path, monkeypatch, call, delivery_keys, attempts, mode
 ) -> None:  # type: ignore[no-untyped-def]
     """With retries off every fault stops the saga; with them on, only the calls that mint secrets do."""
     private, public = delivery_keys
@@ -69,26 +116,22 @@ def test_a_failure_after_each_cloud_call_then_a_replay_converges(
             rg = clients.resource_manager.create_resource_group(
                 rm_models.CreateResourceGroupRequest(name="orders", display_name="Orders")
             ).body.resource_group.id
-            call("user-requested", programmatic_request(public, rg))
-            fired, stopped = approve_with_crash(call, emulator, nth, "ITSM-1043")
+            assert call("user-requested", mode.request(public, rg))["status"] == "pending_approval"
+            fired, stopped = approve_with_crash(call, emulator, nth, mode)
             stops += stopped
-            reply = call("access-approved", approval("ITSM-1043"))  # the replay: a new delivery
+            reply = call("access-approved", mode.approval())  # the replay: a new delivery
             assert reply["status"] == "completed", (nth, reply)
-            state = final_state(clients, emulator, "orders-etl")
+            state = final_state(clients, emulator, mode.user)
             baseline = baseline or state
             assert state == baseline, f"after a failure at call {nth}"
-            key_id = reply["credential"]["access_key_id"]
-            assert keys_of(clients, "orders-etl") == [key_id], f"orphan key after a failure at call {nth}"
-            secret = open_sealed(private, reply["credential"]["sealed_secret"])
-            own = CloudClients(clients.settings, CloudCredentials(key_id, secret))
-            assert own.sts.get_caller_identity().body.arn.endswith(":user/orders-etl")
+            mode.prove_secret(private, reply, clients, emulator)
             if not fired:
                 break
     assert nth > 8  # every call of approve failed once; the last round ran clean
     if attempts == 1:
         assert stops == nth - 1  # every injected failure stopped the flow before the replay
     else:
-        assert stops >= 1  # CreateAccessKey is never retried after an ambiguous failure
+        assert stops >= mode.stopping_calls  # CreateAccessKey / CreateLoginProfile are never retried
 
 
 BAD_REQUESTS = [
