@@ -26,7 +26,8 @@ def world(emulator: Emulator, root_clients: CloudClients, cloud_settings: Settin
 
 def rich_user(world: World, name: str = "alice.kafka", owner: str = OWNER) -> dict[str, object]:
     """2 keys (one by hand), a login profile, a bound MFA device, 3 groups, system + custom policies
-    at account scope (ramflow's and hand-made) and a resource-group grant."""
+    at account scope (ramflow's and hand-made) and two resource-group grants (ramflow's and one
+    made by hand through ResourceManager)."""
     rg = world.resource_group(f"rg-of-{name}".replace(".", "-"))
     world.provision(
         name,
@@ -47,9 +48,10 @@ def rich_user(world: World, name: str = "alice.kafka", owner: str = OWNER) -> di
     if hand_made not in world.custom_policies():
         world.custom_policy(hand_made)
     world.attach(name, hand_made, "Custom")
+    world.attach_in_group(name, rg, "ReadOnlyAccess")  # out of band, straight through ResourceManager
     held = world.holds(name)
     assert held is not None and len(held["keys"]) == 2 and held["login_profile"] and held["mfa"]
-    assert len(held["groups"]) == 3 and len(held["policies"]) == 5
+    assert len(held["groups"]) == 3 and len(held["policies"]) == 6
     return {"rg": rg, "serial": serial, "hand_made": hand_made}
 
 
