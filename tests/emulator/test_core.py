@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from datetime import datetime, timedelta, timezone
+
 import pytest
+import requests
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 
-from local.emulator.core import DEFAULT_ROOT_KEY_ID
+from local.emulator.auth import canonical_request, sign
+from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET, Emulator
+from local.emulator.server import EmulatorServer
 from shared.cloud.clients import CloudClients, CloudCredentials
 
 
@@ -48,32 +55,101 @@ def test_error_body_has_the_cloud_fields(root_clients: CloudClients) -> None:
     assert refusal.data["HostId"] == "sts.aliyuncs.com"
 
 
-def test_tampered_signature_is_refused(emulator, emulator_server) -> None:  # type: ignore[no-untyped-def]
-    import requests
-
-    from local.emulator.auth import canonical_request, sign
-
+def signed_headers(
+    server: EmulatorServer,
+    *,
+    action: str = "GetAccountAlias",
+    version: str = "2015-05-01",
+    when: datetime | None = None,
+    body: bytes = b"",
+) -> dict[str, str]:
+    """ACS3 headers for a POST / signed by hand with the default root key, as the SDK would sign it."""
     headers = {
-        "host": f"127.0.0.1:{emulator_server.port}",
-        "x-acs-action": "GetAccountAlias",
-        "x-acs-version": "2015-05-01",
-        "x-acs-date": "2026-01-01T00:00:00Z",
-        "x-acs-signature-nonce": "n1",
-        "x-acs-content-sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "host": f"127.0.0.1:{server.port}",
+        "x-acs-action": action,
+        "x-acs-version": version,
+        "x-acs-date": (when or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "x-acs-signature-nonce": uuid.uuid4().hex,
+        "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
     }
-    signed = tuple(sorted(headers))
-    good = sign(
-        "ramflow-emulator-root-secret-0001",
-        canonical_request("POST", "/", {}, headers, signed, headers["x-acs-content-sha256"]),
+    names = tuple(sorted(headers))
+    signature = sign(
+        DEFAULT_ROOT_KEY_SECRET,
+        canonical_request("POST", "/", {}, headers, names, headers["x-acs-content-sha256"]),
     )
-    tampered = ("0" if good[0] != "0" else "1") + good[1:]
     headers["Authorization"] = (
         f"ACS3-HMAC-SHA256 Credential={DEFAULT_ROOT_KEY_ID},"
-        f"SignedHeaders={';'.join(signed)},Signature={tampered}"
+        f"SignedHeaders={';'.join(names)},Signature={signature}"
     )
-    reply = requests.post(f"{emulator_server.endpoint}/", headers=headers, timeout=5)
+    return headers
+
+
+def post(server: EmulatorServer, headers: dict[str, str], body: bytes = b"") -> requests.Response:
+    return requests.post(f"{server.endpoint}/", headers=headers, data=body, timeout=5)
+
+
+def test_hand_signed_request_is_accepted(emulator: Emulator, emulator_server: EmulatorServer) -> None:
+    reply = post(emulator_server, signed_headers(emulator_server))
+    assert reply.status_code == 200
+    assert reply.json()["AccountAlias"] == emulator.account.alias
+
+
+def test_tampered_signature_is_refused(emulator_server: EmulatorServer) -> None:
+    headers = signed_headers(emulator_server)
+    head, good = headers["Authorization"].rsplit("=", 1)
+    headers["Authorization"] = f"{head}={'0' if good[0] != '0' else '1'}{good[1:]}"
+    reply = post(emulator_server, headers)
     assert reply.status_code == 400
     assert reply.json()["Code"] == "SignatureDoesNotMatch"
+
+
+def test_stale_timestamp_is_expired(emulator_server: EmulatorServer) -> None:
+    stale = datetime.now(timezone.utc) - timedelta(minutes=20)
+    reply = post(emulator_server, signed_headers(emulator_server, when=stale))
+    assert reply.status_code == 400
+    assert reply.json()["Code"] == "InvalidTimeStamp.Expired"
+
+
+def test_replayed_nonce_is_refused(emulator_server: EmulatorServer) -> None:
+    headers = signed_headers(emulator_server)
+    assert post(emulator_server, headers).status_code == 200
+    replay = post(emulator_server, headers)
+    assert replay.status_code == 400
+    assert replay.json()["Code"] == "SignatureNonceUsed"
+
+
+def test_unknown_action_is_not_found(emulator_server: EmulatorServer) -> None:
+    reply = post(emulator_server, signed_headers(emulator_server, action="GetNothingAtAll"))
+    assert reply.status_code == 404
+    assert reply.json()["Code"] == "InvalidAction.NotFound"
+
+
+def test_unknown_version_is_invalid(emulator_server: EmulatorServer) -> None:
+    reply = post(emulator_server, signed_headers(emulator_server, version="2000-01-01"))
+    assert reply.status_code == 400
+    assert reply.json()["Code"] == "InvalidVersion"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "ACS3-HMAC-SHA256 not-a-credential",
+        f"ACS3-HMAC-SM3 Credential={DEFAULT_ROOT_KEY_ID},SignedHeaders=host,Signature=00ff",
+    ],
+    ids=["garbled", "other-algorithm"],
+)
+def test_malformed_authorization_is_refused(emulator_server: EmulatorServer, authorization: str) -> None:
+    headers = {**signed_headers(emulator_server), "Authorization": authorization}
+    reply = post(emulator_server, headers)
+    assert reply.status_code == 400
+    assert reply.json()["Code"] == "InvalidAuthorization"
+
+
+def test_body_that_differs_from_its_hash_is_refused(emulator_server: EmulatorServer) -> None:
+    headers = signed_headers(emulator_server, body=b"")
+    reply = post(emulator_server, headers, body=b"AccountAlias=swapped-in-transit")
+    assert reply.status_code == 400
+    assert reply.json()["Code"] == "ContentSHA256NotMatched"
 
 
 def test_qps_limit_answers_throttling(emulator, root_clients: CloudClients) -> None:  # type: ignore[no-untyped-def]
