@@ -13,11 +13,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from alibabacloud_ram20150501 import models as ram_models
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local import build as builder
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
 from local.emulator.server import EmulatorServer
+from shared.cloud.clients import CloudClients
 from shared.sealing import generate_keypair
 from tests.deploy.test_build_entitlements import entitlements, write_config
 from tests.webhooks.conftest import NEW_SECRET, http_event, sign
@@ -25,6 +29,7 @@ from tests.webhooks.conftest import NEW_SECRET, http_event, sign
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 FUNCTIONS = sorted(p.name for p in (REPO / "functions").iterdir() if (p / "index.py").is_file())
+VENDED_ROLE = "ramflow-kafka-reader"
 
 # Runs inside the clean interpreter: put the package first on sys.path as FC does with /code, call the
 # handler, and report what it returned and where every imported module came from.
@@ -50,11 +55,41 @@ print("RESULT " + json.dumps({"reply": reply, "outside": outside, "local": has_l
 
 
 @pytest.fixture(scope="session")
-def packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def signing_key() -> rsa.RSAPrivateKey:
+    """The identity provider's key: the packaged entitlements trust its public half, and only that."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def packaged_entitlements(signing_key: rsa.RSAPrivateKey) -> dict[str, Any]:
+    document = entitlements(VENDED_ROLE)
+    (jwk,) = document["jwks"]["keys"]
+    document["jwks"]["keys"] = [
+        {**jwk, **json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key()))}
+    ]
+    return document
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory: pytest.TempPathFactory, packaged_entitlements: dict[str, Any]) -> Path:
     out = tmp_path_factory.mktemp("build")
-    config = write_config(tmp_path_factory.mktemp("config"), entitlements("ramflow-kafka-reader"))
+    config = write_config(tmp_path_factory.mktemp("config"), packaged_entitlements)
     builder.build(out, mode="venv", config=config)
     return out
+
+
+def mint(signing_key: rsa.RSAPrivateKey, document: dict[str, Any], app: str) -> str:
+    """A JWT from the packaged entitlements' issuer, for their audience, signed with their key."""
+    now = int(time.time())
+    payload = {
+        "iss": document["issuer"],
+        "aud": document["audience"],
+        "sub": app,
+        "iat": now,
+        "exp": now + 300,
+    }
+    kid = document["jwks"]["keys"][0]["kid"]
+    return jwt.encode(payload, signing_key, algorithm="RS256", headers={"kid": kid})
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +141,13 @@ def test_every_function_has_a_package_with_its_handler_shared_and_no_local(packa
 
 
 def test_every_built_handler_imports_and_runs_in_a_clean_environment(
-    packages: Path, clean_python: Path, emulator_server: EmulatorServer, tmp_path: Path
+    packages: Path,
+    clean_python: Path,
+    emulator_server: EmulatorServer,
+    root_clients: CloudClients,
+    signing_key: rsa.RSAPrivateKey,
+    packaged_entitlements: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -150,10 +191,9 @@ def test_every_built_handler_imports_and_runs_in_a_clean_environment(
     assert reply["statusCode"] == 200, reply
     replies["webhook-ingress"] = json.loads(reply["body"])
     replies["access-revoked"] = run(clean_python, packages, "access-revoked", revocation, env)
-    assert (
-        replies["access-revoked"] == replies["webhook-ingress"]
-        or replies["access-revoked"]["status"] == "completed"
-    )
+    assert replies["webhook-ingress"]["status"] == "completed", replies["webhook-ingress"]
+    assert replies["access-revoked"]["status"] == "completed", replies["access-revoked"]
+    assert replies["access-revoked"]["actions"] == [], "the webhook's delivery already revoked the grant"
 
     replies["user-offboarded"] = run(
         clean_python,
@@ -169,11 +209,46 @@ def test_every_built_handler_imports_and_runs_in_a_clean_environment(
     replies["reconcile"] = run(clean_python, packages, "reconcile", tick.encode(), env)
     assert replies["reconcile"]["status"] == "completed", replies["reconcile"]
 
-    reply = run(
-        clean_python, packages, "token-vendor", http_event(b"", {}, method="GET", content_type=None), env
+    # The entitled application's token, signed with the key the packaged entitlements trust, is
+    # exchanged for the vended role's STS credentials (the role trusts the account, as deployed).
+    trust = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"RAM": [f"acs:ram::{emulator_server.emulator.account.account_id}:root"]},
+            }
+        ],
+    }
+    root_clients.ram.create_role(
+        ram_models.CreateRoleRequest(role_name=VENDED_ROLE, assume_role_policy_document=json.dumps(trust))
     )
-    assert reply["statusCode"] == 401  # imports the JWT stack; no token, no credentials
+    # STS refuses root sessions, so the vendor runs as a RAM user allowed to assume roles.
+    root_clients.ram.create_user(ram_models.CreateUserRequest(user_name="token-vendor"))
+    root_clients.ram.attach_policy_to_user(
+        ram_models.AttachPolicyToUserRequest(
+            policy_type="System", policy_name="AliyunSTSAssumeRoleAccess", user_name="token-vendor"
+        )
+    )
+    key = root_clients.ram.create_access_key(
+        ram_models.CreateAccessKeyRequest(user_name="token-vendor")
+    ).body.access_key
+    vendor_keys = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": key.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": key.access_key_secret,
+    }
+    (app,) = packaged_entitlements["apps"]
+    (alias,) = packaged_entitlements["apps"][app]["roles"]
+    token = mint(signing_key, packaged_entitlements, app)
+    request = json.loads(
+        http_event(b"", {"Authorization": f"Bearer {token}"}, method="GET", content_type=None)
+    )
+    request["queryParameters"] = {"role": alias}
+    reply = run(clean_python, packages, "token-vendor", json.dumps(request).encode(), {**env, **vendor_keys})
+    assert reply["statusCode"] == 200, reply
     replies["token-vendor"] = json.loads(reply["body"])
+    assert replies["token-vendor"]["Code"] == "Success", replies["token-vendor"].get("Message")
 
     assert sorted(replies) == sorted(f.replace("_", "-") for f in FUNCTIONS)
 
