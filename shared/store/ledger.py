@@ -27,30 +27,15 @@ from pydantic import BaseModel
 from shared.errors import RecordNotFound, StoreError
 from shared.store.base import Document, JsonObject, KeyValueBackend
 from shared.store.records import (
-    AccessKeyCredential,
-    Credential,
     GrantRecord,
     Intent,
-    LoginProfileCredential,
     ScheduledDeletion,
     TicketRecord,
     UserRecord,
-    grant_id,
     utc_now,
 )
 
-__all__ = [
-    "AccessKeyCredential",
-    "Credential",
-    "GrantRecord",
-    "Intent",
-    "Ledger",
-    "LoginProfileCredential",
-    "ScheduledDeletion",
-    "TicketRecord",
-    "UserRecord",
-    "grant_id",
-]
+__all__ = ["Ledger"]
 
 TICKETS, USERS, OWNERS, INTENTS, DELETIONS = "ticket/", "user/", "owner/", "intent/", "deletion/"
 TICKETS_OF = "tickets-of/"
