@@ -18,7 +18,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from local.emulator import errors
-from local.emulator.auth import parse_authorization, verify_signature
+from local.emulator.auth import Authorization, parse_authorization, verify_signature
 from local.emulator.errors import ApiError
 from local.emulator.faults import FaultControls
 from local.emulator.recorder import CallRecorder
@@ -100,6 +100,18 @@ class EmulatorRequest:
     def header(self, name: str) -> str | None:
         name = name.lower()
         return next((v for k, v in self.headers.items() if k.lower() == name), None)
+
+    def verify_signature(self, auth: Authorization, secret: str) -> None:
+        """Raise SignatureDoesNotMatch unless this request, as received, was signed with `secret`."""
+        verify_signature(
+            auth,
+            secret,
+            method=self.method,
+            path=self.path,
+            query=self.query,
+            headers=self.headers,
+            body=self.body,
+        )
 
 
 @dataclass
@@ -274,15 +286,7 @@ class Emulator:
         key_id = auth.access_key_id
         token = request.header("x-acs-security-token")
         secret, account, principal = self.resolve_key(key_id, token)
-        verify_signature(
-            auth,
-            secret,
-            method=request.method,
-            path=request.path,
-            query=request.query,
-            headers=request.headers,
-            body=request.body,
-        )
+        request.verify_signature(auth, secret)
         self._check_freshness(request)
         return account, principal
 

@@ -21,7 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import unquote
 
-from local.emulator.auth import parse_authorization, verify_signature
+from local.emulator.auth import parse_authorization
 from local.emulator.core import Emulator, EmulatorRequest
 from local.emulator.errors import ApiError
 
@@ -98,15 +98,7 @@ class StaticKeys:
         try:
             auth = parse_authorization(request.header("authorization"))
             secret, caller = self.secret(auth.access_key_id, request.header("x-acs-security-token"))
-            verify_signature(
-                auth,
-                secret,
-                method=request.method,
-                path=request.path,
-                query=request.query,
-                headers=request.headers,
-                body=request.body,
-            )
+            request.verify_signature(auth, secret)
         except ApiError as err:
             raise _denied(err) from None
         nonce = request.header("x-acs-signature-nonce") or ""
