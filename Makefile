@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/python -m local.demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

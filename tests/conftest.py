@@ -8,6 +8,10 @@ import redis
 
 pytest_plugins = ["local.testing"]
 
+# Tests never wait on the deployed 20 calls/s budget unless they ask for it: the tests of the limiter
+# and the benchmarks set their own rate. Subprocesses (`ramflow serve`, the CLI) inherit this.
+os.environ.setdefault("RAMFLOW_RATE_LIMIT_QPS", "1000")
+
 
 # --- redis_url: a real redis-server for the tests that need one -------------------------------------
 

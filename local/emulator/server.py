@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from local.emulator.core import Emulator, EmulatorRequest
+from local.loopback import LoopbackHTTPServer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -37,11 +38,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Silence per-request logging: the recorder keeps a redacted trail instead."""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-
+class _Server(LoopbackHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: Emulator):
         super().__init__(address, _Handler)
         self.emulator = emulator
@@ -68,18 +65,14 @@ class EmulatorServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
-        self._thread.start()
+        self._thread = self._server.start_thread("emulator")
         return self
 
     def serve_forever(self) -> None:
         self._server.serve_forever()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop_thread(self._thread)
 
     def __enter__(self) -> EmulatorServer:
         return self.start()

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -40,6 +40,7 @@ from local.emulator.core import EmulatorRequest
 from local.fcruntime.credentials import CredentialSource, NoCredentials
 from local.fcruntime.signing import InvokeDenied, KeyResolver, verify_fc2
 from local.fcruntime.spec import FunctionSpec, load_functions
+from local.loopback import LoopbackHTTPServer
 from shared.fc import FcContext, FcFunction
 
 log = logging.getLogger("ramflow.fcruntime")
@@ -180,10 +181,7 @@ class FcRuntime:
     def start(self) -> FcRuntime:
         self._apply_environment()
         self._set_credential_env(self.credentials.get())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name=f"fcruntime-{self.id}", daemon=True
-        )
-        self._thread.start()
+        self._thread = self._server.start_thread(f"fcruntime-{self.id}")
         return self
 
     def serve_forever(self) -> None:
@@ -195,8 +193,7 @@ class FcRuntime:
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
+            self._server.stop_thread(self._thread, close=False)
             self._thread = None
         self._server.server_close()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -375,11 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
         """No access log: query strings carry tokens (`?token=`), and those never reach a log."""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-
+class _Server(LoopbackHTTPServer):
     def __init__(self, address: tuple[str, int], runtime: FcRuntime):
         super().__init__(address, _Handler)
         self.runtime = runtime

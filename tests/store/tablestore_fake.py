@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tablestore import consts
@@ -34,6 +34,8 @@ from tablestore.metadata import INF_MAX, INF_MIN
 from tablestore.plainbuffer.plain_buffer_builder import PlainBufferBuilder
 from tablestore.protobuf import table_store_filter_pb2 as filter_pb2
 from tablestore.protobuf import table_store_pb2 as pb2
+
+from local.loopback import LoopbackHTTPServer
 
 HEADER = 0x75
 (TAG_ROW_PK, TAG_ROW_DATA, TAG_CELL, TAG_CELL_NAME, TAG_CELL_VALUE, TAG_CELL_TYPE) = (1, 2, 3, 4, 5, 6)
@@ -228,7 +230,8 @@ class FakeTablestore:
         self.tables: dict[str, _Table] = {}
         self.lock = threading.Lock()
         self.calls: list[str] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     # --- lifecycle ---
     def start(self) -> FakeTablestore:
@@ -251,18 +254,13 @@ class FakeTablestore:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 256  # the contract tests open 32 connections at once
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = self._server.start_thread("tablestore-fake")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop_thread(self._thread)
             self._server = None
 
     def __enter__(self) -> FakeTablestore:
