@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
@@ -45,6 +46,8 @@ CONFIG_DIR = REPO / "config"
 ENTITLEMENTS_FILE = "entitlements.yaml"  # s.yaml: RAMFLOW_ENTITLEMENTS=/code/config/entitlements.yaml
 TARGET_PLATFORM = "manylinux2014_x86_64"
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+# `functions/<name>/__init__.py` makes the folder importable in the repo; in FC the folder is /code.
+_SKIP_FUNCTION = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "__init__.py")
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ def _copy_distribution(dist: metadata.Distribution, target: Path) -> None:
             shutil.copy2(source, destination)
 
 
-def _link_tree(source: Path, destination: Path) -> None:
+def _link_tree(source: Path, destination: Path, ignore: Any = _SKIP) -> None:
     """Hard links where the filesystem allows (seven packages share one copy of the dependencies)."""
 
     def link(src: str, dst: str) -> None:
@@ -153,7 +156,7 @@ def _link_tree(source: Path, destination: Path) -> None:
         except OSError:
             shutil.copy2(src, dst)
 
-    shutil.copytree(source, destination, copy_function=link, dirs_exist_ok=True, ignore=_SKIP)
+    shutil.copytree(source, destination, copy_function=link, dirs_exist_ok=True, ignore=ignore)
 
 
 def function_folders(names: Sequence[str] | None = None) -> list[Path]:
@@ -234,7 +237,7 @@ def build(
         package = out / folder.name
         shutil.rmtree(package, ignore_errors=True)
         _link_tree(deps, package)
-        _link_tree(folder, package)
+        _link_tree(folder, package, _SKIP_FUNCTION)
         _link_tree(REPO / "shared", package / "shared")
         if config.is_dir() and any(config.iterdir()):
             _link_tree(config, package / "config")

@@ -1,6 +1,6 @@
 """Typed wrappers over the official Alibaba Cloud SDK clients: no business rules, one call path."""
 
-from shared.cloud.gateway import Cloud, account_runner
+from shared.cloud.cloud import Cloud, account_runner
 from shared.cloud.ims import ImsGateway
 from shared.cloud.ram import (
     AccessKeyInfo,

@@ -26,9 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from shared.audit import audit
-from shared.cloud.ram import AccessKeyInfo, PolicyRef
-from shared.cloud.resource_manager import PolicyAttachment
-from shared.flows.offboard_steps import (
+from shared.flows.holdings import Holdings, discover
+from shared.flows.saga import (
     Done,
     Journal,
     Progress,
@@ -37,13 +36,11 @@ from shared.flows.offboard_steps import (
     all_ok,
     by_subject,
     delete_policy_steps,
-    is_ramflow_policy,
-    is_resource_group,
     policy_usage_steps,
     retried_until_complete,
     unused_policies,
 )
-from shared.flows.users import is_managed, user_locks
+from shared.flows.users import user_locks
 from shared.models.events import CloudEvent, UserOffboarded
 from shared.models.results import Result
 from shared.runtime import Runtime
@@ -54,93 +51,6 @@ MEMO = "offboard/"
 UNMANAGED = "not tagged managed-by=ramflow: ramflow never changes it"
 
 State = Literal["deleted", "disabled", "gone", "needs_human", "busy", "failed", "planned"]
-
-
-@dataclass
-class Holdings:
-    """What RAM holds for one user, as read just now."""
-
-    user_name: str
-    found: bool = True
-    readable: bool = True
-    tags: dict[str, str] = field(default_factory=dict)
-    login_profile: bool | None = None
-    keys: list[AccessKeyInfo] = field(default_factory=list)
-    policies: list[PolicyRef] = field(default_factory=list)
-    rg_grants: list[PolicyAttachment] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)
-    mfa_serial: str | None = None
-
-    @property
-    def managed(self) -> bool:
-        return is_managed(self.tags)
-
-    def ramflow_policies(self) -> set[str]:
-        """Custom policies ramflow rendered, attached at either scope."""
-        return {p.name for p in self.policies if is_ramflow_policy(p.type, p.name)} | {
-            a.policy_name for a in self.rg_grants if is_ramflow_policy(a.policy_type, a.policy_name)
-        }
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "login_profile": self.login_profile,
-            "access_keys": [f"{k.access_key_id} ({k.status})" for k in self.keys],
-            "policies": [f"{p.type}:{p.name}" for p in self.policies],
-            "resource_group_policies": [
-                f"{a.policy_type}:{a.policy_name}@{a.resource_group_id}" for a in self.rg_grants
-            ],
-            "groups": list(self.groups),
-            "mfa_device": self.mfa_serial,
-        }
-
-
-def discover(
-    rt: Runtime, names: Sequence[str], stepper: Stepper, *, login_profile: bool = False
-) -> dict[str, Holdings]:
-    """One level of reads for every user; a user whose tags are missing does not exist."""
-    ram, rm, ims = rt.cloud.ram, rt.cloud.rm, rt.cloud.ims
-    steps: list[Step] = []
-    for name in names:
-        principal = rt.logon_principal(name)
-        steps += [
-            Step(name, "ListTagResources", "tags", lambda n=name: ims.list_user_tags(n)),
-            Step(name, "ListAccessKeys", "", lambda n=name: ram.list_access_keys(n)),
-            Step(name, "ListPoliciesForUser", "", lambda n=name: ram.list_policies_for_user(n)),
-            Step(
-                name,
-                "ListPolicyAttachments",
-                principal,
-                lambda p=principal: rm.list_policy_attachments(principal_name=p, principal_type="IMSUser"),
-            ),
-            Step(name, "ListGroupsForUser", "", lambda n=name: ram.list_groups_for_user(n)),
-            Step(name, "GetUserMFAInfo", "", lambda n=name: ram.get_user_mfa_info(n)),
-        ]
-        if login_profile:
-            steps.append(
-                Step(name, "GetLoginProfile", "", lambda n=name: ram.get_login_profile(n) is not None)
-            )
-    holdings = {name: Holdings(name) for name in names}
-    for d in stepper.run("read what RAM holds", steps):
-        found = holdings[d.step.subject]
-        if not d.ok:
-            found.readable = False
-        elif d.step.action == "ListTagResources":
-            found.found, found.tags = not d.absent, dict(d.value or {})
-        elif d.absent:
-            continue
-        elif d.step.action == "ListAccessKeys":
-            found.keys = list(d.value)
-        elif d.step.action == "ListPoliciesForUser":
-            found.policies = list(d.value)
-        elif d.step.action == "ListPolicyAttachments":
-            found.rg_grants = [a for a in d.value if is_resource_group(a.resource_group_id)]
-        elif d.step.action == "ListGroupsForUser":
-            found.groups = list(d.value)
-        elif d.step.action == "GetUserMFAInfo":
-            found.mfa_serial = d.value
-        elif d.step.action == "GetLoginProfile":
-            found.login_profile = bool(d.value)
-    return holdings
 
 
 @dataclass
@@ -315,7 +225,7 @@ class _Teardown:
             else:
                 ours.append(found)
 
-        tickets = tickets_of_users(self.ledger, [*(h.user_name for h in ours), *gone])
+        tickets = self.ledger.tickets_of_users([*(h.user_name for h in ours), *gone])
         grants = _grants_by_user(tickets)
         due = {h.user_name: self._schedule(h.user_name, now) for h in ours}
         deleting = [h.user_name for h in ours if due[h.user_name] <= now]
@@ -448,7 +358,7 @@ class _Teardown:
                 else None,
                 actions=[f"{a['action']} {a['target']}".strip() for a in self.journal.actions_of(name)],
             )
-        mark_users_revoked(ledger, tickets, revoked_users)
+        ledger.mark_users_revoked(tickets, revoked_users)
 
     def _set_user(
         self, name: str, status: Literal["disabled", "deleted"], delete_after: datetime | None
@@ -518,37 +428,9 @@ def take_apart_steps(rt: Runtime, h: Holdings, *, delete: bool, dry_run: bool) -
     return steps
 
 
-def tickets_of_users(ledger: Ledger, names: Sequence[str]) -> list[TicketRecord]:
-    """Every ticket naming any of these users, pending ones too (offboarding closes them), by id."""
-    found = {t.ticket_id: t for name in sorted(set(names)) for t in ledger.tickets_of_user(name)}
-    return [found[ticket_id] for ticket_id in sorted(found)]
-
-
 def _grants_by_user(tickets: Sequence[TicketRecord]) -> dict[str, list[GrantRecord]]:
     found: dict[str, list[GrantRecord]] = {}
     for ticket in tickets:
         for grant in ticket.grants:
             found.setdefault(grant.user_name, []).append(grant)
     return found
-
-
-def mark_users_revoked(ledger: Ledger, tickets: Sequence[TicketRecord], users: set[str]) -> None:
-    """Every grant of these users is gone from RAM: the ledger says so, ticket by ticket."""
-    ids = {g.grant_id for t in tickets for g in t.grants if g.user_name in users and g.status != "revoked"}
-    mark_revoked(ledger, tickets, ids)
-
-
-def mark_revoked(ledger: Ledger, tickets: Sequence[TicketRecord], grant_ids: set[str]) -> None:
-    """Grants revoked; a ticket none of whose grants is left becomes `revoked`."""
-    for ticket in tickets:
-        if not any(g.grant_id in grant_ids for g in ticket.grants):
-            continue
-
-        def change(t: TicketRecord) -> None:
-            for grant in t.grants:
-                if grant.grant_id in grant_ids:
-                    grant.status = "revoked"
-            if t.grants and all(g.status == "revoked" for g in t.grants) and t.status != "rejected":
-                t.status = "revoked"
-
-        ledger.update_ticket(ticket.ticket_id, change)

@@ -20,18 +20,16 @@ from shared.concurrency import failures, run_all
 from shared.errors import CloudError, EntityAlreadyExists, GuardDenied, PolicyContentMismatch, UserBusy
 from shared.flows.users import MANAGED_BY, is_managed, user_locks
 from shared.models.events import AccessApproved, CloudEvent, UserRequested
-from shared.models.results import AccessKeyCredential as ReplyAccessKey
-from shared.models.results import LoginProfileCredential as ReplyLoginProfile
-from shared.models.results import Result
+from shared.models.results import AccessKeyReply, LoginProfileReply, Result
 from shared.passwords import generate_password
 from shared.policy.guard import Plan, PlannedGrant, check_access_mode, check_approval, plan_request
 from shared.runtime import Runtime
 from shared.sealing import seal
 from shared.store.records import (
-    AccessKeyCredential,
+    AccessKeyRecord,
     GrantRecord,
     Intent,
-    LoginProfileCredential,
+    LoginProfileRecord,
     TicketRecord,
     UserRecord,
 )
@@ -277,7 +275,7 @@ class _Provisioning:
         a console user gets a fresh password (delivered to this ticket's requester)."""
         ram = self.rt.cloud.ram
         credential = record.credential
-        if isinstance(credential, AccessKeyCredential) and credential.access_key_id in {
+        if isinstance(credential, AccessKeyRecord) and credential.access_key_id in {
             k.access_key_id for k in ram.list_access_keys(self.name)
         }:
             ram.update_access_key(self.name, credential.access_key_id, "Active")
@@ -303,7 +301,7 @@ class _Provisioning:
         ledger.put_intent(Intent(key=intent_key, ticket_id=self.ticket_id, known_key_ids=keys))
         key: NewAccessKey = ram.create_access_key(self.name)
         sealed = seal(self.request.delivery_public_key, key.secret.get_secret_value())
-        credential = AccessKeyCredential(
+        credential = AccessKeyRecord(
             access_key_id=key.access_key_id, sealed_secret=sealed, ticket_id=self.ticket_id
         )
         record = ledger.update_user(self.name, lambda u: setattr(u, "credential", credential))
@@ -326,7 +324,7 @@ class _Provisioning:
                 self._reset_login_profile(password)
         else:
             self._reset_login_profile(password)
-        credential = LoginProfileCredential(sealed_password=sealed, ticket_id=self.ticket_id)
+        credential = LoginProfileRecord(sealed_password=sealed, ticket_id=self.ticket_id)
         record = self.rt.store.ledger.update_user(self.name, lambda u: setattr(u, "credential", credential))
         self.actions.append(
             f"created console login for {self.rt.logon_principal(self.name)} "
@@ -445,12 +443,12 @@ def _completed_reply(
     credential = None
     if record is not None and record.credential is not None and _delivered_by(record, ticket.ticket_id):
         stored = record.credential
-        if isinstance(stored, AccessKeyCredential):
-            credential = ReplyAccessKey(
+        if isinstance(stored, AccessKeyRecord):
+            credential = AccessKeyReply(
                 access_key_id=stored.access_key_id, sealed_secret=stored.sealed_secret
             )
         else:
-            credential = ReplyLoginProfile(
+            credential = LoginProfileReply(
                 logon_principal=rt.logon_principal(ticket.user_name), sealed_password=stored.sealed_password
             )
     return Result(

@@ -21,19 +21,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.audit import audit
-from shared.flows.offboard import Holdings, UserOutcome, discover, learn_alias, take_apart
-from shared.flows.offboard_steps import (
+from shared.flows.holdings import Holdings, discover
+from shared.flows.offboard import UserOutcome, learn_alias, take_apart
+from shared.flows.provision import access_key_intent
+from shared.flows.revoke import revoke_grants
+from shared.flows.saga import (
     Journal,
     Progress,
     Step,
     Stepper,
 )
-from shared.flows.provision import access_key_intent
-from shared.flows.revoke import revoke_grants
 from shared.flows.users import MANAGED_BY, user_locks
 from shared.models.results import Result
 from shared.runtime import Runtime
-from shared.store.records import AccessKeyCredential, GrantRecord, UserRecord
+from shared.store.records import AccessKeyRecord, GrantRecord, UserRecord
 
 REFERENCE = "reconcile"
 
@@ -262,7 +263,7 @@ def _compare(
     if rt.store.ledger.get_intent(access_key_intent(name)) is None:  # no AccessKey being made right now
         ours = (
             {record.credential.access_key_id}
-            if record.status == "active" and isinstance(record.credential, AccessKeyCredential)
+            if record.status == "active" and isinstance(record.credential, AccessKeyRecord)
             else set()
         )
         for key in held.keys:

@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shared.audit import audit
-from shared.flows.offboard import mark_revoked
-from shared.flows.offboard_steps import (
+from shared.flows.saga import (
     Journal,
     Step,
     Stepper,
@@ -190,7 +189,7 @@ def revoke_grants(
     by_user = by_subject(second[len(detach) :])
     disabled = [u for u in disabling if all_ok(by_user.get(u, []))]
     if not stepper.dry_run:
-        mark_revoked(ledger, tickets, revoked)
+        ledger.mark_revoked(tickets, revoked)
         for user in disabled:
             if ledger.get_user(user) is not None:
                 ledger.update_user(user, _disable)

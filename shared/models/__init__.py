@@ -16,7 +16,7 @@ from shared.models.events import (
     parse_events,
 )
 from shared.models.grants import Grant, PolicyGrant, TemplateGrant
-from shared.models.results import AccessKeyCredential, FieldError, LoginProfileCredential, Result
+from shared.models.results import AccessKeyReply, FieldError, LoginProfileReply, Result
 
 __all__ = [
     "ACCESS_APPROVED",
@@ -24,13 +24,13 @@ __all__ = [
     "USER_OFFBOARDED",
     "USER_REQUESTED",
     "AccessApproved",
-    "AccessKeyCredential",
+    "AccessKeyReply",
     "AccessRevoked",
     "CloudEvent",
     "EventData",
     "FieldError",
     "Grant",
-    "LoginProfileCredential",
+    "LoginProfileReply",
     "PolicyGrant",
     "Result",
     "TemplateGrant",

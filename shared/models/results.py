@@ -30,8 +30,8 @@ def _must_be_sealed(value: str) -> str:
 SealedText = Annotated[str, AfterValidator(_must_be_sealed)]
 
 
-class AccessKeyCredential(BaseModel):
-    """A new AccessKey: the id in clear, the secret sealed to the requester."""
+class AccessKeyReply(BaseModel):
+    """A new AccessKey in a reply: the id in clear, the secret sealed to the requester."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,8 +40,8 @@ class AccessKeyCredential(BaseModel):
     sealed_secret: SealedText
 
 
-class LoginProfileCredential(BaseModel):
-    """A console login: the principal in clear, the first password sealed; both resets are forced."""
+class LoginProfileReply(BaseModel):
+    """A console login in a reply: the principal in clear, the first password sealed; both resets are forced."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -52,7 +52,7 @@ class LoginProfileCredential(BaseModel):
     mfa_bind_required: Literal[True] = True
 
 
-Credential = Annotated[AccessKeyCredential | LoginProfileCredential, Field(discriminator="kind")]
+Credential = Annotated[AccessKeyReply | LoginProfileReply, Field(discriminator="kind")]
 
 
 def _plan_as_json(value: Any) -> Any:

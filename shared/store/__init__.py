@@ -11,11 +11,11 @@ from shared.store.idempotency import (
 from shared.store.ledger import Ledger
 from shared.store.memory import MemoryBackend
 from shared.store.records import (
-    AccessKeyCredential,
-    Credential,
+    AccessKeyRecord,
+    CredentialRecord,
     GrantRecord,
     Intent,
-    LoginProfileCredential,
+    LoginProfileRecord,
     ScheduledDeletion,
     TicketRecord,
     UserRecord,
@@ -27,11 +27,11 @@ from shared.store.state import StateStore
 from shared.store.url import open_store
 
 __all__ = [
-    "AccessKeyCredential",
+    "AccessKeyRecord",
     "BaseBackend",
     "BeginResult",
     "BeginStatus",
-    "Credential",
+    "CredentialRecord",
     "Document",
     "GrantRecord",
     "IdempotencyRecord",
@@ -39,7 +39,7 @@ __all__ = [
     "Intent",
     "KeyValueBackend",
     "Ledger",
-    "LoginProfileCredential",
+    "LoginProfileRecord",
     "MemoryBackend",
     "RedisBackend",
     "ScheduledDeletion",

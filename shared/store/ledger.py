@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -86,6 +86,33 @@ class Ledger:
         ids = set(index.value["tickets"] if index else []) | set(user.tickets if user else [])
         found = (self.get_ticket(ticket_id) for ticket_id in sorted(ids))
         return [t for t in found if t is not None and user_name in _names(t)]
+
+    def tickets_of_users(self, names: Sequence[str]) -> list[TicketRecord]:
+        """Every ticket naming any of these users, pending ones too (offboarding closes them), by id."""
+        found = {t.ticket_id: t for name in sorted(set(names)) for t in self.tickets_of_user(name)}
+        return [found[ticket_id] for ticket_id in sorted(found)]
+
+    def mark_revoked(self, tickets: Sequence[TicketRecord], grant_ids: set[str]) -> None:
+        """Grants revoked; a ticket none of whose grants is left becomes `revoked`."""
+        for ticket in tickets:
+            if not any(g.grant_id in grant_ids for g in ticket.grants):
+                continue
+
+            def change(t: TicketRecord) -> None:
+                for grant in t.grants:
+                    if grant.grant_id in grant_ids:
+                        grant.status = "revoked"
+                if t.grants and all(g.status == "revoked" for g in t.grants) and t.status != "rejected":
+                    t.status = "revoked"
+
+            self.update_ticket(ticket.ticket_id, change)
+
+    def mark_users_revoked(self, tickets: Sequence[TicketRecord], users: set[str]) -> None:
+        """Every grant of these users is gone from RAM: the ledger says so, ticket by ticket."""
+        ids = {
+            g.grant_id for t in tickets for g in t.grants if g.user_name in users and g.status != "revoked"
+        }
+        self.mark_revoked(tickets, ids)
 
     def grants_of_user(self, user_name: str) -> list[GrantRecord]:
         """Every grant any ticket made (or plans) for the user, whatever its status."""

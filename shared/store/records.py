@@ -98,20 +98,24 @@ class TicketRecord(_Record):
     expires_at: UtcDatetime | None = None
 
 
-class AccessKeyCredential(_Record):
+class AccessKeyRecord(_Record):
+    """The stored AccessKey: its id and the sealed secret, kept until the ticket's reply delivers it."""
+
     kind: Literal["access_key"] = "access_key"
     access_key_id: str
     sealed_secret: str
     ticket_id: str | None = Field(None, description="the ticket whose reply delivers it")
 
 
-class LoginProfileCredential(_Record):
+class LoginProfileRecord(_Record):
+    """The stored console login: the sealed first password, kept until the ticket's reply delivers it."""
+
     kind: Literal["login_profile"] = "login_profile"
     sealed_password: str
     ticket_id: str | None = Field(None, description="the ticket whose reply delivers it")
 
 
-Credential = Annotated[AccessKeyCredential | LoginProfileCredential, Field(discriminator="kind")]
+CredentialRecord = Annotated[AccessKeyRecord | LoginProfileRecord, Field(discriminator="kind")]
 
 
 class UserRecord(_Record):
@@ -121,7 +125,7 @@ class UserRecord(_Record):
     tickets: list[str] = Field(default_factory=list)
     status: Literal["active", "disabled", "deleted"] = "active"
     delete_after: UtcDatetime | None = None
-    credential: Credential | None = None
+    credential: CredentialRecord | None = None
     created_at: UtcDatetime = Field(default_factory=utc_now)
     updated_at: UtcDatetime = Field(default_factory=utc_now)
 

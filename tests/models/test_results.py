@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import ValidationFailed
-from shared.models import AccessKeyCredential, LoginProfileCredential, Result
+from shared.models import AccessKeyReply, LoginProfileReply, Result
 from shared.sealing import seal
 from tests.models.factories import PUBLIC_KEY
 
@@ -59,7 +59,7 @@ class TestResult:
             user_name="alice.kafka",
             actions=["CreateUser", {"action": "AttachPolicyToUser", "policy": "AliyunKafkaReadOnlyAccess"}],
             needs_human=[{"user": "bob", "reason": "not managed by ramflow"}],
-            credential=AccessKeyCredential(access_key_id="LTAI5tExample", sealed_secret=SEALED),
+            credential=AccessKeyReply(access_key_id="LTAI5tExample", sealed_secret=SEALED),
         )
         body = result.to_json()
         assert json.loads(json.dumps(body)) == body
@@ -85,11 +85,11 @@ class TestResult:
 
 class TestCredentials:
     def test_access_key(self):
-        credential = AccessKeyCredential(access_key_id="LTAI5tExample", sealed_secret=SEALED)
+        credential = AccessKeyReply(access_key_id="LTAI5tExample", sealed_secret=SEALED)
         assert credential.kind == "access_key"
 
     def test_login_profile_forces_reset_and_mfa(self):
-        credential = LoginProfileCredential(
+        credential = LoginProfileReply(
             logon_principal="alice.kafka@corp.onaliyun.com", sealed_password=SEALED
         )
         assert credential.model_dump() == {
@@ -103,9 +103,7 @@ class TestCredentials:
     @pytest.mark.parametrize("flag", ["password_reset_required", "mfa_bind_required"])
     def test_resets_cannot_be_switched_off(self, flag):
         with pytest.raises(ValidationError):
-            LoginProfileCredential(
-                logon_principal="a@corp.onaliyun.com", sealed_password=SEALED, **{flag: False}
-            )
+            LoginProfileReply(logon_principal="a@corp.onaliyun.com", sealed_password=SEALED, **{flag: False})
 
     @pytest.mark.parametrize(
         "plain",
@@ -119,15 +117,15 @@ class TestCredentials:
     )
     def test_plain_secrets_are_refused(self, plain):
         with pytest.raises(ValidationError) as caught:
-            AccessKeyCredential(access_key_id="LTAI5tExample", sealed_secret=plain)
+            AccessKeyReply(access_key_id="LTAI5tExample", sealed_secret=plain)
         assert "sealed-box ciphertext" in str(caught.value)
         with pytest.raises(ValidationError):
-            LoginProfileCredential(logon_principal="a@corp.onaliyun.com", sealed_password=plain)
+            LoginProfileReply(logon_principal="a@corp.onaliyun.com", sealed_password=plain)
 
     @pytest.mark.parametrize("principal", ["alice.kafka", "alice@corp.com", "a b@corp.onaliyun.com"])
     def test_logon_principal_shape(self, principal):
         with pytest.raises(ValidationError):
-            LoginProfileCredential(logon_principal=principal, sealed_password=SEALED)
+            LoginProfileReply(logon_principal=principal, sealed_password=SEALED)
 
     def test_result_picks_the_credential_by_kind(self):
         result = Result.model_validate(
@@ -140,4 +138,4 @@ class TestCredentials:
                 },
             }
         )
-        assert isinstance(result.credential, LoginProfileCredential)
+        assert isinstance(result.credential, LoginProfileReply)

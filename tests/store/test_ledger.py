@@ -9,12 +9,12 @@ from pydantic import ValidationError
 
 from shared.errors import RecordNotFound, StoreError
 from shared.store import (
-    AccessKeyCredential,
+    AccessKeyRecord,
     GrantRecord,
     Intent,
     KeyValueBackend,
     Ledger,
-    LoginProfileCredential,
+    LoginProfileRecord,
     TicketRecord,
     UserRecord,
 )
@@ -221,7 +221,7 @@ def test_a_user_round_trips_with_a_sealed_credential(ledger: Ledger, backend: Ke
     original = user(
         access_mode="programmatic",
         tickets=["ITSM-1042"],
-        credential=AccessKeyCredential(
+        credential=AccessKeyRecord(
             access_key_id="LTAI5tExample", sealed_secret="c2VhbGVkLWJveA==", ticket_id="ITSM-1042"
         ),
     )
@@ -243,14 +243,14 @@ def test_a_user_round_trips_with_a_sealed_credential(ledger: Ledger, backend: Ke
 
 def test_credentials_admit_only_sealed_fields() -> None:
     with pytest.raises(ValidationError):
-        AccessKeyCredential.model_validate({"access_key_id": "LTAI5t", "access_key_secret": "plain"})
+        AccessKeyRecord.model_validate({"access_key_id": "LTAI5t", "access_key_secret": "plain"})
     with pytest.raises(ValidationError):
-        LoginProfileCredential.model_validate({"password": "plain"})
+        LoginProfileRecord.model_validate({"password": "plain"})
     with pytest.raises(ValidationError):
         user(credential={"kind": "login_profile", "sealed_password": "c2Vhbg==", "password": "plain"})
 
     console = user(credential={"kind": "login_profile", "sealed_password": "c2Vhbg=="})
-    assert isinstance(console.credential, LoginProfileCredential)
+    assert isinstance(console.credential, LoginProfileRecord)
 
 
 def test_users_of_owner_and_all_users(ledger: Ledger) -> None:

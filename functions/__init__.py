@@ -1,0 +1,1 @@
+"""The Function Compute handlers, one folder per function (`index.handler`); importable for tests and tools."""

@@ -1,0 +1,1 @@
+"""The `token-vendor` function (handler `index.handler`); `make build` packages the folder without this file."""
