@@ -64,7 +64,16 @@ class StsSession:
 
     @property
     def arn(self) -> str:
+        """The session as a caller: what GetCallerIdentity answers and what the enforcer records."""
         return f"acs:ram::{self.account_id}:assumed-role/{self.role_name.lower()}/{self.session_name}"
+
+    @property
+    def assumed_role_user_arn(self) -> str:
+        """AssumeRole's `AssumedRoleUser.Arn`: `role/`, not `assumed-role/` (the API reference's and the
+        SDK model's example `acs:ram::123456789012****:role/adminrole/alice`, e.g.
+        github.com/alibabacloud-go/sts-20150401/v2 client.go, AssumeRoleResponseBodyAssumedRoleUser;
+        https://www.alibabacloud.com/help/en/ram/developer-reference/api-sts-2015-04-01-assumerole)."""
+        return f"acs:ram::{self.account_id}:role/{self.role_name.lower()}/{self.session_name}"
 
 
 class Service:

@@ -324,6 +324,19 @@ def identity_policies(ctx: CallContext) -> list[NamedPolicy]:
     return []
 
 
+def caller_allowed(ctx: CallContext, action: str, resource: str) -> bool:
+    """Do the caller's policies allow `action` on `resource`? For a service's own checks that hold
+    whether or not enforcement is on (STS AssumeRole's `sts:AssumeRole` on the role). Root: yes."""
+    if ctx.principal.kind == "root":
+        return True
+    request = RequestContext(action, dict(ctx.params), ctx.now())
+    effect, _ = evaluate(identity_policies(ctx), action, resource, request)
+    session = ctx.principal.session_policy
+    if effect == "Allow" and session is not None:
+        effect, _ = evaluate([NamedPolicy("session-policy", session)], action, resource, request)
+    return effect == "Allow"
+
+
 @dataclass
 class PolicyEnforcer:
     """The emulator's authorizer: raises `NoPermission` for a call the caller's policies do not allow."""

@@ -13,7 +13,12 @@ from shared.policy.templates import canonical_json
 
 
 class StsCredentials(CloudModel):
-    """What AssumeRole hands out; repr and str never show the secret or the token."""
+    """What AssumeRole hands out; repr and str never show the secret or the token.
+
+    `assumed_role_arn` is AssumeRole's `AssumedRoleUser.Arn`, `acs:ram::<account>:role/<role>/<session>`;
+    the same session calling GetCallerIdentity is `…:assumed-role/<role>/<session>`, so the two are
+    never compared (https://www.alibabacloud.com/help/en/ram/developer-reference/api-sts-2015-04-01-assumerole).
+    """
 
     access_key_id: str
     access_key_secret: SecretStr

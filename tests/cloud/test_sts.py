@@ -45,8 +45,10 @@ def role_arn(root_clients: CloudClients, emulator: Emulator) -> str:
 
 @pytest.fixture
 def vendor(cloud: Cloud, make_cloud: Callable[..., Cloud]) -> Cloud:
-    """A Cloud signed by a RAM user's AccessKey: roles are assumed by users, never by root."""
+    """A Cloud signed by a RAM user's AccessKey: roles are assumed by users, never by root, and only
+    by users allowed `sts:AssumeRole`."""
     cloud.ram.create_user("token-vendor")
+    cloud.ram.attach_policy_to_user("token-vendor", "AliyunSTSAssumeRoleAccess", "System")
     key = cloud.ram.create_access_key("token-vendor")
     return make_cloud(CloudCredentials(key.access_key_id, key.secret.get_secret_value()))
 
@@ -71,16 +73,29 @@ def test_assume_role_returns_typed_credentials(
     assert creds.access_key_id.startswith("STS.")
     assert creds.expiration.tzinfo is not None
     assert 1790 <= (creds.expiration - before).total_seconds() <= 1810
-    assert creds.assumed_role_arn.endswith(":assumed-role/kafka-reader/app-orders")
+    account = emulator.account.account_id
+    assert creds.assumed_role_arn == f"acs:ram::{account}:role/kafka-reader/app-orders"
     secret, token = creds.access_key_secret.get_secret_value(), creds.security_token.get_secret_value()
     for text in (repr(creds), str(creds), creds.model_dump_json(), caplog.text):
         assert secret not in text and token not in text
 
     as_role = make_cloud(CloudCredentials(creds.access_key_id, secret, token)).sts.get_caller_identity()
     assert as_role.identity_type == "AssumedRoleUser"
-    assert as_role.arn == creds.assumed_role_arn
+    assert as_role.arn == f"acs:ram::{account}:assumed-role/kafka-reader/app-orders"  # not the same form
     sent = next(c.params for c in emulator.recorder.calls if c.action == "AssumeRole")
     assert json.loads(sent["Policy"]) == SESSION_POLICY and sent["DurationSeconds"] == "1800"
+
+
+def test_a_user_without_sts_assume_role_is_refused(
+    cloud: Cloud, make_cloud: Callable[..., Cloud], role_arn: str
+) -> None:
+    cloud.ram.create_user("no-sts")
+    key = cloud.ram.create_access_key("no-sts")
+    bare = make_cloud(CloudCredentials(key.access_key_id, key.secret.get_secret_value()))
+    with pytest.raises(CloudError) as info:
+        bare.sts.assume_role(role_arn, "app-orders", 900, external_id="ext-7")
+    assert info.value.code == "NoPermission"
+    assert not info.value.retryable
 
 
 def test_assume_role_of_a_missing_role(vendor: Cloud, emulator: Emulator) -> None:

@@ -40,9 +40,16 @@ def create_role(root: CloudClients, name: str, document: str, max_session_durati
     return body.role.arn
 
 
-def user_clients(root: CloudClients, name: str = "app") -> CloudClients:
-    """SDK clients signed with a fresh AccessKey of a new RAM user."""
+def user_clients(root: CloudClients, name: str = "app", *, may_assume: bool = True) -> CloudClients:
+    """SDK clients signed with a fresh AccessKey of a new RAM user (holding AliyunSTSAssumeRoleAccess
+    unless `may_assume` is False: STS refuses AssumeRole to a caller without `sts:AssumeRole`)."""
     root.ram.create_user(ram_models.CreateUserRequest(user_name=name))
+    if may_assume:
+        root.ram.attach_policy_to_user(
+            ram_models.AttachPolicyToUserRequest(
+                policy_type="System", policy_name="AliyunSTSAssumeRoleAccess", user_name=name
+            )
+        )
     key = root.ram.create_access_key(ram_models.CreateAccessKeyRequest(user_name=name)).body.access_key
     return CloudClients(root.settings, CloudCredentials(key.access_key_id, key.access_key_secret))
 
@@ -85,7 +92,7 @@ def test_assume_role_returns_complete_credentials(
     expires = datetime.strptime(creds.expiration, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     assert before + 1800 - 2 <= expires.timestamp() <= emulator.clock() + 1800
     account = emulator.account.account_id
-    assert body.assumed_role_user.arn == f"acs:ram::{account}:assumed-role/kafkareader/alice"
+    assert body.assumed_role_user.arn == f"acs:ram::{account}:role/kafkareader/alice"
     assert body.assumed_role_user.assumed_role_id == f"{role.role_id}:alice"
     assert body.source_identity is None
     assert body.request_id
@@ -100,7 +107,7 @@ def test_default_duration_is_one_hour(emulator: Emulator, app: CloudClients, rea
 def test_arn_role_name_is_case_insensitive(emulator: Emulator, app: CloudClients, reader_arn: str) -> None:
     account = emulator.account.account_id
     body = assume(app, f"acs:ram::{account}:role/KAFKAREADER")
-    assert body.assumed_role_user.arn.endswith(":assumed-role/kafkareader/alice")
+    assert body.assumed_role_user.arn.endswith(":role/kafkareader/alice")
 
 
 def test_issued_credentials_are_accepted_until_they_expire(
@@ -161,12 +168,17 @@ def test_role_chaining_from_an_assumed_role(
     emulator: Emulator, root_clients: CloudClients, app: CloudClients
 ) -> None:
     first = create_role(root_clients, "Hop1", trust(account_root(emulator)))
+    root_clients.ram.attach_policy_to_role(
+        ram_models.AttachPolicyToRoleRequest(
+            policy_type="System", policy_name="AliyunSTSAssumeRoleAccess", role_name="Hop1"
+        )
+    )
     second = create_role(root_clients, "Hop2", trust(f"acs:ram::{emulator.account.account_id}:role/hop1"))
     creds = assume(app, first).credentials
     hop = CloudClients(
         app.settings, CloudCredentials(creds.access_key_id, creds.access_key_secret, creds.security_token)
     )
-    assert assume(hop, second, "chained").assumed_role_user.arn.endswith(":assumed-role/hop2/chained")
+    assert assume(hop, second, "chained").assumed_role_user.arn.endswith(":role/hop2/chained")
 
 
 def test_cross_account_role(emulator: Emulator, app: CloudClients) -> None:
@@ -176,7 +188,7 @@ def test_cross_account_role(emulator: Emulator, app: CloudClients) -> None:
     other.ram.create_role("Private", trust(f"acs:ram::{OTHER_ACCOUNT}:root"))
 
     body = assume(app, f"acs:ram::{OTHER_ACCOUNT}:role/auditor")
-    assert body.assumed_role_user.arn == f"acs:ram::{OTHER_ACCOUNT}:assumed-role/auditor/alice"
+    assert body.assumed_role_user.arn == f"acs:ram::{OTHER_ACCOUNT}:role/auditor/alice"
     err = error_of(lambda: assume(app, f"acs:ram::{OTHER_ACCOUNT}:role/private"))
     assert (err.code, err.status_code) == ("NoPermission", 403)
 
@@ -345,6 +357,107 @@ def test_refusals_never_echo_secrets(app: CloudClients, reader_arn: str) -> None
     assert err.code == "SignatureDoesNotMatch"
     for secret in (creds.access_key_secret, creds.security_token, app.credentials.access_key_secret):
         assert secret not in json.dumps(err.data)
+
+
+# --- AssumeRole: the caller's own permission ----------------------------------------------------
+NOT_AUTHORIZED = "You are not authorized to do this action. You should be authorized by RAM."
+
+
+def custom_policy(root: CloudClients, name: str, *statements: dict) -> str:
+    document = json.dumps({"Version": "1", "Statement": list(statements)})
+    root.ram.create_policy(ram_models.CreatePolicyRequest(policy_name=name, policy_document=document))
+    return name
+
+
+@pytest.mark.parametrize("enforced", [False, True])
+def test_a_user_without_sts_assume_role_is_refused(
+    emulator: Emulator, root_clients: CloudClients, reader_arn: str, enforced: bool
+) -> None:
+    """STS checks the caller's permission itself: with or without the emulator's general enforcement."""
+    if enforced:
+        from local.emulator.enforcement import enforce
+
+        enforce(emulator)
+    bare = user_clients(root_clients, "bare", may_assume=False)
+    err = error_of(lambda: assume(bare, reader_arn))
+    assert (err.code, err.status_code) == ("NoPermission", 403)
+    if not enforced:  # enforced, the general check answers first, naming action and resource
+        assert err.data["Message"] == NOT_AUTHORIZED
+    assert not emulator.sts_sessions
+
+    root_clients.ram.attach_policy_to_user(
+        ram_models.AttachPolicyToUserRequest(
+            policy_type="System", policy_name="AliyunSTSAssumeRoleAccess", user_name="bare"
+        )
+    )
+    assert assume(bare, reader_arn).credentials.access_key_id.startswith("STS.")
+
+
+def test_the_refusal_does_not_reveal_whether_the_role_exists(
+    emulator: Emulator, root_clients: CloudClients
+) -> None:
+    bare = user_clients(root_clients, "bare", may_assume=False)
+    err = error_of(lambda: assume(bare, f"acs:ram::{emulator.account.account_id}:role/nobody"))
+    assert (err.code, err.status_code) == ("NoPermission", 403)
+
+
+def test_a_custom_policy_may_name_the_roles_a_user_may_assume(
+    emulator: Emulator, root_clients: CloudClients, reader_arn: str
+) -> None:
+    account = emulator.account.account_id
+    other_arn = create_role(root_clients, "KafkaWriter", trust(account_root(emulator)))
+    scoped = user_clients(root_clients, "scoped", may_assume=False)
+    policy = custom_policy(
+        root_clients,
+        "assume-reader-only",
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"acs:ram:*:{account}:role/kafkareader"},
+    )
+    root_clients.ram.attach_policy_to_user(
+        ram_models.AttachPolicyToUserRequest(policy_type="Custom", policy_name=policy, user_name="scoped")
+    )
+    assert assume(scoped, reader_arn).assumed_role_user.arn == f"acs:ram::{account}:role/kafkareader/alice"
+    assert error_of(lambda: assume(scoped, other_arn)).code == "NoPermission"
+
+
+def test_a_group_deny_beats_aliyun_sts_assume_role_access(
+    root_clients: CloudClients, app: CloudClients, reader_arn: str
+) -> None:
+    policy = custom_policy(
+        root_clients, "no-assume", {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*"}
+    )
+    root_clients.ram.create_group(ram_models.CreateGroupRequest(group_name="frozen"))
+    root_clients.ram.attach_policy_to_group(
+        ram_models.AttachPolicyToGroupRequest(policy_type="Custom", policy_name=policy, group_name="frozen")
+    )
+    root_clients.ram.add_user_to_group(ram_models.AddUserToGroupRequest(group_name="frozen", user_name="app"))
+    assert error_of(lambda: assume(app, reader_arn)).code == "NoPermission"
+
+
+def test_a_role_session_needs_the_permission_too(
+    emulator: Emulator, root_clients: CloudClients, app: CloudClients
+) -> None:
+    """Role chaining: the first role's policies, and the session policy it was assumed with, decide."""
+    account = emulator.account.account_id
+    first = create_role(root_clients, "Hop1", trust(account_root(emulator)))
+    second = create_role(root_clients, "Hop2", trust(f"acs:ram::{account}:role/hop1"))
+
+    def session(**extra: object) -> CloudClients:
+        creds = assume(app, first, **extra).credentials
+        return CloudClients(
+            app.settings, CloudCredentials(creds.access_key_id, creds.access_key_secret, creds.security_token)
+        )
+
+    assert error_of(lambda: assume(session(), second)).code == "NoPermission"
+    root_clients.ram.attach_policy_to_role(
+        ram_models.AttachPolicyToRoleRequest(
+            policy_type="System", policy_name="AliyunSTSAssumeRoleAccess", role_name="Hop1"
+        )
+    )
+    assert assume(session(), second).credentials.access_key_id
+    narrowed = json.dumps(
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "alikafka:List*", "Resource": "*"}]}
+    )
+    assert error_of(lambda: assume(session(policy=narrowed), second)).code == "NoPermission"
 
 
 # --- GetCallerIdentity ---------------------------------------------------------------------------

@@ -44,6 +44,15 @@ def not_trusted() -> ApiError:
     )
 
 
+def not_authorized() -> ApiError:
+    """The caller's policies do not allow `sts:AssumeRole` on the role. Code, status and message from
+    the AssumeRole error table (https://www.alibabacloud.com/help/en/ram/developer-reference/api-sts-2015-04-01-assumerole,
+    https://www.alibabacloud.com/help/doc-detail/28763.html): 403 NoPermission."""
+    return ApiError(
+        "NoPermission", "You are not authorized to do this action. You should be authorized by RAM.", 403
+    )
+
+
 def root_refused() -> ApiError:
     return ApiError("NoPermission", "Roles may not be assumed by root accounts.", 403)
 

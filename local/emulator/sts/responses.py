@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from local.emulator.core import CallContext, Emulator, Service, iso
+from local.emulator.enforcement import caller_allowed
 from local.emulator.ram.models import Role
 from local.emulator.sts import models
 
@@ -37,6 +38,11 @@ def assume_role(ctx: CallContext) -> dict[str, Any]:
     source_identity = models.check_source_identity(ctx.get("SourceIdentity"))
     if ctx.principal.kind == "root":
         raise models.root_refused()
+    # STS's own check, on whether or not policy enforcement is switched on: the caller needs
+    # `sts:AssumeRole` on the role (e.g. AliyunSTSAssumeRoleAccess), before anything about the role
+    # itself is revealed (https://www.alibabacloud.com/help/en/ram/support/faq-about-ram-roles-and-sts-tokens).
+    if not caller_allowed(ctx, "sts:AssumeRole", f"acs:ram::{arn.account_id}:role/{arn.role_name}"):
+        raise models.not_authorized()
 
     role = _find_role(ctx.emulator, arn)
     if role is None:
@@ -61,7 +67,7 @@ def assume_role(ctx: CallContext) -> dict[str, Any]:
             "Expiration": iso(session.expires_at),
         },
         "AssumedRoleUser": {
-            "Arn": session.arn,
+            "Arn": session.assumed_role_user_arn,
             "AssumedRoleId": f"{session.role_id}:{session.session_name}",
         },
     }
