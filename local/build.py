@@ -183,6 +183,8 @@ def check_entitlements(config: Path = CONFIG_DIR) -> None:
     from local.emulator.enforcement import NamedPolicy, RequestContext, evaluate
     from shared.entitlements import Entitlements
     from shared.errors import ConfigError
+    from shared.tokens import JwtVerifier, load_jwks
+    from shared.webhooks import dev_mode
 
     path = config / ENTITLEMENTS_FILE
     if not path.is_file():
@@ -196,6 +198,15 @@ def check_entitlements(config: Path = CONFIG_DIR) -> None:
         entitlements = Entitlements.load(path)
     except ConfigError as exc:
         raise SystemExit(f"cannot build token-vendor: {exc}") from None
+    if not dev_mode():  # the deployed vendor builds this verifier and refuses the published dev trust
+        try:
+            JwtVerifier(
+                load_jwks(entitlements.jwks), issuer=entitlements.issuer, audience=entitlements.audience
+            )
+        except ConfigError as exc:
+            raise SystemExit(
+                f"cannot build token-vendor: {path}: {exc} (the deployed vendor would answer 500 to every request)"
+            ) from None
     policy = [NamedPolicy(FUNCTIONS_ROLE, functions_policy())]
     request = RequestContext("sts:AssumeRole", {}, now=0.0)
     refused = sorted(

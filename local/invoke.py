@@ -10,7 +10,7 @@ from typing import Any
 
 from local.fcruntime.spec import FunctionSpec, load_functions
 from shared.errors import ConfigError
-from shared.fc import FcContext, FcFunction
+from shared.fc import FcContext, FcCredentials, FcFunction
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,8 +30,9 @@ def _module(path: Path) -> ModuleType:
     return module
 
 
-def invoke(function: str, event: bytes, context: Any = None) -> Any:
-    """Call `function`'s handler with `event` bytes; the context is FC-like unless given."""
+def invoke(function: str, event: bytes, context: Any = None, credentials: FcCredentials | None = None) -> Any:
+    """Call `function`'s handler with `event` bytes; the context is FC-like (carrying `credentials`,
+    as FC python3.10 does) unless given."""
     specs = function_specs()
     spec = specs.get(function)
     if spec is None:
@@ -39,5 +40,7 @@ def invoke(function: str, event: bytes, context: Any = None) -> Any:
     if not spec.present:
         raise ConfigError(f"function {function!r} has no code at {spec.module_file}")
     handler = getattr(_module(spec.module_file), spec.handler_name)
-    context = context or FcContext(FcFunction(spec.name, spec.handler, spec.memory, spec.timeout))
+    context = context or FcContext(
+        FcFunction(spec.name, spec.handler, spec.memory, spec.timeout), credentials=credentials
+    )
     return handler(event, context)

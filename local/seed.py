@@ -22,14 +22,17 @@ from typing import Any, TypeVar
 
 import yaml
 from alibabacloud_ram20150501 import models as ram_models
+from alibabacloud_resourcemanager20200331 import models as rm_models
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from local.build import POLICY_PATH
+from local.emulator.core import Emulator
 from local.emulator.enforcement import NamedPolicy, RequestContext, evaluate
+from local.emulator.resourcemanager.models import for_account
 from shared.cloud import Cloud
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.entitlements import Entitlements
-from shared.errors import ConfigError, EntityAlreadyExists
+from shared.errors import ConfigError, EntityAlreadyExists, EntityNotFound
 
 T = TypeVar("T")
 
@@ -51,6 +54,12 @@ class SeedRole(BaseModel):
     external_id: str | None = None
 
 
+class SeedResourceGroup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    display_name: str = ""
+
+
 class DevConfig(BaseModel):
     """local/dev/ramflow-dev.yaml: the account, roles and settings a local session starts with."""
 
@@ -61,6 +70,7 @@ class DevConfig(BaseModel):
     functions_role: str = "ramflow-functions"
     fc_identity: str = "ramflow-local-fc"
     roles: dict[str, SeedRole] = Field(default_factory=dict)
+    resource_groups: dict[str, SeedResourceGroup] = Field(default_factory=dict)  # id → group
     environment: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
@@ -200,6 +210,36 @@ def functions_policy_document(vended: list[str]) -> dict[str, Any]:
         extra = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": missing}
         document["Statement"] = [*document["Statement"], extra]
     return document
+
+
+def seed_resource_groups(
+    config: DevConfig, *, emulator: Emulator | None = None, root: CloudClients | None = None
+) -> list[str]:
+    """The resource groups the sample events name, so they complete as written; returns the ids still
+    missing. The API cannot choose a group's id, so only an emulator in this process gets them created;
+    another endpoint is only checked (GetResourceGroup)."""
+    missing = []
+    for group_id, group in config.resource_groups.items():
+        if emulator is not None and config.account.id in emulator.accounts:
+            backend = for_account(emulator.accounts[config.account.id])
+            with emulator.lock:
+                if group_id not in backend.resource_groups:
+                    backend.create_resource_group(
+                        group.name, group.display_name or group.name, emulator.clock(), group_id=group_id
+                    )
+            continue
+        if root is None:
+            missing.append(group_id)
+            continue
+        request = rm_models.GetResourceGroupRequest(resource_group_id=group_id)
+        try:
+            Cloud(root).runner.call(
+                "GetResourceGroup",
+                lambda client=root.resource_manager, r=request: client.get_resource_group(r),  # type: ignore[misc]
+            )
+        except EntityNotFound:
+            missing.append(group_id)
+    return missing
 
 
 def seed(root: CloudClients, config: DevConfig, entitlements: Entitlements | None = None) -> SeedResult:

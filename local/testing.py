@@ -6,10 +6,12 @@ override, exactly as they reach the cloud. `mocked_cloud` is the same backend in
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,11 +71,16 @@ class ServeProcess:
 def serve_process(*args: str, env: dict[str, str] | None = None) -> Iterator[ServeProcess]:
     """Start `ramflow serve --port 0 ARGS` as its own process (environment `env`, default this
     process's), wait until it says it is ready,
-    yield it, then stop it with SIGTERM (its exit code and remaining output are filled in)."""
+    yield it, then stop it with SIGTERM (its exit code and remaining output are filled in).
+    Unless `env` names RAMFLOW_STORE, the process gets a store of its own (serve's default is the
+    local store every `ramflow invoke` shares)."""
+    env = dict(os.environ if env is None else env)
+    scratch = tempfile.TemporaryDirectory(prefix="ramflow-serve-test-")
+    env.setdefault("RAMFLOW_STORE", f"sqlite:///{scratch.name}/state.db")
     process = subprocess.Popen(
         [sys.executable, "-c", "from local.cli import app; app()", "serve", "--port", "0", *args],
         cwd=REPO,
-        env=env,  # the child's whole environment; None inherits this process's
+        env=env,  # the child's whole environment
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -95,3 +102,4 @@ def serve_process(*args: str, env: dict[str, str] | None = None) -> Iterator[Ser
         process.send_signal(signal.SIGTERM)
         started.rest, _ = process.communicate(timeout=20)
         started.returncode = process.returncode
+        scratch.cleanup()

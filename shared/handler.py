@@ -121,7 +121,7 @@ def event_function(flows: Mapping[str, Flow]) -> Callable[[Any, Any], dict[str, 
             audit("event.rejected", actor="unknown", ticket_id=None, outcome="rejected", errors=exc.errors)
             return Result.rejected(exc).to_json()
         settings = Settings.from_env()
-        runtime = runtime_for(settings, CloudCredentials.resolve(context))
+        runtime = runtime_for(settings, CloudCredentials.resolve(context, required=False))
         owner, lease_until = request_id_of(context), deadline_of(context)
         replies = [
             process_event(e, flows, runtime, owner=f"{owner}/{i}", lease_until=lease_until).to_json()

@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 
 from local.cli import app
+from local.cli._context import port_guard
 from local.emulator.core import (
     DEFAULT_ACCOUNT_ALIAS,
     DEFAULT_ACCOUNT_ID,
@@ -35,6 +36,9 @@ def emulator(
     latency_ms: float = typer.Option(0.0, min=0, help="Latency added to every call."),
     qps: float | None = typer.Option(None, min=0.1, help="Calls per second before Throttling.User."),
     fault_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Fraction of calls answered with a 503."),
+    seed: bool = typer.Option(
+        True, "--seed/--no-seed", help="Create the resource groups the sample events in events/ name."
+    ),
 ) -> None:
     """Run the RAM / IMS / STS / ResourceManager emulator until interrupted."""
     emu = Emulator(
@@ -45,7 +49,14 @@ def emulator(
         qps=qps,
         fault_rate=fault_rate,
     )
-    server = EmulatorServer(emu, host=host, port=port)
+    with port_guard("--port", host, port):
+        server = EmulatorServer(emu, host=host, port=port)
+    if seed:
+        from local.seed import DevConfig, seed_resource_groups
+
+        config = DevConfig.load()
+        if config.account.id in emu.accounts:
+            seed_resource_groups(config, emulator=emu)
     console = Console()
     console.print(
         f"emulator ready on {server.endpoint} (account {account_id}, alias {account_alias})",

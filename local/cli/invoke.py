@@ -4,34 +4,54 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import typer
 
 from local.cli import app
+from local.cli._context import check_endpoint, credentials, fail, target, unreachable
 from local.invoke import invoke as invoke_function
-from shared.errors import RamflowError
+from shared.errors import ConfigError, RamflowError
+from shared.fc import FcCredentials
 from shared.handler import FlowFailed
 
 
 @app.command()
 def invoke(
     function: str = typer.Argument(..., help="Function name from s.yaml, e.g. user-requested."),
-    event: Path = typer.Option(..., "--event", exists=True, dir_okay=False, help="The event file (JSON)."),
+    event: Path = typer.Option(..., "--event", help="The event file (JSON)."),
     cloud: str | None = typer.Option(
         None, help="Cloud endpoint (the emulator's URL); same as RAMFLOW_CLOUD_ENDPOINT."
     ),
 ) -> None:
-    """Run FUNCTION's handler with the event in FILE and print the reply JSON on stdout."""
+    """Run FUNCTION's handler with the event in FILE and print the reply JSON on stdout.
+
+    Credentials come from the default chain (environment, `aliyun` CLI profile, ECS role, OIDC), and
+    only when a step calls a cloud API: recording a request needs none. The state store is
+    RAMFLOW_STORE, by default the local one `ramflow serve` uses too."""
+    cloud = check_endpoint(cloud)
     if cloud:
         os.environ["RAMFLOW_CLOUD_ENDPOINT"] = cloud
+    where = target(cloud=cloud)
     try:
-        reply = invoke_function(function, event.read_bytes())
+        body = event.read_bytes()
+    except OSError as exc:
+        raise fail(f"--event {event}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        found = credentials()
+        creds: FcCredentials | None = FcCredentials(
+            found.access_key_id, found.access_key_secret, found.security_token
+        )
+    except ConfigError:
+        creds = None  # a step that calls an API says so; one that calls none runs
+    try:
+        reply = invoke_function(function, body, credentials=creds)
     except FlowFailed as exc:
         print(json.dumps(exc.result.to_json(), indent=2))
+        hint = unreachable([e.model_dump() for e in exc.result.errors], where)
+        if hint:
+            typer.echo(f"error: {hint}", err=True)
         raise typer.Exit(2) from None
     except RamflowError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
     print(json.dumps(reply, indent=2, ensure_ascii=False))

@@ -8,7 +8,6 @@ RAM holds and prints what would be called, calling only Get*/List* APIs and writ
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,16 +19,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from local.cli import app
-from shared.audit import configure_audit
-from shared.cloud.clients import CloudCredentials
-from shared.config import Settings
+from local.cli._context import (
+    PROFILE_OPTION,
+    STORE_OPTION,
+    Target,
+    refuse_local_store,
+    runtime,
+    target,
+    unreachable,
+)
 from shared.errors import RamflowError, ValidationFailed
 from shared.flows.offboard import OffboardReport, run_offboarding
 from shared.models.events import UserOffboarded
 from shared.models.results import Result
 from shared.models.validation import validate
 from shared.runtime import Runtime
-from shared.store import StateStore
 
 EXIT_PARTIAL = 2
 
@@ -66,15 +70,12 @@ class BarProgress:
             self._progress.advance(self._task)
 
 
-def cli_runtime(cloud: str | None) -> Runtime:
-    """Settings and credentials from the environment, `--cloud` over RAMFLOW_CLOUD_ENDPOINT."""
-    env = dict(os.environ)
-    if cloud:
-        env["RAMFLOW_CLOUD_ENDPOINT"] = cloud
-    settings = Settings.from_env(env)
-    if settings.audit_path:
-        configure_audit(settings.audit_path)
-    return Runtime(settings, CloudCredentials.from_env(env), StateStore.from_url(settings.store))
+def caller_actor(rt: Runtime) -> str:
+    """Who runs the command, as the cloud knows them (GetCallerIdentity): the audit trail's actor."""
+    try:
+        return rt.cloud.sts.get_caller_identity().arn or "ramflow-cli"
+    except RamflowError:
+        return "ramflow-cli"  # the run itself reports the cloud's answer
 
 
 def fail(console: Console, message: str) -> typer.Exit:
@@ -93,22 +94,35 @@ def stats_line(rt: Runtime, elapsed: float) -> str:
 
 def run_and_show(
     console: Console,
-    cloud: str | None,
+    where: Target,
     as_json: bool,
-    run: Callable[[Runtime, BarProgress], R],
+    run: Callable[[Runtime, BarProgress, str], R],
     result: Callable[[R], Result],
     show: Callable[[Console, R], None],
+    nothing: Callable[[R], str | None] = lambda _report: None,
 ) -> None:
-    """One flow run with progress bars, then its reply JSON or tables; exits 2 unless it completed."""
+    """One flow run with progress bars, then its reply JSON or tables; exits 2 unless it completed,
+    1 when `nothing` says the selection matched nothing (a typo must not read as success)."""
+    rt = runtime(where)
     try:
-        rt = cli_runtime(cloud)
         started = time.monotonic()
+        actor = caller_actor(rt)
         with BarProgress(Console(stderr=True)) as progress:
-            report = run(rt, progress)
+            report = run(rt, progress, actor)
         elapsed = time.monotonic() - started
     except RamflowError as exc:
         raise fail(console, str(exc)) from None
     reply = result(report)
+    hint = unreachable([e.model_dump() for e in reply.errors], where)
+    if hint:
+        typer.echo(f"error: {hint}", err=True)
+        if not as_json:
+            raise typer.Exit(EXIT_PARTIAL)
+    empty = nothing(report)
+    if empty and not reply.errors:
+        if as_json:
+            print(json.dumps(reply.to_json(), indent=2, ensure_ascii=False))
+        raise fail(console, empty)
     if as_json:
         print(json.dumps(reply.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -130,10 +144,16 @@ def offboard(
     cloud: str | None = typer.Option(
         None, help="Cloud endpoint (the emulator's URL); as RAMFLOW_CLOUD_ENDPOINT."
     ),
+    store: str | None = STORE_OPTION,
+    profile: str | None = PROFILE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the reply JSON instead of tables."),
 ) -> None:
-    """Disable a leaver's RAM users at once and delete them (now, or after --grace)."""
+    """Disable a leaver's RAM users at once and delete them (now, or after --grace).
+
+    The ledger it writes (pending deletions, leaver records) must be the deployment's, which the
+    reconcile function reads: name it with --profile or --store."""
     console = Console(highlight=False, soft_wrap=True)
+    where = target(cloud=cloud, store=store, profile=profile)
     try:
         data = validate(
             UserOffboarded,
@@ -147,15 +167,24 @@ def offboard(
     except ValidationFailed as exc:
         reasons = "; ".join(f"{e['field'].replace('user_name', 'user')}: {e['reason']}" for e in exc.errors)
         raise fail(console, reasons or "give exactly one of --owner or --user") from None
+    if not dry_run:
+        refuse_local_store(where, "ramflow offboard")
+    selection = f"--owner {owner}" if owner is not None else f"--user {user}"
     run_and_show(
         console,
-        cloud,
+        where,
         as_json,
-        lambda rt, progress: run_offboarding(
-            rt, data, actor="ramflow-cli", dry_run=dry_run, progress=progress
+        lambda rt, progress, actor: run_offboarding(
+            rt, data, actor=actor, dry_run=dry_run, progress=progress
         ),
         lambda report: report.result(user_name=data.user_name),
         show_report,
+        nothing=lambda report: (
+            None
+            if report.users or report.journal.needs_human
+            else f"{selection}: no RAM user managed by ramflow matches; check the spelling "
+            "(`ramflow users` lists the managed users and their owners)"
+        ),
     )
 
 

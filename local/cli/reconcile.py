@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from local.cli import app
+from local.cli._context import PROFILE_OPTION, STORE_OPTION, refuse_local_store, target
 from local.cli.offboard import run_and_show, show_planned, show_problems
 from shared.flows.reconcile import ReconcileReport
 from shared.flows.reconcile import reconcile as reconcile_pass
@@ -21,16 +22,21 @@ def reconcile(
     cloud: str | None = typer.Option(
         None, help="Cloud endpoint (the emulator's URL); as RAMFLOW_CLOUD_ENDPOINT."
     ),
+    store: str | None = STORE_OPTION,
+    profile: str | None = PROFILE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the reply JSON instead of tables."),
 ) -> None:
     """Revoke expired grants, finish deletions whose grace ended, report (and fix) drift."""
     console = Console(highlight=False, soft_wrap=True)
+    where = target(cloud=cloud, store=store, profile=profile)
+    if not dry_run:
+        refuse_local_store(where, "ramflow reconcile")
     run_and_show(
         console,
-        cloud,
+        where,
         as_json,
-        lambda rt, progress: reconcile_pass(
-            rt, dry_run=dry_run, remediate=remediate, progress=progress, actor="ramflow-cli"
+        lambda rt, progress, actor: reconcile_pass(
+            rt, dry_run=dry_run, remediate=remediate, progress=progress, actor=actor
         ),
         lambda report: report.result(),
         show_reconcile,

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from local.cli import app
+from local.cli._context import check_endpoint, fail, port_guard
 from local.cli.emulator import parse_key_pair
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
 from local.seed import DEV_CONFIG
@@ -25,9 +26,7 @@ def serve(
     cloud: str | None = typer.Option(
         None, help="Use this cloud endpoint (e.g. a running `ramflow emulator`) instead of embedding one."
     ),
-    config: Path = typer.Option(
-        DEV_CONFIG, exists=True, dir_okay=False, help="Local configuration (account, roles)."
-    ),
+    config: Path = typer.Option(DEV_CONFIG, help="Local configuration (account, roles)."),
     root_key: str = typer.Option(
         f"{DEFAULT_ROOT_KEY_ID}:{DEFAULT_ROOT_KEY_SECRET}",
         help="Root AccessKey as ID:SECRET (seeding, invoke keys).",
@@ -35,7 +34,12 @@ def serve(
     seed: bool | None = typer.Option(
         None,
         "--seed/--no-seed",
-        help="Seed roles and the runtime identity (default: only for the embedded emulator).",
+        help="Seed roles, resource groups and the runtime identity (idempotent; default: seed).",
+    ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="State store of the functions (default: RAMFLOW_STORE, else the one `ramflow invoke` uses).",
     ),
     latency_ms: float = typer.Option(0.0, min=0, help="Latency the embedded emulator adds to every call."),
     webhook_secret: str = typer.Option(
@@ -47,22 +51,51 @@ def serve(
 ) -> None:
     """Serve the functions: HTTP triggers and the InvokeFunction APIs (2016-08-15 and 2023-03-30)."""
     from local.fcruntime.stack import LocalStack
+    from local.seed import DevConfig
+    from shared.config import Settings
+    from shared.errors import CloudError, ConfigError
 
     key = parse_key_pair(root_key)
-    stack = LocalStack(
-        config,
-        port=port,
-        cloud=cloud,
-        emulator_port=emulator_port,
-        root_key=key,
-        seed_account=seed,
-        emulator_options={"latency_ms": latency_ms} if cloud is None else None,
-        environment={"RAMFLOW_WEBHOOK_SECRET": webhook_secret},
-    )
+    cloud = check_endpoint(cloud)
+    try:  # one local store for `serve` and `invoke`: a ticket requested with one is found by the other
+        store = store or Settings.from_env().store
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    try:
+        dev_config = DevConfig.load(config)
+    except ConfigError as exc:
+        raise fail(f"--config {config}: {str(exc).split(': ', 1)[-1]}; fix it or omit --config") from None
+    with port_guard("--emulator-port", "127.0.0.1", emulator_port):  # the embedded emulator binds here
+        stack = LocalStack(
+            dev_config,
+            port=port,
+            cloud=cloud,
+            emulator_port=emulator_port,
+            root_key=key,
+            seed_account=seed,
+            emulator_options={"latency_ms": latency_ms} if cloud is None else None,
+            environment={"RAMFLOW_WEBHOOK_SECRET": webhook_secret},
+            store=store,
+        )
     console = Console(highlight=False, soft_wrap=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with stack:
+    try:
+        with port_guard("--port", "127.0.0.1", port):
+            stack.start()
+    except BaseException as exc:
+        stack.stop()
+        if not isinstance(exc, CloudError):
+            raise
+        where = f"--cloud {cloud}" if cloud else "the embedded emulator"
+        hint = (
+            "is it running? (`ramflow emulator`)"
+            if exc.code in {"ConnectionError", "Timeout"}
+            else "check --root-key, or pass --no-seed"
+        )
+        raise fail(f"seeding {where} failed at {exc.action}: {exc.code}; {hint}") from None
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(stack.stop)
         runtime = stack.runtime
         assert runtime is not None
         where = "embedded emulator" if cloud is None else "cloud"
@@ -84,6 +117,9 @@ def serve(
             else f"root key {key[0]} only (the cloud's other keys are not known here)"
         )
         console.print(f"  InvokeFunction signed by: {keys}")
+        console.print(f"  state store: {store}")
+        for what in stack.missing:
+            console.print(f"  [yellow]missing:[/yellow] {what}")
         console.print(
             f'  try: curl "{runtime.url("token-vendor")}?token=$(ramflow dev-token --sub demo-app)"'
         )

@@ -18,6 +18,7 @@ from rich.panel import Panel
 
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET, Emulator
 from local.emulator.server import EmulatorServer
+from local.seed import DevConfig, seed_resource_groups
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
 
@@ -86,6 +87,7 @@ def run_parts(parts: list[Any]) -> None:
             audit_path=workdir / "audit.jsonl",
         )
         demo = Demo(console, server, workdir, settings)
+        seed_resource_groups(DevConfig.load(), emulator=server.emulator)  # what events/ name
         console.print(
             Panel.fit(
                 f"ramflow demo: local Alibaba Cloud emulator on {server.endpoint}\n"

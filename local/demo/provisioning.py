@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from alibabacloud_resourcemanager20200331 import models as rm_models
 from rich.table import Table
 
 from local.demo import Demo
@@ -44,23 +43,13 @@ def run(demo: Demo) -> None:
     demo.section("Provisioning: user.requested → access.approved")
     private, public = generate_keypair()
     demo.facts["delivery_keys"] = (private, public)
-    clients = demo.root_clients
-    rg = clients.resource_manager.create_resource_group(
-        rm_models.CreateResourceGroupRequest(name="orders", display_name="Orders data plane")
-    ).body.resource_group.id
     demo.say(
-        f"The requester generated an X25519 key pair; ramflow seals one-time secrets to its public key. "
-        f"Resource group {rg} stands for the orders team's Kafka."
+        "The requester generated an X25519 key pair; ramflow seals one-time secrets to its public key. "
+        "The sample events in events/ run as written: the local seed created the resource groups they "
+        "name (rg-aek2xl5qw payments Kafka, rg-acfm3orders orders)."
     )
 
-    console = _event(
-        "user-requested-console.json",
-        delivery_public_key=public,
-        grants=[
-            {"policy": "AliyunKafkaReadOnlyAccess", "type": "System"},
-            {"template": "kafka-instance-operator", "params": {"instance_id": "alikafka_post-cn-7mz2"}},
-        ],
-    )
+    console = _event("user-requested-console.json", delivery_public_key=public)
     reply = invoke("user-requested", console)
     demo.show("user-requested (console, ITSM-1042)", _brief(reply))
     reply = invoke("access-approved", _event("access-approved.json"))
@@ -72,9 +61,7 @@ def run(demo: Demo) -> None:
     )
 
     programmatic = _event("user-requested-programmatic.json", delivery_public_key=public)
-    data = json.loads(programmatic)
-    data["data"]["grants"][1]["resource_group"] = rg
-    reply = invoke("user-requested", json.dumps(data).encode())
+    reply = invoke("user-requested", programmatic)
     demo.show("user-requested (programmatic, ITSM-1043)", _brief(reply))
     reply = invoke("access-approved", _event("access-approved-programmatic.json"))
     demo.show("access-approved", _brief(reply))

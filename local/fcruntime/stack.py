@@ -26,7 +26,7 @@ from local.fcruntime.credentials import (
 )
 from local.fcruntime.runtime import DEFAULT_FUNCTIONS_DIR, DEFAULT_S_YAML, FcRuntime
 from local.fcruntime.signing import EmulatorKeys, KeyResolver, StaticKeys
-from local.seed import DEV_CONFIG, DevConfig, SeedResult, seed
+from local.seed import DEV_CONFIG, DevConfig, SeedResult, seed, seed_resource_groups
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
 from shared.errors import ConfigError
@@ -51,12 +51,16 @@ class LocalStack:
         s_yaml: Path = DEFAULT_S_YAML,
         functions_dir: Path = DEFAULT_FUNCTIONS_DIR,
         emulator_options: dict[str, Any] | None = None,
+        store: str | None = None,
     ):
         self.config = config if isinstance(config, DevConfig) else DevConfig.load(config)
         self.port = port
         self.cloud = cloud.rstrip("/") if cloud else None
         self.root_key = root_key
-        self.seed_account = seed_account if seed_account is not None else cloud is None
+        # Seeding is idempotent, so a remote emulator (`--cloud`) is seeded too unless told not to.
+        self.seed_account = True if seed_account is None else seed_account
+        self.store = store  # None: the configuration's (a store in the session's workdir)
+        self.missing: list[str] = []  # what the functions will lack, in words (see `start`)
         self.environment = dict(environment or {})
         self.s_yaml = s_yaml
         self.functions_dir = functions_dir
@@ -102,6 +106,11 @@ class LocalStack:
             self.workdir = Path(self._tmp.name)
         if self.seed_account:
             self.seeded = seed(self.root_clients(), self.config)
+            absent = seed_resource_groups(self.config, emulator=emulator, root=self.root_clients())
+            if absent:
+                self.missing.append(
+                    f"resource groups {', '.join(absent)} (named by events/) do not exist at {self.cloud_endpoint}"
+                )
         keys: KeyResolver = (
             EmulatorKeys(emulator)
             if emulator is not None
@@ -133,6 +142,10 @@ class LocalStack:
                 return StaticCredentials(CloudCredentials.from_env())
             except ConfigError:
                 pass
+        self.missing.append(
+            "credentials for the functions: not seeded (--no-seed) and ALIBABA_CLOUD_ACCESS_KEY_ID / "
+            "_SECRET are not set, so every cloud call fails; drop --no-seed or set them"
+        )
         return NoCredentials()
 
     def _function_environment(self) -> dict[str, str]:
@@ -143,6 +156,7 @@ class LocalStack:
             "RAMFLOW_ENTITLEMENTS": str(self.config.entitlements),
             "RAMFLOW_ACCOUNT_ALIAS": self.config.account.alias,
             **self.config.environment_for(self.workdir),
+            **({"RAMFLOW_STORE": self.store} if self.store else {}),
             **self.environment,
         }
         return env

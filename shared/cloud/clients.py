@@ -38,27 +38,39 @@ class CloudCredentials:
     security_token: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> CloudCredentials:
+    def from_env(cls, env: dict[str, str] | None = None, *, required: bool = True) -> CloudCredentials:
+        """Credentials from ALIBABA_CLOUD_*; without them, `NO_CREDENTIALS` (a client built with it
+        refuses with the reason) unless `required`, when ConfigError is raised at once."""
         env = dict(os.environ) if env is None else env
         key_id = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
         secret = env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
         if not key_id or not secret:
-            raise ConfigError(
-                "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
-                "or run where Function Compute provides them"
-            )
+            if required:
+                raise ConfigError(NO_CREDENTIALS_MESSAGE)
+            return NO_CREDENTIALS
         return cls(key_id, secret, env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None)
 
     @classmethod
-    def resolve(cls, context: Any = None) -> CloudCredentials:
-        """FC python3.10 hands credentials on the context; python3.12 only in the environment."""
+    def resolve(cls, context: Any = None, *, required: bool = True) -> CloudCredentials:
+        """FC python3.10 hands credentials on the context; python3.12 only in the environment.
+        `required=False` defers a missing credential to the first cloud call, so a step that calls
+        no API (e.g. recording a request) runs without one."""
         creds = getattr(context, "credentials", None) if context is not None else None
         key_id = getattr(creds, "access_key_id", None) or getattr(creds, "accessKeyId", None)
         if creds is not None and key_id:
             secret = getattr(creds, "access_key_secret", None) or getattr(creds, "accessKeySecret", None)
             token = getattr(creds, "security_token", None) or getattr(creds, "securityToken", None)
             return cls(key_id, secret, token or None)
-        return cls.from_env()
+        return cls.from_env(required=required)
+
+
+NO_CREDENTIALS_MESSAGE = (
+    "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, run "
+    "`aliyun configure` (the CLI reads the default credential chain), or run where Function Compute "
+    "provides them"
+)
+NO_CREDENTIALS = CloudCredentials("", "")
+"""No credential at all: clients built with it refuse with NO_CREDENTIALS_MESSAGE."""
 
 
 class CloudClients:
@@ -69,6 +81,8 @@ class CloudClients:
         self.credentials = credentials
 
     def _config(self, product: str) -> Config:
+        if not self.credentials.access_key_id:
+            raise ConfigError(NO_CREDENTIALS_MESSAGE)
         config = Config(
             access_key_id=self.credentials.access_key_id,
             access_key_secret=self.credentials.access_key_secret,

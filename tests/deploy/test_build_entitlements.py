@@ -112,3 +112,38 @@ def test_the_other_functions_do_not_need_entitlements(tmp_path: Path, no_depende
     (package,) = builder.build(tmp_path / "out", functions=["reconcile"], mode="venv", config=empty)
 
     assert (package / "index.py").is_file()
+
+
+def test_the_development_trust_copied_from_local_dev_stops_the_build(
+    tmp_path: Path, no_dependencies: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copied as the missing-file message describes, local/dev's entitlements would deploy a vendor
+    that refuses its own configuration: the build says so instead."""
+    monkeypatch.delenv("RAMFLOW_DEV_MODE", raising=False)
+    config = tmp_path / "config"
+    config.mkdir()
+    for name in ("entitlements.yaml", "jwks.json"):
+        (config / name).write_bytes((builder.REPO / "local" / "dev" / name).read_bytes())
+
+    with pytest.raises(SystemExit) as refused:
+        build_vendor(tmp_path / "out", config)
+
+    assert "development issuer" in str(refused.value) and "RAMFLOW_DEV_MODE=1" in str(refused.value)
+    assert not (tmp_path / "out" / "token_vendor").exists()
+
+    monkeypatch.setenv("RAMFLOW_DEV_MODE", "1")  # development mode packages it (local use)
+    (package,) = build_vendor(tmp_path / "out", config)
+    assert (package / "config" / "entitlements.yaml").is_file()
+
+
+def test_a_development_key_under_another_issuer_stops_the_build(
+    tmp_path: Path, no_dependencies: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAMFLOW_DEV_MODE", raising=False)
+    document = entitlements("ramflow-reader")
+    document["jwks"] = json.loads((builder.REPO / "local" / "dev" / "jwks.json").read_text())
+
+    with pytest.raises(SystemExit) as refused:
+        build_vendor(tmp_path / "out", write_config(tmp_path / "config", document))
+
+    assert "development key" in str(refused.value)

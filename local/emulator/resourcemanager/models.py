@@ -134,8 +134,16 @@ class ResourceManagerBackend:
         return next(g for g in self.resource_groups.values() if g.is_default)
 
     def create_resource_group(
-        self, name: str, display_name: str, now: float, tags: dict[str, str] | None = None
+        self,
+        name: str,
+        display_name: str,
+        now: float,
+        tags: dict[str, str] | None = None,
+        *,
+        group_id: str | None = None,
     ) -> ResourceGroup:
+        """`group_id` fixes the id (local seeding of the ids the sample events name); the API never
+        passes one."""
         self.settle(now)
         if any(g.name == name for g in self.resource_groups.values()):
             raise ApiError(
@@ -147,8 +155,11 @@ class ResourceManagerBackend:
                 f"The maximum number of resource groups ({MAX_RESOURCE_GROUPS}) is exceeded.",
                 409,
             )
-        group_id = new_group_id()
-        while group_id in self.resource_groups:
+        if group_id is not None and group_id in self.resource_groups:
+            raise ApiError(
+                "EntityAlreadyExists.ResourceGroup", f"The resource group exists: {group_id}.", 409
+            )
+        while group_id is None or group_id in self.resource_groups:
             group_id = new_group_id()
         group = ResourceGroup(group_id, name, display_name, self.account_id, now, tags=dict(tags or {}))
         self.resource_groups[group.id] = group
