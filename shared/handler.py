@@ -6,15 +6,17 @@ ingress calls `process_event` with the `webhook-id` as its idempotency key.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from shared.audit import audit
+from shared.audit import audit, audit_scope
 from shared.cloud.clients import CloudCredentials
 from shared.config import Settings
 from shared.errors import CloudError, RamflowError, UserBusy, ValidationFailed
 from shared.fc import deadline_of, request_id_of
+from shared.logs import configure_logging
 from shared.models.events import CloudEvent, parse_data, parse_events
 from shared.models.results import Result
 from shared.runtime import Runtime, invocation_deadline, runtime_for
@@ -45,7 +47,45 @@ def process_event(
     lease_until: float,
     idempotency_key: str | None = None,
 ) -> Result:
-    """Run one event exactly once. Duplicates get the stored reply, or `in_progress`."""
+    """Run one event exactly once. Duplicates get the stored reply, or `in_progress`. Every audit
+    line of the run names the event; a run that fails writes a `flow.failed` line before raising."""
+    with audit_scope(event_id=event.id):
+        try:
+            result = _process_event(
+                event, flows, runtime, owner=owner, lease_until=lease_until, idempotency_key=idempotency_key
+            )
+        except FlowFailed as exc:
+            _audit_failure(event, exc.result.status, [e.model_dump() for e in exc.result.errors])
+            raise
+        except Exception as exc:
+            _audit_failure(event, "failed", [{"field": "flow", "reason": type(exc).__name__}])
+            raise
+        if result.status == "failed":
+            _audit_failure(event, "failed", [e.model_dump() for e in result.errors])
+        return result
+
+
+def _audit_failure(event: CloudEvent, outcome: str, errors: list[dict[str, str]]) -> None:
+    ticket = event.data.get("ticket_id") if isinstance(event.data, dict) else None
+    audit(
+        "flow.failed",
+        actor=event.source,
+        ticket_id=ticket if isinstance(ticket, str) else None,
+        outcome=outcome,
+        type=event.type,
+        errors=errors,
+    )
+
+
+def _process_event(
+    event: CloudEvent,
+    flows: Mapping[str, Flow],
+    runtime: Runtime,
+    *,
+    owner: str,
+    lease_until: float,
+    idempotency_key: str | None = None,
+) -> Result:
     flow = flows.get(event.type)
     if flow is None:
         return Result.rejected(
@@ -111,9 +151,27 @@ def process_event(
     return result
 
 
+H = TypeVar("H", bound=Callable[[Any, Any], Any])
+
+
+def audited(handler: H) -> H:
+    """An FC handler whose audit and log lines carry FC's request id and the function's name (and,
+    in FC, are JSON lines: `shared.logs`)."""
+    configure_logging()
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        function = getattr(getattr(context, "function", None), "name", None)
+        with audit_scope(request_id=request_id_of(context), function=function, event_id=None):
+            return handler(event, context)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def event_function(flows: Mapping[str, Flow]) -> Callable[[Any, Any], dict[str, Any] | list[dict[str, Any]]]:
     """An FC handler for events of the given types (one event or an EventBridge list)."""
 
+    @audited
     def handler(event: Any, context: Any) -> dict[str, Any] | list[dict[str, Any]]:
         try:
             events = parse_events(event)

@@ -35,7 +35,17 @@ class TestAuditLine:
             )
         [line] = logged_lines(caplog)
         assert line == record
-        assert list(line) == ["ts", "action", "actor", "ticket", "outcome", "details"]
+        assert list(line) == [
+            "ts",
+            "action",
+            "actor",
+            "ticket",
+            "outcome",
+            "request_id",
+            "function",
+            "event_id",
+            "details",
+        ]
         assert (line["action"], line["actor"], line["ticket"], line["outcome"]) == (
             "user.create",
             "fc:user-requested",

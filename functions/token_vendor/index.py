@@ -20,6 +20,7 @@ from shared.entitlements import Entitlements, catalog_renderer
 from shared.errors import AuthenticationFailed, BadRequest, CloudError, ConfigError, NotEntitled
 from shared.fc import HttpEvent, http_reply, request_id_of
 from shared.flows.vend import RoleAssumer, TokenVendor, VendRequest
+from shared.handler import audited
 
 log = logging.getLogger("ramflow.token_vendor")
 
@@ -154,6 +155,7 @@ def vend(event: Any, context: Any) -> tuple[bool, int, dict[str, str]]:
         return (http, *_error(500, "InternalError", "the token vendor failed", request_id))
 
 
+@audited
 def handler(event: Any, context: Any) -> Any:
     http, status, body = vend(event, context)
     if http:

@@ -19,7 +19,7 @@ from shared.config import Settings
 from shared.errors import BadRequest, ConfigError, ValidationFailed
 from shared.fc import HttpEvent, deadline_of, http_reply, request_id_of
 from shared.flows import FLOWS
-from shared.handler import FlowFailed, process_event
+from shared.handler import FlowFailed, audited, process_event
 from shared.models.events import CloudEvent, parse_events
 from shared.models.results import Result
 from shared.runtime import runtime_for
@@ -137,6 +137,7 @@ def handle(request: HttpEvent, context: Any) -> dict[str, Any]:
     return _reply(status, result, {"Retry-After": RETRY_AFTER_SECONDS} if status == 409 else None)
 
 
+@audited
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = HttpEvent.parse(event)

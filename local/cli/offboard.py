@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from local.cli._context import (
     target,
     unreachable,
 )
+from shared.audit import audit, audit_scope
 from shared.errors import RamflowError, ValidationFailed
 from shared.flows.offboard import OffboardReport, run_offboarding
 from shared.models.events import UserOffboarded
@@ -100,19 +102,27 @@ def run_and_show(
     result: Callable[[R], Result],
     show: Callable[[Console, R], None],
     nothing: Callable[[R], str | None] = lambda _report: None,
+    *,
+    command: str,
 ) -> None:
     """One flow run with progress bars, then its reply JSON or tables; exits 2 unless it completed,
     1 when `nothing` says the selection matched nothing (a typo must not read as success)."""
     rt = runtime(where)
-    try:
-        started = time.monotonic()
-        actor = caller_actor(rt)
-        with BarProgress(Console(stderr=True)) as progress:
-            report = run(rt, progress, actor)
-        elapsed = time.monotonic() - started
-    except RamflowError as exc:
-        raise fail(console, str(exc)) from None
-    reply = result(report)
+    actor = "ramflow-cli"
+    with audit_scope(request_id=str(uuid.uuid4()), function=f"ramflow-cli {command}", event_id=None):
+        try:
+            started = time.monotonic()
+            actor = caller_actor(rt)
+            with BarProgress(Console(stderr=True)) as progress:
+                report = run(rt, progress, actor)
+            elapsed = time.monotonic() - started
+        except RamflowError as exc:
+            audit("cli.failed", actor=actor, ticket_id=None, outcome="failed", error=type(exc).__name__)
+            raise fail(console, str(exc)) from None
+        reply = result(report)
+        if reply.status in {"failed", "partial"}:
+            errors = [e.model_dump() for e in reply.errors]
+            audit("cli.failed", actor=actor, ticket_id=reply.ticket_id, outcome=reply.status, errors=errors)
     hint = unreachable([e.model_dump() for e in reply.errors], where)
     if hint:
         typer.echo(f"error: {hint}", err=True)
@@ -185,6 +195,7 @@ def offboard(
             else f"{selection}: no RAM user managed by ramflow matches; check the spelling "
             "(`ramflow users` lists the managed users and their owners)"
         ),
+        command="offboard",
     )
 
 

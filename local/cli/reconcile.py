@@ -40,6 +40,7 @@ def reconcile(
         ),
         lambda report: report.result(),
         show_reconcile,
+        command="reconcile",
     )
 
 

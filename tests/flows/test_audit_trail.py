@@ -1,0 +1,86 @@
+"""The audit trail names the invocation: request id, function, event id, actor, outcome; a failed
+flow writes its line too; in FC the logs are JSON lines as well (shared/logs.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from local.invoke import invoke
+from shared.audit import audit, audit_scope, configure_audit
+from shared.fc import FcContext, FcFunction
+from shared.handler import FlowFailed
+from shared.logs import install
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def context(function: str, request_id: str) -> FcContext:
+    return FcContext(FcFunction(function), request_id=request_id)
+
+
+def test_every_line_names_the_request_the_function_and_the_event(function_env: Path) -> None:
+    event = json.loads((EVENTS / "user-requested-console.json").read_text())
+    invoke("user-requested", json.dumps(event).encode(), context("user-requested", "req-0001"))
+
+    written = lines(function_env / "audit.jsonl")
+    assert written, "the request was audited"
+    for line in written:
+        assert (line["request_id"], line["function"], line["event_id"]) == (
+            "req-0001",
+            "user-requested",
+            event["id"],
+        )
+        assert line["outcome"] and line["actor"]
+
+
+def test_a_failed_flow_writes_an_audit_line(function_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    invoke("user-requested", (EVENTS / "user-requested-console.json").read_bytes())
+    with socket.socket() as closed:  # bound, never listening: every call is refused
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("RAMFLOW_CLOUD_ENDPOINT", f"http://127.0.0.1:{closed.getsockname()[1]}")
+        monkeypatch.setenv("RAMFLOW_MAX_ATTEMPTS", "1")
+        approved = json.loads((EVENTS / "access-approved.json").read_text())
+        with pytest.raises(FlowFailed):
+            invoke("access-approved", json.dumps(approved).encode(), context("access-approved", "req-0002"))
+
+    [failed] = [line for line in lines(function_env / "audit.jsonl") if line["action"] == "flow.failed"]
+    assert failed["outcome"] == "failed" and failed["ticket"] == "ITSM-1042"
+    assert (failed["request_id"], failed["function"], failed["event_id"]) == (
+        "req-0002",
+        "access-approved",
+        approved["id"],
+    )
+    assert failed["details"]["errors"] and failed["details"]["errors"][0]["reason"] == "ConnectionError"
+
+
+def test_log_lines_are_json_objects_with_the_scope(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    handler = install(logging.StreamHandler(stream))
+    logger = logging.getLogger("ramflow")
+    logger.addHandler(handler)
+    configure_audit(None)
+    try:
+        with audit_scope(request_id="req-9", function="reconcile", event_id="ev-1"):
+            logger.warning("retrying %s", "ListUsers")
+            written = audit("grant.expired", actor="fc:reconcile", ticket_id="T-1", outcome="revoked")
+    finally:
+        logger.removeHandler(handler)
+    log_line, audit_line = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert log_line["message"] == "retrying ListUsers" and log_line["level"] == "WARNING"
+    assert (log_line["request_id"], log_line["function"], log_line["event_id"]) == (
+        "req-9",
+        "reconcile",
+        "ev-1",
+    )
+    assert "ts" in log_line and log_line["logger"] == "ramflow"
+    assert audit_line == written, "audit records are written as they are, not wrapped"
