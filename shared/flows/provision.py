@@ -381,6 +381,7 @@ def _provision(
 
     def approved(t: TicketRecord) -> None:
         t.status, t.approvers, t.break_glass = "approved", approvers, break_glass
+        t.approved_at = t.approved_at or rt.clock()
         t.grants = [_grant_record(data.ticket_id, data.user.logon_name, g) for g in plan.grants]
         t.expires_at = max((g.expires_at for g in plan.grants), default=None)
 

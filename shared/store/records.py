@@ -91,6 +91,9 @@ class TicketRecord(_Record):
     access_mode: AccessMode
     request: dict[str, Any] = Field(description="the validated request, as JSON")
     approvers: list[str] = Field(default_factory=list)
+    approved_at: UtcDatetime | None = Field(
+        None, description="when the approval was recorded (access reviews)"
+    )
     break_glass: bool = False
     grants: list[GrantRecord] = Field(default_factory=list)
     created_at: UtcDatetime = Field(default_factory=utc_now)
