@@ -148,11 +148,12 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d2430; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border-bottom: 1px solid #d8dde6; padding: .35rem .5rem; text-align: left; vertical-align: top; }
+td.time { white-space: nowrap; }
 th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer; }
 th[aria-sort="ascending"] button::after { content: " \\25B2"; } th[aria-sort="descending"] button::after { content: " \\25BC"; }
 tr.high-risk { background: #fdecec; } tr.expiring { background: #fff6dc; } tr.high-risk.expiring { background: #fbe2d0; }
 tr.inactive { color: #7a8494; }
-.badge { display: inline-block; border-radius: .6rem; padding: 0 .45rem; font-size: .8rem; font-weight: 600; margin-right: .2rem; }
+.badge { white-space: nowrap; display: inline-block; border-radius: .6rem; padding: 0 .45rem; font-size: .8rem; font-weight: 600; margin-right: .2rem; }
 .badge.high-risk { background: #c62828; color: #fff; } .badge.expiring { background: #f0a500; color: #1d2430; }
 .badge.drift { background: #6a1b9a; color: #fff; }
 dl.summary { display: flex; gap: 2rem; } dl.summary dt { font-size: .8rem; color: #586173; } dl.summary dd { margin: 0; font-size: 1.3rem; }
@@ -160,7 +161,7 @@ dl.summary { display: flex; gap: 2rem; } dl.summary dt { font-size: .8rem; color
 </head>
 <body>
 <h1>ramflow access review</h1>
-<p>Generated {{ generated }} from the store <code>{{ review.store }}</code>; grants ending within {{ window }} are marked expiring;
+<p>Generated {{ generated }} (times in UTC) from the store <code>{{ review.store }}</code>; grants ending within {{ window }} are marked expiring;
 drift {{ "was checked with a read-only reconcile" if review.drift_checked else "was not checked (run with --drift)" }}.</p>
 <dl class="summary">{% for name, count in summary.items() %}<div><dt>{{ name }}</dt><dd data-summary="{{ name }}">{{ count }}</dd></div>{% endfor %}</dl>
 <h2>Who holds what</h2>
@@ -171,8 +172,8 @@ drift {{ "was checked with a read-only reconcile" if review.drift_checked else "
 <td>{{ g.user_name }}</td><td>{{ g.owner }}</td><td>{{ g.access_mode }}</td>
 <td>{{ g.policy_type }}:{{ g.policy_name }}</td><td>{{ g.scope }}</td><td>{{ g.status }}</td><td>{{ g.ticket_id }}</td>
 <td>{{ g.requester }}</td><td>{{ g.approvers | join(", ") or "-" }}</td>
-<td data-sort="{{ g.approved_at.isoformat() if g.approved_at else '' }}">{{ when(g.approved_at) }}</td>
-<td data-sort="{{ g.expires_at.isoformat() if g.expires_at else '9999' }}">{{ when(g.expires_at) }}</td>
+<td class="time" data-sort="{{ g.approved_at.isoformat() if g.approved_at else '' }}">{{ when(g.approved_at) }}</td>
+<td class="time" data-sort="{{ g.expires_at.isoformat() if g.expires_at else '9999' }}">{{ when(g.expires_at) }}</td>
 <td data-sort="{{ (0 if g.high_risk else 2) + (0 if g.expiring else 1) }}">{% if g.high_risk %}<span class="badge high-risk">high-risk</span>{% endif %}{% if g.expiring %}<span class="badge expiring">expiring</span>{% endif %}{% for d in g.drift %}<span class="badge drift">drift</span>{% endfor %}</td>
 <td>{{ g.drift | join("; ") }}</td>
 </tr>
@@ -206,7 +207,7 @@ COLUMNS = [
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def to_html(review: Review) -> str:

@@ -204,6 +204,21 @@ def open_store(t: Target) -> StateStore:
         raise fail(str(exc)) from None
 
 
+@contextmanager
+def reading(t: Target) -> Iterator[None]:
+    """A store that does not answer is named (without credentials), not a traceback."""
+    from shared.errors import StoreError
+
+    try:
+        yield
+    except StoreError as exc:
+        from local.report import safe_store
+
+        raise fail(
+            f"the store {safe_store(t.settings.store)} did not answer: {exc}; check --store / --profile"
+        ) from None
+
+
 def refuse_local_store(t: Target, what: str) -> None:
     """Deployment state written into a local file is lost to the deployed functions: refuse that
     unless the operator named the store on purpose."""

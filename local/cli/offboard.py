@@ -101,7 +101,7 @@ def run_and_show(
     run: Callable[[Runtime, BarProgress, str], R],
     result: Callable[[R], Result],
     show: Callable[[Console, R], None],
-    nothing: Callable[[R], str | None] = lambda _report: None,
+    nothing: Callable[[Runtime, R], str | None] = lambda _rt, _report: None,
     *,
     command: str,
 ) -> None:
@@ -128,7 +128,7 @@ def run_and_show(
         typer.echo(f"error: {hint}", err=True)
         if not as_json:
             raise typer.Exit(EXIT_PARTIAL)
-    empty = nothing(report)
+    empty = nothing(rt, report)
     if empty and not reply.errors:
         if as_json:
             print(json.dumps(reply.to_json(), indent=2, ensure_ascii=False))
@@ -189,14 +189,23 @@ def offboard(
         ),
         lambda report: report.result(user_name=data.user_name),
         show_report,
-        nothing=lambda report: (
-            None
-            if report.users or report.journal.needs_human
-            else f"{selection}: no RAM user managed by ramflow matches; check the spelling "
-            "(`ramflow users` lists the managed users and their owners)"
-        ),
+        nothing=lambda rt, report: nothing_matched(rt, report, selection, user),
         command="offboard",
     )
+
+
+def nothing_matched(rt: Runtime, report: OffboardReport, selection: str, user: str | None) -> str | None:
+    """Why the selection found nothing, when it did: an owner with no managed user, or a user that
+    neither RAM nor the ledger knows (one offboarded earlier is `gone`, which is success)."""
+    hint = "check the spelling (`ramflow users` lists the managed users and their owners)"
+    if not report.users and not report.journal.needs_human:
+        return f"{selection}: no RAM user managed by ramflow matches; {hint}"
+    if user is not None:
+        outcome = report.users.get(user)
+        unknown = outcome is not None and (outcome.holdings is None or not outcome.holdings.found)
+        if unknown and outcome.state in ("gone", "planned") and rt.store.ledger.get_user(user) is None:
+            return f"{selection}: no RAM user of that name, and none in the ledger; {hint}"
+    return None
 
 
 def show_report(console: Console, report: OffboardReport) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from local.cli import app
-from local.cli._context import PROFILE_OPTION, STORE_OPTION, fail, open_store, runtime, target
+from local.cli._context import PROFILE_OPTION, STORE_OPTION, fail, open_store, reading, runtime, target
 from local.cli.tickets import duration_option, which_store
 from local.report import RENDERERS, Review, safe_store
 from local.review import add_drift, users
@@ -45,7 +45,8 @@ def report(
     except ConfigError as exc:
         raise fail(f"the catalog {where.settings.catalog_path}: {exc}") from None
     now = datetime.now(timezone.utc)
-    views = users(open_store(where), catalog=catalog, now=now, window=window)
+    with reading(where):
+        views = users(open_store(where), catalog=catalog, now=now, window=window)
     if drift:
         rt = runtime(where)
         try:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from local.cli import app
-from local.cli._context import PROFILE_OPTION, STORE_OPTION, Target, fail, open_store, target
+from local.cli._context import PROFILE_OPTION, STORE_OPTION, Target, fail, open_store, reading, target
 from local.review import TicketView, UserView, tickets, users
 from shared.durations import parse_duration
 from shared.store.records import TicketRecord
@@ -67,9 +67,14 @@ def list_tickets(
     where = target(store=store, profile=profile)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     which_store(where, err)
-    found = tickets(
-        open_store(where), status=status, owner=owner, expiring_within=window, now=datetime.now(timezone.utc)
-    )
+    with reading(where):
+        found = tickets(
+            open_store(where),
+            status=status,
+            owner=owner,
+            expiring_within=window,
+            now=datetime.now(timezone.utc),
+        )
     filters = [f"{flag} {value}" for flag, value in (("--status", status), ("--owner", owner)) if value]
     filters += [f"--expiring-within {expiring_within}"] if expiring_within else []
     if as_json:
@@ -127,7 +132,10 @@ def list_users(
         catalog = Catalog.load(where.settings.catalog_path)
     except ConfigError:
         catalog = None  # high-risk marks then come from the known list only
-    found = users(open_store(where), name=name, owner=owner, catalog=catalog, now=datetime.now(timezone.utc))
+    with reading(where):
+        found = users(
+            open_store(where), name=name, owner=owner, catalog=catalog, now=datetime.now(timezone.utc)
+        )
     if as_json:
         emit_json(found)
     else:

@@ -162,6 +162,17 @@ def test_an_owner_nobody_has_is_an_error_not_nothing_to_do(
         assert "--owner alcie@example.com" in output and "check the spelling" in output
 
 
+def test_a_user_nobody_knows_is_an_error(
+    clean_env: Path, emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ROOT_KEY_ID)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ROOT_KEY_SECRET)
+    for extra in ([], ["--dry-run"]):
+        code, output = run("offboard", "--user", "alcie.kafka", "--cloud", emulator_server.endpoint, *extra)
+        assert code == 1, output
+        assert "--user alcie.kafka" in output and "check the spelling" in output
+
+
 def test_offboard_with_grace_refuses_a_local_default_store_for_the_real_cloud(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -100,3 +100,15 @@ def test_reading_without_a_named_store_says_which_store_it_read(
     monkeypatch.delenv("RAMFLOW_PROFILE", raising=False)
     code, _, err = ramflow("tickets", "--status", "revoked", "--json")
     assert "reading the local store" in err and "--profile" in err
+
+
+def test_a_store_that_does_not_answer_is_named_without_its_password() -> None:
+    import socket
+
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        code, out, err = ramflow("tickets", "--store", f"redis://:hunter2@127.0.0.1:{port}/0")
+    assert code == 1
+    assert f"the store redis://127.0.0.1:{port}/0 did not answer" in err
+    assert "hunter2" not in out + err
