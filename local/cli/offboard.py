@@ -202,8 +202,10 @@ def nothing_matched(rt: Runtime, report: OffboardReport, selection: str, user: s
         return f"{selection}: no RAM user managed by ramflow matches; {hint}"
     if user is not None:
         outcome = report.users.get(user)
-        unknown = outcome is not None and (outcome.holdings is None or not outcome.holdings.found)
-        if unknown and outcome.state in ("gone", "planned") and rt.store.ledger.get_user(user) is None:
+        if outcome is None or outcome.state not in ("gone", "planned"):
+            return None
+        unknown = outcome.holdings is None or not outcome.holdings.found
+        if unknown and rt.store.ledger.get_user(user) is None:
             return f"{selection}: no RAM user of that name, and none in the ledger; {hint}"
     return None
 
