@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -37,10 +38,13 @@ class ScopeFilter(logging.Filter):
 class JsonLines(JsonFormatter):
     """One JSON object per line; audit records pass through unchanged (they are JSON already)."""
 
+    converter = time.gmtime  # `ts` in UTC, as the audit records
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
             "{asctime}{levelname}{name}{message}",
             style="{",
+            datefmt="%Y-%m-%dT%H:%M:%SZ",
             rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
             json_ensure_ascii=False,
             **kwargs,

@@ -82,5 +82,33 @@ def test_log_lines_are_json_objects_with_the_scope(tmp_path: Path) -> None:
         "reconcile",
         "ev-1",
     )
-    assert "ts" in log_line and log_line["logger"] == "ramflow"
+    assert log_line["ts"].endswith("Z") and log_line["logger"] == "ramflow"
     assert audit_line == written, "audit records are written as they are, not wrapped"
+
+
+def test_in_function_compute_every_line_on_stdout_is_a_json_object(tmp_path: Path) -> None:
+    """FC ships stdout line by line to the Logstore: with FC_FUNCTION_NAME set (as FC sets it), the
+    audit lines and the log lines a handler writes are each one JSON object."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import logging\n"
+        "from local.invoke import invoke\n"
+        f"invoke('user-requested', open({str(EVENTS / 'user-requested-console.json')!r}, 'rb').read())\n"
+        "logging.getLogger('ramflow').warning('after the invocation')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "RAMFLOW_"))}
+    env.update(FC_FUNCTION_NAME="user-requested", RAMFLOW_STORE=f"sqlite:///{tmp_path}/state.db")
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=EVENTS.parent, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    written = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert any(
+        line.get("action") == "ticket.requested" and line["function"] == "user-requested" for line in written
+    )
+    assert any(
+        line.get("level") == "WARNING" and line["message"] == "after the invocation" for line in written
+    )
