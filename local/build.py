@@ -323,7 +323,13 @@ def functions_policy(catalog_path: Path | None = None) -> dict:
                 ],
                 "Resource": [users, groups, "acs:ram:*:*:policy/*", "acs:ram:*:*:group/*"],
             },
-            {"Effect": "Allow", "Action": "resourcemanager:ListPolicyAttachments", "Resource": groups},
+            {
+                "Effect": "Allow",
+                "Action": ["resourcemanager:ListPolicyAttachments", "resourcemanager:GetResourceGroup"],
+                "Resource": groups,
+            },
+            # references are checked before the first write: the catalog's system policies exist
+            {"Effect": "Allow", "Action": "ram:GetPolicy", "Resource": sorted(set(grantable) - {rendered})},
             {"Effect": "Allow", "Action": "ram:DeleteVirtualMFADevice", "Resource": "acs:ram:*:*:mfa/*"},
             {"Effect": "Allow", "Action": ["ram:GetAccountAlias", "ram:GetPasswordPolicy"], "Resource": "*"},
             {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": VENDED_ROLE_PATTERN},

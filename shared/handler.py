@@ -14,13 +14,14 @@ from typing import Any, TypeVar
 from shared.audit import audit, audit_scope
 from shared.cloud.clients import CloudCredentials
 from shared.config import Settings
-from shared.errors import CloudError, RamflowError, UserBusy, ValidationFailed
+from shared.errors import CloudError, LeaseLost, RamflowError, StoreError, UserBusy, ValidationFailed
 from shared.fc import deadline_of, request_id_of
 from shared.logs import configure_logging
 from shared.models.events import CloudEvent, parse_data, parse_events
 from shared.models.results import Result
 from shared.runtime import Runtime, invocation_deadline, runtime_for
 from shared.store import BeginStatus
+from shared.store.idempotency import IdempotencyStore
 
 log = logging.getLogger("ramflow")
 
@@ -33,8 +34,9 @@ class FlowFailed(RamflowError):
     Raised out of the handler so that FC / EventBridge retries it; `result` is what was done.
     """
 
-    def __init__(self, result: Result):
+    def __init__(self, result: Result, *, retryable: bool = True):
         self.result = result
+        self.retryable = retryable
         super().__init__("; ".join(e.reason for e in result.errors) or "flow failed")
 
 
@@ -107,11 +109,23 @@ def _process_event(
 
     key = idempotency_key or event.idempotency_key
     idempotency = runtime.store.idempotency
+    ticket_id = getattr(data, "ticket_id", None)
     claim = idempotency.begin(key, event.fingerprint, owner, lease_until)
     if claim.status is BeginStatus.COMPLETED:
         return Result.model_validate(claim.reply)
     if claim.status is BeginStatus.IN_PROGRESS:
-        return Result(status="in_progress", event_id=event.id, ticket_id=getattr(data, "ticket_id", None))
+        # Another attempt holds the lease (or died holding it; it is taken over once its deadline
+        # has passed). Not done yet, so never answered as a success: the sender delivers it again.
+        raise FlowFailed(
+            Result(
+                status="in_progress",
+                event_id=event.id,
+                ticket_id=ticket_id,
+                errors=[
+                    {"field": "id", "reason": "another attempt is handling this event; deliver it again"}
+                ],
+            )
+        )
     if claim.status is BeginStatus.MISMATCH:
         return Result.rejected(
             [{"field": "id", "reason": "this event id was already used with a different payload"}],
@@ -120,32 +134,43 @@ def _process_event(
     deadline = invocation_deadline.set(lease_until)
     try:
         result = flow(data, event, runtime)
+    except FlowFailed as exc:
+        _release(idempotency, key, owner)
+        exc.result.event_id = event.id
+        if not exc.retryable:
+            return exc.result  # permanent: a redelivery would fail the same way
+        raise
     except UserBusy as exc:
-        idempotency.release(key, owner)
+        _release(idempotency, key, owner)
         busy = Result(
             status="in_progress",
             event_id=event.id,
-            ticket_id=getattr(data, "ticket_id", None),
+            ticket_id=ticket_id,
             errors=[{"field": "data", "reason": "another change to this user is under way; retry later"}],
         )
         raise FlowFailed(busy) from exc
     except CloudError as exc:
-        idempotency.release(key, owner)
+        _release(idempotency, key, owner)
         failed = Result(
             status="failed",
             event_id=event.id,
-            ticket_id=getattr(data, "ticket_id", None),
+            ticket_id=ticket_id,
             errors=[{"field": exc.action or "cloud", "reason": exc.code}],
         )
+        if not exc.retryable:
+            return failed  # permanent: answered as final (and audited as flow.failed)
         raise FlowFailed(failed) from exc
     except BaseException:
-        idempotency.release(key, owner)
+        _release(idempotency, key, owner)
         raise
     finally:
         invocation_deadline.reset(deadline)
     result.event_id = event.id
-    if result.status in {"rejected", "in_progress"}:
-        idempotency.release(key, owner)  # nothing was done: a corrected or later delivery may run
+    if result.status == "in_progress":
+        _release(idempotency, key, owner)
+        raise FlowFailed(result)  # not done: the sender must deliver it again
+    if result.status == "rejected":
+        _release(idempotency, key, owner)  # nothing was done: a corrected or later delivery may run
     else:
         idempotency.complete(key, owner, result.to_json())
     return result
@@ -166,6 +191,15 @@ def audited(handler: H) -> H:
             return handler(event, context)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _release(idempotency: IdempotencyStore, key: str, owner: str) -> None:
+    """Give the lease back so a redelivery starts at once; if the store cannot be reached, the
+    lease ends at this invocation's deadline and the redelivery takes it over then."""
+    try:
+        idempotency.release(key, owner)
+    except (StoreError, LeaseLost) as exc:
+        log.warning("could not release the lease of an event: %s", type(exc).__name__)
 
 
 def event_function(flows: Mapping[str, Flow]) -> Callable[[Any, Any], dict[str, Any] | list[dict[str, Any]]]:

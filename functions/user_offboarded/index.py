@@ -1,7 +1,8 @@
-"""FC handler `user-offboarded`: disable at once, then delete, a leaver's RAM users (a partial outcome is retried)."""
+"""FC handler `user-offboarded`: disable at once, then delete, a leaver's RAM users (a partial outcome
+is retried); `user.rehired` clears the leaver record the offboarding left."""
 
-from shared.flows.offboard import offboard
+from shared.flows.offboard import offboard, rehire_event
 from shared.handler import event_function
-from shared.models.events import USER_OFFBOARDED
+from shared.models.events import USER_OFFBOARDED, USER_REHIRED
 
-handler = event_function({USER_OFFBOARDED: offboard})
+handler = event_function({USER_OFFBOARDED: offboard, USER_REHIRED: rehire_event})

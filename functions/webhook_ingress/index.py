@@ -3,8 +3,9 @@
 Order matters: size, then signature, then content — an unauthenticated caller learns nothing about
 what would be accepted, and nothing is stored or called before the signature verifies. The
 `webhook-id` is the idempotency key, so a sender's retry gets the first reply and has no second
-effect. Replies: 200 completed, 202 pending approval / in progress, 400 rejected, 401 bad signature,
-405 not POST, 413 too large, 415 not JSON, 503 a cloud failure the sender should retry.
+effect. Replies: 200 completed, 202 pending approval / request, 400 rejected, 401 bad signature,
+405 not POST, 409 in progress (Retry-After), 413 too large, 415 not JSON, 422 a permanent failure,
+503 a cloud failure the sender should retry (Retry-After).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ STATUS_OF = {
     "completed": 200,
     "partial": 200,
     "pending_approval": 202,
+    "pending_request": 202,  # an approval kept until its request arrives
     "in_progress": 409,  # another attempt holds the lease: not delivered yet, so the sender must retry
     "rejected": 400,
-    "failed": 503,
+    "failed": 422,  # a permanent failure, answered as final (a retryable one is raised: 503)
 }
 RETRY_AFTER_SECONDS = "30"
 IDEMPOTENCY_PREFIX = "webhook:"
@@ -131,8 +133,10 @@ def handle(request: HttpEvent, context: Any) -> dict[str, Any]:
             idempotency_key=f"{IDEMPOTENCY_PREFIX}{parsed.source} {verdict.webhook_id}",  # ids are per sender
         )
     except FlowFailed as failed:
-        # The lease is released: the sender's retry (any non-2xx) finishes the job.
-        return _reply(503, failed.result, {"Retry-After": RETRY_AFTER_SECONDS})
+        # Not done: the sender's retry (any non-2xx) finishes the job. 409 while another attempt
+        # holds the event or the user, 503 after a retryable failure.
+        status = 409 if failed.result.status == "in_progress" else 503
+        return _reply(status, failed.result, {"Retry-After": RETRY_AFTER_SECONDS})
     status = STATUS_OF.get(result.status, 200)
     return _reply(status, result, {"Retry-After": RETRY_AFTER_SECONDS} if status == 409 else None)
 

@@ -241,6 +241,7 @@ class Emulator:
         self.faults = FaultControls(latency_ms=latency_ms, qps=qps, fault_rate=fault_rate, seed=seed)
         self.recorder = CallRecorder()
         self.authorizer: Callable[[CallContext], None] | None = None  # policy enforcement, when switched on
+        self.hooks: list[Callable[[str, str], None]] = []  # (when, action) at each call's boundaries
         self._clock_offset = 0.0
         self._nonces: OrderedDict[str, float] = OrderedDict()
         self.default_account_id = account_id
@@ -398,6 +399,7 @@ class Emulator:
             if planned == "before" or self.faults.random_fault():
                 raise errors.service_unavailable()
             ctx = CallContext(self, account, principal, service, action, params, request_id)
+            self._run_hooks("before", action)
             with self.lock:
                 if self.authorizer is not None:
                     self.authorizer(ctx)
@@ -407,6 +409,7 @@ class Emulator:
                     if planned == "after":  # the reply is lost either way
                         raise errors.internal_error() from None
                     raise
+            self._run_hooks("after", action)
             if planned == "after":
                 raise errors.internal_error()
         except ApiError as err:
@@ -431,6 +434,12 @@ class Emulator:
         )
         body = {"RequestId": request_id, **result}
         return EmulatorResponse(200, json.dumps(body).encode(), self._headers(request_id))
+
+    def _run_hooks(self, when: str, action: str) -> None:
+        """Test hooks at a call's boundaries ("before" it acts, "after" it took effect), outside the
+        emulator's lock so a hook may itself call the cloud (the interleaving explorer does)."""
+        for hook in list(self.hooks):
+            hook(when, action)
 
     @staticmethod
     def _form_params(request: EmulatorRequest) -> dict[str, str]:

@@ -21,8 +21,25 @@ class PolicyAttachment(CloudModel):
     attach_date: Timestamp = None
 
 
+class ResourceGroup(CloudModel):
+    id: str
+    name: str = ""
+    status: str = ""
+
+
 class ResourceManagerGateway(SdkGateway):
     """`principal_name` is as ResourceManager spells it: `alice@<alias>.onaliyun.com` for a RAM user."""
+
+    def get_resource_group(self, resource_group_id: str) -> ResourceGroup | None:
+        """None when it does not exist (EntityNotExists.ResourceGroup / NotFound.ResourceGroup).
+        https://www.alibabacloud.com/help/en/resource-management/resource-group/developer-reference/api-resourcemanager-2020-03-31-getresourcegroup"""
+        body = self._find(
+            self._sdk.get_resource_group, rm.GetResourceGroupRequest(resource_group_id=resource_group_id)
+        )
+        if body is None:
+            return None
+        group = body.resource_group
+        return ResourceGroup(id=group.id, name=group.name or "", status=group.status or "")
 
     def attach_policy(
         self,

@@ -11,7 +11,13 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from shared.models.events import ACCESS_APPROVED, ACCESS_REVOKED, USER_OFFBOARDED, USER_REQUESTED
+from shared.models.events import (
+    ACCESS_APPROVED,
+    ACCESS_REVOKED,
+    USER_OFFBOARDED,
+    USER_REHIRED,
+    USER_REQUESTED,
+)
 
 # CloudEvent type → "module:function". Keep it a plain mapping: reviewers read it as the routing table.
 REGISTRY: dict[str, str] = {
@@ -19,6 +25,7 @@ REGISTRY: dict[str, str] = {
     ACCESS_APPROVED: "shared.flows.provision:approve",
     ACCESS_REVOKED: "shared.flows.revoke:revoke",
     USER_OFFBOARDED: "shared.flows.offboard:offboard",
+    USER_REHIRED: "shared.flows.offboard:rehire_event",
 }
 
 

@@ -40,8 +40,8 @@ from shared.flows.saga import (
     retried_until_complete,
     unused_policies,
 )
-from shared.flows.users import user_locks
-from shared.models.events import CloudEvent, UserOffboarded
+from shared.flows.users import owner_lock, user_locks
+from shared.models.events import CloudEvent, UserOffboarded, UserRehired
 from shared.models.results import Result
 from shared.runtime import Runtime
 from shared.store.ledger import Ledger
@@ -108,8 +108,20 @@ def run_offboarding(
 ) -> OffboardReport:
     """Offboard one user, or every user of an owner; the CLI calls this directly."""
     stepper = Stepper(rt.settings.max_concurrency, dry_run=dry_run, progress=progress)
-    names = find_users(rt, data, stepper)
-    users = take_apart(rt, names, grace=data.grace, actor=actor, reference=data.hr_event_id, stepper=stepper)
+    if data.owner is not None and not dry_run:
+        # Under the owner's lock (see shared/flows/users.py): the leaver is recorded and the users
+        # are listed while no approval for the owner is half-way, so none is missed.
+        with owner_lock(rt, data.owner):
+            record_leaver(rt, data, actor=actor)
+            names = find_users(rt, data, stepper)
+            users = take_apart(
+                rt, names, grace=data.grace, actor=actor, reference=data.hr_event_id, stepper=stepper
+            )
+    else:
+        names = find_users(rt, data, stepper)
+        users = take_apart(
+            rt, names, grace=data.grace, actor=actor, reference=data.hr_event_id, stepper=stepper
+        )
     if not names:
         audit(
             "offboard.nothing_found",
@@ -142,7 +154,53 @@ def find_users(rt: Runtime, data: UserOffboarded, stepper: Stepper) -> list[str]
         return [data.user_name]
     tagged = [name for d in done[1:] if d.ok and not d.absent for name in d.value]
     assert data.owner is not None
-    return sorted(set(rt.store.ledger.users_of_owner(data.owner)) | set(tagged))
+    ledger = rt.store.ledger
+    # A ticket approved for the owner names its user before CreateUser: a user being created is found.
+    ticketed = [
+        t.user_name for t in ledger.tickets_of_owner(data.owner) if t.status in {"approved", "completed"}
+    ]
+    return sorted(set(ledger.users_of_owner(data.owner)) | set(tagged) | set(ticketed))
+
+
+def record_leaver(rt: Runtime, data: UserOffboarded, *, actor: str) -> None:
+    """The owner has left: a fact in the ledger, so a later request or approval for them is refused;
+    their tickets still pending are closed (each audited)."""
+    assert data.owner is not None
+    from shared.flows.provision import close_ticket
+
+    leaver = rt.store.ledger.record_leaver(
+        data.owner, left_at=rt.clock(), hr_event_id=data.hr_event_id, source=actor
+    )
+    audit(
+        "owner.left",
+        actor=actor,
+        ticket_id=None,
+        outcome="recorded",
+        owner=leaver.owner,
+        hr_event=leaver.hr_event_id,
+        left_at=leaver.left_at.isoformat(),
+    )
+    for ticket in rt.store.ledger.tickets_of_owner(data.owner):
+        if ticket.status == "pending_approval":
+            close_ticket(rt, ticket.ticket_id, f"the owner left (HR event {leaver.hr_event_id})")
+
+
+def rehire_event(data: UserRehired, event: CloudEvent, rt: Runtime) -> Result:
+    """`user.rehired`: the owner is no longer a leaver; access is requested afresh (nothing returns)."""
+    with owner_lock(rt, data.owner):
+        cleared = rt.store.ledger.clear_leaver(data.owner)
+    audit(
+        "owner.rehired",
+        actor=event.source,
+        ticket_id=None,
+        outcome="cleared" if cleared else "not_a_leaver",
+        owner=data.owner.strip().casefold(),
+        hr_event=data.hr_event_id,
+    )
+    return Result(
+        status="completed",
+        actions=["cleared the leaver record" if cleared else "the owner was not recorded as a leaver"],
+    )
 
 
 def learn_alias(rt: Runtime) -> str:

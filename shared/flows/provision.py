@@ -10,6 +10,7 @@ password was never recorded simply gets a fresh password, sealed and recorded wi
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
@@ -18,7 +19,8 @@ from shared.audit import audit
 from shared.cloud.ram import NewAccessKey
 from shared.concurrency import failures, run_all
 from shared.errors import CloudError, EntityAlreadyExists, GuardDenied, PolicyContentMismatch, UserBusy
-from shared.flows.users import MANAGED_BY, is_managed, user_locks
+from shared.flows.references import check_references
+from shared.flows.users import MANAGED_BY, is_managed, owner_lock, user_locks
 from shared.models.events import AccessApproved, CloudEvent, UserRequested
 from shared.models.results import AccessKeyReply, LoginProfileReply, Result
 from shared.passwords import generate_password
@@ -27,6 +29,7 @@ from shared.runtime import Runtime
 from shared.sealing import seal
 from shared.store.records import (
     AccessKeyRecord,
+    EarlyApproval,
     GrantRecord,
     Intent,
     LoginProfileRecord,
@@ -59,6 +62,28 @@ def request(data: UserRequested, event: CloudEvent, rt: Runtime) -> Result:
         )
         return Result.rejected(exc, ticket_id=data.ticket_id, user_name=data.user.logon_name)
 
+    try:
+        check_references(rt, plan)
+    except PolicyContentMismatch as exc:
+        return _squatted(data, exc)
+    except GuardDenied as exc:
+        audit(
+            "ticket.rejected",
+            actor=data.requester,
+            ticket_id=data.ticket_id,
+            outcome="rejected",
+            errors=exc.errors,
+        )
+        return Result.rejected(exc, ticket_id=data.ticket_id, user_name=data.user.logon_name)
+    with owner_lock(rt, data.user.owner):
+        return _request_locked(rt, data, event, plan)
+
+
+def _request_locked(rt: Runtime, data: UserRequested, event: CloudEvent, plan: Plan) -> Result:
+    """Under the owner's lock: a leaver's request is refused, an approval kept early is applied."""
+    leaver = _leaver_refusal(rt, data.user.owner, data.ticket_id, data.user.logon_name, data.requester)
+    if leaver is not None:
+        return leaver
     recorded = data.model_dump(mode="json")
     ticket = rt.store.ledger.get_ticket(data.ticket_id)
     if ticket is not None and ticket.request != recorded:
@@ -96,6 +121,18 @@ def request(data: UserRequested, event: CloudEvent, rt: Runtime) -> Result:
         )
     if plan.auto_approved and ticket.status in {"pending_approval", "approved"}:  # "approved": a replay
         return _carry_out(rt, data, plan, approvers=[AUTO_APPROVER], break_glass=False)
+    early = rt.store.ledger.get_early_approval(data.ticket_id)
+    if early is not None and ticket.status in {"pending_approval", "approved"}:
+        audit(
+            "ticket.early_approval_applied",
+            actor=early.source or "unknown",
+            ticket_id=data.ticket_id,
+            outcome="applying",
+        )
+        result = _approve_locked(rt, AccessApproved.model_validate(early.approval))
+        if result.status != "rejected" or rt.store.ledger.get_ticket(data.ticket_id) is not None:
+            rt.store.ledger.drop_early_approval(data.ticket_id)
+        return result
     if ticket.status == "completed":
         return _completed_reply(rt, ticket, data, ["ticket already completed"])
     return Result(
@@ -109,6 +146,40 @@ def request(data: UserRequested, event: CloudEvent, rt: Runtime) -> Result:
 
 # --- access.approved -------------------------------------------------------------------------------
 def approve(data: AccessApproved, event: CloudEvent, rt: Runtime) -> Result:
+    """Carry out a ticket; every decision is taken again under the owner's and the user's locks."""
+    ticket = rt.store.ledger.get_ticket(data.ticket_id)
+    if ticket is None:
+        return _keep_early_approval(rt, data, event)
+    with owner_lock(rt, ticket.owner):
+        return _approve_locked(rt, data)
+
+
+def _keep_early_approval(rt: Runtime, data: AccessApproved, event: CloudEvent) -> Result:
+    """Deliveries are not ordered: an approval whose request has not arrived is kept (never
+    dropped) and applied, with every check, when the request comes."""
+    rt.store.ledger.keep_early_approval(
+        EarlyApproval(
+            ticket_id=data.ticket_id,
+            approval=data.model_dump(mode="json"),
+            received_at=rt.clock(),
+            source=event.source,
+        )
+    )
+    audit(
+        "ticket.approval_kept",
+        actor=",".join(data.approvers),
+        ticket_id=data.ticket_id,
+        outcome="pending_request",
+    )
+    return Result(
+        status="pending_request",
+        ticket_id=data.ticket_id,
+        actions=["kept the approval until the ticket's request arrives"],
+    )
+
+
+def _approve_locked(rt: Runtime, data: AccessApproved) -> Result:
+    """Under the owner's lock, on the ticket as read under it."""
     ticket = rt.store.ledger.get_ticket(data.ticket_id)
     if ticket is None:
         return Result.rejected(
@@ -123,9 +194,15 @@ def approve(data: AccessApproved, event: CloudEvent, rt: Runtime) -> Result:
             ticket_id=data.ticket_id,
             user_name=ticket.user_name,
         )
+    leaver = _leaver_refusal(rt, ticket.owner, ticket.ticket_id, ticket.user_name, ",".join(data.approvers))
+    if leaver is not None:
+        return leaver
     try:
         plan = plan_request(request_data, rt.catalog, now=rt.clock())
         check_approval(plan, request_data, data)
+        check_references(rt, plan)
+    except PolicyContentMismatch as exc:
+        return _squatted(request_data, exc)
     except GuardDenied as exc:
         audit(
             "ticket.approval_refused",
@@ -136,6 +213,41 @@ def approve(data: AccessApproved, event: CloudEvent, rt: Runtime) -> Result:
         )
         return Result.rejected(exc, ticket_id=data.ticket_id, user_name=ticket.user_name)
     return _carry_out(rt, request_data, plan, approvers=list(data.approvers), break_glass=data.break_glass)
+
+
+def _leaver_refusal(rt: Runtime, owner: str, ticket_id: str, user_name: str, actor: str) -> Result | None:
+    """A leaver gets nothing: the refusal (audited, and the ticket closed) or None."""
+    leaver = rt.store.ledger.get_leaver(owner)
+    if leaver is None:
+        return None
+    reason = (
+        f"the owner left on {leaver.left_at.date().isoformat()} (HR event {leaver.hr_event_id}); "
+        "a ramflow.user.rehired event must come first"
+    )
+    if rt.store.ledger.get_ticket(ticket_id) is not None:
+        close_ticket(rt, ticket_id, reason)
+    audit("ticket.refused_leaver", actor=actor, ticket_id=ticket_id, outcome="rejected", reason=reason)
+    return Result.rejected(
+        [{"field": "data.user.owner", "reason": reason}], ticket_id=ticket_id, user_name=user_name
+    )
+
+
+def close_ticket(rt: Runtime, ticket_id: str, reason: str) -> bool:
+    """A ticket that never reached RAM (pending, or approved with nothing attached yet) becomes
+    `revoked` with its grants: no later approval can carry it out. True if it changed."""
+    changed = False
+
+    def close(t: TicketRecord) -> None:
+        nonlocal changed
+        if t.status == "pending_approval":
+            t.status, changed = "revoked", True
+            for grant in t.grants:
+                grant.status = "revoked"
+
+    rt.store.ledger.update_ticket(ticket_id, close)
+    if changed:
+        audit("ticket.closed", actor="ramflow", ticket_id=ticket_id, outcome="revoked", reason=reason)
+    return changed
 
 
 # --- the saga --------------------------------------------------------------------------------------
@@ -357,6 +469,15 @@ def _provision(
     rt: Runtime, data: UserRequested, plan: Plan, *, approvers: list[str], break_glass: bool
 ) -> Result:
     ledger = rt.store.ledger
+    current = ledger.get_ticket(data.ticket_id)  # under the locks: a revocation may have come first
+    if current is not None and current.status in {"revoked", "rejected"}:
+        return Result.rejected(
+            [{"field": "data.ticket_id", "reason": f"the ticket is {current.status}"}],
+            ticket_id=data.ticket_id,
+            user_name=data.user.logon_name,
+        )
+    if current is not None and current.status == "completed":
+        return _completed_reply(rt, current, data, ["ticket already completed"])
     saga = _Provisioning(rt, data, plan)
     try:
         existing, in_ram = saga.inspect_user()
@@ -385,6 +506,44 @@ def _provision(
         t.grants = [_grant_record(data.ticket_id, data.user.logon_name, g) for g in plan.grants]
         t.expires_at = max((g.expires_at for g in plan.grants), default=None)
 
+    try:
+        return _carry_out_saga(rt, saga, data, plan, existing, in_ram, approvers, break_glass, approved)
+    except CloudError as exc:
+        from shared.handler import FlowFailed  # (the handler imports the flows' registry lazily)
+
+        audit(
+            "ticket.failed",
+            actor="ramflow",
+            ticket_id=data.ticket_id,
+            outcome="failed",
+            user=data.user.logon_name,
+            code=exc.code,
+            call=exc.action,
+            retryable=exc.retryable,
+            actions=saga.actions,
+        )
+        failed = Result(
+            status="failed",
+            ticket_id=data.ticket_id,
+            user_name=data.user.logon_name,
+            actions=saga.actions,
+            errors=[{"field": exc.action or "cloud", "reason": exc.code}],
+        )
+        raise FlowFailed(failed, retryable=exc.retryable) from exc
+
+
+def _carry_out_saga(
+    rt: Runtime,
+    saga: _Provisioning,
+    data: UserRequested,
+    plan: Plan,
+    existing: UserRecord | None,
+    in_ram: bool,
+    approvers: list[str],
+    break_glass: bool,
+    approved: Callable[[TicketRecord], None],
+) -> Result:
+    ledger = rt.store.ledger
     ledger.update_ticket(data.ticket_id, approved)
     audit(
         "ticket.approved",
@@ -397,21 +556,7 @@ def _provision(
     try:
         saga.attach_grants()
     except PolicyContentMismatch as exc:
-        audit(
-            "policy.mismatch",
-            actor="ramflow",
-            ticket_id=data.ticket_id,
-            outcome="needs_human",
-            policy=str(exc),
-        )
-        reason = f"custom policy {exc} exists with other content than ramflow renders; a person must look"
-        result = Result.rejected(
-            [{"field": "data.grants", "reason": reason}],
-            ticket_id=data.ticket_id,
-            user_name=data.user.logon_name,
-        )
-        result.needs_human = [str(exc)]
-        return result
+        return _squatted(data, exc)
     ledger.update_ticket(data.ticket_id, _activate_grants)
     record = saga.enable_access(record)
     ticket = ledger.update_ticket(data.ticket_id, lambda t: setattr(t, "status", "completed"))
@@ -424,6 +569,24 @@ def _provision(
         actions=saga.actions,
     )
     return _completed_reply(rt, ticket, data, saga.actions, record=record)
+
+
+def _squatted(data: UserRequested, exc: PolicyContentMismatch) -> Result:
+    audit(
+        "policy.mismatch",
+        actor="ramflow",
+        ticket_id=data.ticket_id,
+        outcome="needs_human",
+        policy=str(exc),
+    )
+    reason = f"custom policy {exc} exists with other content than ramflow renders; a person must look"
+    result = Result.rejected(
+        [{"field": "data.grants", "reason": reason}],
+        ticket_id=data.ticket_id,
+        user_name=data.user.logon_name,
+    )
+    result.needs_human = [str(exc)]
+    return result
 
 
 def _activate_grants(ticket: TicketRecord) -> None:

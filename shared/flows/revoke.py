@@ -70,10 +70,13 @@ def revoke_event(data: AccessRevoked, event: CloudEvent, rt: Runtime) -> Result:
                 ticket.user_name, "lock", "another ramflow flow is changing this user; retry"
             )
         else:
+            # Decide on the ticket as it is now: an approval that finished since the read above made
+            # its grants active, and they are what must go.
+            ticket = ledger.get_ticket(data.ticket_id) or ticket
             revocation = revoke_grants(rt, ticket.grants, stepper)
+            if not stepper.journal.errors and not revocation.unmanaged:
+                ledger.update_ticket(data.ticket_id, lambda t: setattr(t, "status", "revoked"))
     journal = stepper.journal
-    if not journal.errors and not revocation.unmanaged:
-        ledger.update_ticket(data.ticket_id, lambda t: setattr(t, "status", "revoked"))
     audit(
         "ticket.revoked",
         actor=event.source,

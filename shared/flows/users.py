@@ -1,7 +1,24 @@
-"""What every flow agrees on about a managed RAM user: the tag that marks it, and its lock.
+"""What every flow agrees on about a managed RAM user: the tag that marks it, and the locks.
 
-The lock serialises provisioning, revocation, offboarding and reconcile for one user across
-processes; its lease lasts until the invocation's deadline (at least `USER_LOCK_SECONDS`).
+Locks are leases in the idempotency store (`lock:owner:<owner>`, `lock:user:<name>`). A lease ends
+at the invocation's deadline (FC stops the instance there, so a holder past it is provably dead
+and the next claimant takes the lock over); without a deadline (the CLI) it lasts
+`USER_LOCK_SECONDS`. Every flow takes its locks in one order — owner before user, users in name
+order — and decides only on what it read after taking them:
+
+  flow                     owner lock   user lock(s)          re-read under the locks
+  user.requested           yes          (auto-approve: yes)   leaver record, ticket, user record
+  access.approved          yes          yes                   ticket, leaver record, user record, RAM user
+  access.revoked           no           yes                   ticket and every ticket of the user
+  user.offboarded (owner)  yes          every user found      users of the owner (incl. being created)
+  user.offboarded (user)   no           yes                   RAM holdings, tickets
+  user.rehired             yes          no                    leaver record
+  reconcile                no           each user it changes  expired grants, RAM holdings, ledger
+
+The owner lock is what makes "a leaver keeps nothing" hold: offboarding records the leaver and
+lists the owner's users while holding it, and an approval checks the leaver record and records
+its user (before CreateUser) while holding it, so either the approval's user is in the list or
+the approval sees the leaver and refuses.
 """
 
 from __future__ import annotations
@@ -12,6 +29,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from shared.errors import UserBusy
 from shared.runtime import Runtime, invocation_deadline
 from shared.store import BeginStatus
 
@@ -29,8 +47,29 @@ def user_lock_key(user_name: str) -> str:
     return f"lock:user:{user_name}"
 
 
+def owner_lock_key(owner: str) -> str:
+    return f"lock:owner:{owner.strip().casefold()}"
+
+
 def lock_lease_until() -> float:
-    return max(time.time() + USER_LOCK_SECONDS, invocation_deadline.get() or 0.0)
+    """The invocation's deadline: past it the holder is stopped, so its lock may be taken over."""
+    return invocation_deadline.get() or time.time() + USER_LOCK_SECONDS
+
+
+@contextmanager
+def owner_lock(rt: Runtime, owner: str) -> Iterator[None]:
+    """Hold the owner's lock for the block, or raise UserBusy (the event is delivered again)."""
+    key, holder = owner_lock_key(owner), uuid.uuid4().hex
+    idempotency = rt.store.idempotency
+    if idempotency.begin(key, "owner-lock", holder, lock_lease_until()).status is not BeginStatus.ACQUIRED:
+        raise UserBusy(owner)
+    try:
+        yield
+    finally:
+        try:
+            idempotency.release(key, holder)
+        except Exception:  # the lease ends by itself; never hide the flow's own outcome
+            log.warning("could not release an owner lock")
 
 
 @contextmanager

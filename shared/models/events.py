@@ -40,6 +40,7 @@ USER_REQUESTED = "ramflow.user.requested"
 ACCESS_APPROVED = "ramflow.access.approved"
 ACCESS_REVOKED = "ramflow.access.revoked"
 USER_OFFBOARDED = "ramflow.user.offboarded"
+USER_REHIRED = "ramflow.user.rehired"
 
 # CloudEvents: extension names are lower-case letters and digits. EventBridge's own run past the
 # spec's recommended 20 characters (`aliyunoriginalaccountid`), so the bound here is looser.
@@ -201,13 +202,22 @@ class UserOffboarded(DataModel):
         return self
 
 
-EventData = UserRequested | AccessApproved | AccessRevoked | UserOffboarded
+class UserRehired(DataModel):
+    """`ramflow.user.rehired`: an owner recorded as a leaver works here again; requests and
+    approvals for them are accepted again (nothing is restored: access is requested afresh)."""
+
+    owner: Email
+    hr_event_id: HrEventId
+
+
+EventData = UserRequested | AccessApproved | AccessRevoked | UserOffboarded | UserRehired
 
 DATA_MODELS: dict[str, type[EventData]] = {
     USER_REQUESTED: UserRequested,
     ACCESS_APPROVED: AccessApproved,
     ACCESS_REVOKED: AccessRevoked,
     USER_OFFBOARDED: UserOffboarded,
+    USER_REHIRED: UserRehired,
 }
 
 

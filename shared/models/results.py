@@ -9,7 +9,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from shared.errors import ValidationFailed
 from shared.sealing import looks_sealed
 
-Status = Literal["completed", "pending_approval", "rejected", "in_progress", "partial", "failed"]
+Status = Literal[
+    "completed", "pending_approval", "pending_request", "rejected", "in_progress", "partial", "failed"
+]
 
 
 class FieldError(BaseModel):

@@ -1,14 +1,16 @@
 """The ticket ledger: tickets and their grants, managed users, owner → users, intents, deletions.
 
-Documents live under `ticket/<id>`, `user/<name>`, `owner/<owner>`, `intent/<key>` and
-`deletion/<user>`. Every change is a read-modify-write under compare-and-set, retried while other
+Documents live under `ticket/<id>`, `user/<name>`, `owner/<owner>`, `intent/<key>`,
+`deletion/<user>`, `leaver/<owner>` (an owner who has left) and `early-approval/<ticket>` (an
+approval that arrived before its request). Every change is a read-modify-write under compare-and-set, retried while other
 writers win, so concurrent invocations never lose each other's updates.
 
 Tickets are never purged, so nothing on a flow's path reads them all. Two indexes, kept with the
 tickets, find the ones a flow needs: `tickets-of/<user>` (every ticket naming the user, a pending
 one too, before the user has a record) and `index/expiring-tickets` (tickets holding an active
 grant with an expiry, for reconcile's sweep). Either may name a ticket too many after a crash,
-never one too few. A store written before the indexes existed gets them on its first ticket write
+never one too few. `tickets-of-owner/<owner>` finds an owner's tickets (a leaver's pending ones
+are closed). A store written before the indexes existed gets them on its first ticket write
 (one pass over the tickets, then `index/tickets` says it is done); until then lookups read every
 ticket, as they did.
 """
@@ -27,8 +29,10 @@ from pydantic import BaseModel
 from shared.errors import RecordNotFound, StoreError
 from shared.store.base import Document, JsonObject, KeyValueBackend
 from shared.store.records import (
+    EarlyApproval,
     GrantRecord,
     Intent,
+    LeaverRecord,
     ScheduledDeletion,
     TicketRecord,
     UserRecord,
@@ -39,6 +43,8 @@ __all__ = ["Ledger"]
 
 TICKETS, USERS, OWNERS, INTENTS, DELETIONS = "ticket/", "user/", "owner/", "intent/", "deletion/"
 TICKETS_OF = "tickets-of/"
+TICKETS_OF_OWNER = "tickets-of-owner/"
+LEAVERS, EARLY_APPROVALS = "leaver/", "early-approval/"
 EXPIRING = "index/expiring-tickets"
 INDEXED = "index/tickets"
 
@@ -171,6 +177,44 @@ class Ledger:
             if (user := self.get_user(name)) is None or _owner_key(user.owner) == _owner_key(owner)
         ]
 
+    def tickets_of_owner(self, owner: str) -> list[TicketRecord]:
+        """Every ticket recorded for the owner (written since this index exists), by id."""
+        index = self.backend.get(TICKETS_OF_OWNER + _owner_key(owner))
+        found = (self.get_ticket(ticket_id) for ticket_id in (index.value["tickets"] if index else []))
+        return [t for t in found if t is not None and _owner_key(t.owner) == _owner_key(owner)]
+
+    # Leavers: a fact that outlives the offboarding event
+
+    def record_leaver(
+        self, owner: str, *, left_at: datetime, hr_event_id: str, source: str = ""
+    ) -> LeaverRecord:
+        """Record that the owner has left; an earlier record stays (the first HR event is the fact)."""
+        leaver = LeaverRecord(
+            owner=_owner_key(owner), left_at=left_at, hr_event_id=hr_event_id, source=source
+        )
+        return self._put(LEAVERS + _owner_key(owner), LeaverRecord, lambda current: current or leaver)
+
+    def get_leaver(self, owner: str) -> LeaverRecord | None:
+        return self._get(LEAVERS + _owner_key(owner), LeaverRecord)
+
+    def clear_leaver(self, owner: str) -> bool:
+        """A rehire: True if the owner was recorded as having left."""
+        return self._delete(LEAVERS + _owner_key(owner))
+
+    # Approvals that came before their request
+
+    def keep_early_approval(self, approval: EarlyApproval) -> EarlyApproval:
+        """Keep the first approval that arrived for the ticket (a redelivery changes nothing)."""
+        return self._put(
+            EARLY_APPROVALS + approval.ticket_id, EarlyApproval, lambda current: current or approval
+        )
+
+    def get_early_approval(self, ticket_id: str) -> EarlyApproval | None:
+        return self._get(EARLY_APPROVALS + ticket_id, EarlyApproval)
+
+    def drop_early_approval(self, ticket_id: str) -> bool:
+        return self._delete(EARLY_APPROVALS + ticket_id)
+
     # Intents
 
     def put_intent(self, intent: Intent) -> Intent:
@@ -229,6 +273,8 @@ class Ledger:
             ticket = self._stamped(change(current))  # (an update may change `current` in place)
             for name in sorted(_names(ticket) - named):
                 self._index_tickets_of(name, [ticket_id])
+            if current is None or _owner_key(current.owner) != _owner_key(ticket.owner):
+                self._index_tickets_of_owner(ticket.owner, [ticket_id])
             now = _expiring(ticket)
             stamps = self._expiring() if was or now else {}
             ended = stamps.get(ticket_id) if was and not now else None
@@ -247,6 +293,13 @@ class Ledger:
             return {"user_name": user_name, "tickets": sorted(tickets | set(ticket_ids))}
 
         self._write(TICKETS_OF + user_name, change)
+
+    def _index_tickets_of_owner(self, owner: str, ticket_ids: list[str]) -> None:
+        def change(index: JsonObject | None) -> JsonObject:
+            tickets = set(index["tickets"]) if index else set()
+            return {"owner": _owner_key(owner), "tickets": sorted(tickets | set(ticket_ids))}
+
+        self._write(TICKETS_OF_OWNER + _owner_key(owner), change)
 
     def _expiring(self) -> dict[str, str]:
         """Ticket id → stamp of every ticket the expiring index names."""
@@ -290,6 +343,11 @@ class Ledger:
                 by_user.setdefault(name, []).append(ticket.ticket_id)
         for name, ticket_ids in sorted(by_user.items()):
             self._index_tickets_of(name, ticket_ids)
+        by_owner: dict[str, list[str]] = {}
+        for ticket in tickets:
+            by_owner.setdefault(_owner_key(ticket.owner), []).append(ticket.ticket_id)
+        for owner, ticket_ids in sorted(by_owner.items()):
+            self._index_tickets_of_owner(owner, ticket_ids)
         expiring = [t.ticket_id for t in tickets if _expiring(t)]
         if expiring:
             self._stamp_expiring(expiring)

@@ -151,3 +151,23 @@ class Intent(_Record):
 class ScheduledDeletion(_Record):
     user_name: str
     due_at: UtcDatetime
+
+
+class LeaverRecord(_Record):
+    """An owner who has left: a fact, not an event. Requests and approvals for them are refused
+    until a `user.rehired` event removes the record."""
+
+    owner: str
+    left_at: UtcDatetime
+    hr_event_id: str
+    source: str = ""
+
+
+class EarlyApproval(_Record):
+    """An `access.approved` that arrived before its ticket's request: kept, and applied (with every
+    check an approval gets) when the request arrives."""
+
+    ticket_id: str
+    approval: dict[str, Any] = Field(description="the validated approval, as JSON")
+    received_at: UtcDatetime = Field(default_factory=utc_now)
+    source: str = ""

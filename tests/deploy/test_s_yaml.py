@@ -14,7 +14,13 @@ import yaml
 from jsonschema import Draft7Validator
 
 from shared.config import Settings
-from shared.models.events import ACCESS_APPROVED, ACCESS_REVOKED, USER_OFFBOARDED, USER_REQUESTED
+from shared.models.events import (
+    ACCESS_APPROVED,
+    ACCESS_REVOKED,
+    USER_OFFBOARDED,
+    USER_REHIRED,
+    USER_REQUESTED,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO.parent / "shared" / "data" / "fc3" / "props.schema.json"
@@ -27,6 +33,7 @@ FUNCTIONS = {
     "token-vendor": None,
     "webhook-ingress": None,
 }
+ALSO_HANDLES = {"user-offboarded": [USER_REHIRED]}  # a rehire clears what an offboarding recorded
 TRIGGER_CONFIG = {"http": "IHttpTriggerConfig", "timer": "ITimerTriggerConfig", "eventbridge": "IEventBridge"}
 ACCOUNT_ID = "1234567890123456"
 
@@ -138,7 +145,9 @@ def test_lifecycle_functions_get_their_own_event_type_from_eventbridge(
     config = trigger["triggerConfig"]
 
     assert trigger["triggerType"] == "eventbridge"
-    assert json.loads(config["eventRuleFilterPattern"]) == {"type": [event_type]}
+    assert json.loads(config["eventRuleFilterPattern"]) == {
+        "type": [event_type, *ALSO_HANDLES.get(function, [])]
+    }
     assert config["eventSinkConfig"]["deliveryOption"]["eventSchema"] == "CloudEvents"
     assert config["triggerEnable"] is True
     failure = props[function]["asyncInvokeConfig"]["destinationConfig"]["onFailure"]["destination"]

@@ -309,10 +309,10 @@ def test_without_a_configured_secret_every_delivery_is_refused(
 
 
 def test_two_senders_may_use_the_same_webhook_id(
-    deliver: Deliver, emulator: Emulator, keys: tuple[str, str]
+    deliver: Deliver, emulator: Emulator, keys: tuple[str, str], resource_group: str
 ) -> None:
     """Ids are the sender's own numbering: the ticket system's evt_1 is not the HR tool's evt_1."""
-    first = request_event(keys[1], "rg-aek2xl5qw")
+    first = request_event(keys[1], resource_group)
     second = sample(
         "user-requested-console.json",
         delivery_public_key=keys[1],
@@ -320,6 +320,7 @@ def test_two_senders_may_use_the_same_webhook_id(
         user={"logon_name": "bob.kafka", "owner": "bob@example.com"},
     )
     second["source"] = "other-itsm.example.com"
+    second["data"]["grants"][0]["resource_group"] = resource_group
     one = deliver(encode(first), sign(NEW_SECRET, "evt_1", encode(first)))
     two = deliver(encode(second), sign(NEW_SECRET, "evt_1", encode(second)))
     assert (one["statusCode"], two["statusCode"]) == (202, 202)
