@@ -40,7 +40,7 @@ from shared.flows.saga import (
     retried_until_complete,
     unused_policies,
 )
-from shared.flows.users import owner_lock, user_locks
+from shared.flows.users import made_by_ramflow, owner_lock, user_locks
 from shared.models.events import CloudEvent, UserOffboarded, UserRehired
 from shared.models.results import Result
 from shared.runtime import Runtime
@@ -269,7 +269,7 @@ class _Teardown:
                 outcomes[name] = UserOutcome(name, "failed", found)
             elif not found.found:
                 gone.append(name)
-            elif not found.managed:
+            elif not found.managed and not made_by_ramflow(rt, name):
                 self.journal.human(name, UNMANAGED)
                 audit(
                     "user.unmanaged",

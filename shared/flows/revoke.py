@@ -34,7 +34,7 @@ from shared.flows.saga import (
     retried_until_complete,
     unused_policies,
 )
-from shared.flows.users import is_managed, user_locks
+from shared.flows.users import is_managed, made_by_ramflow, user_locks
 from shared.models.events import AccessRevoked, CloudEvent
 from shared.models.results import Result
 from shared.runtime import Runtime
@@ -133,7 +133,7 @@ def revoke_grants(
         tags = next(d for d in found if d.step.action == "ListTagResources")
         if tags.absent:
             gone.add(user)  # nothing left in RAM to take away
-        elif not is_managed(tags.value):
+        elif not is_managed(tags.value) and not made_by_ramflow(rt, user):
             journal.human(user, UNMANAGED)
             unmanaged.append(user)
         else:

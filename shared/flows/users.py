@@ -43,6 +43,14 @@ def is_managed(tags: dict[str, str]) -> bool:
     return tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
 
 
+def made_by_ramflow(rt: Runtime, user_name: str) -> bool:
+    """The ledger recorded this user before creating it (and has not deleted it): a RAM user of this
+    name is ramflow's even when a crash came between CreateUser and tagging it. The record is only
+    written when no unmanaged user of the name exists (provisioning checks under the user's lock)."""
+    record = rt.store.ledger.get_user(user_name)
+    return record is not None and record.status != "deleted"
+
+
 def user_lock_key(user_name: str) -> str:
     return f"lock:user:{user_name}"
 

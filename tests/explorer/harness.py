@@ -223,7 +223,11 @@ class Harness:
             if record.status == "disabled" and (enabled_keys or user.login_profile is not None):
                 found.append(f"I1 {name}: disabled in the ledger, RAM has enabled access")
             if record.status == "active" and not active.get(name):
-                found.append(f"I1 {name}: active in the ledger without an active grant")
+                statuses = {t.ticket_id: t.status for t in tickets if t.user_name == name}
+                found.append(
+                    f"I1 {name}: active in the ledger without an active grant "
+                    f"(tickets {statuses}, RAM tags {sorted(user.tags)}, keys {len(user.access_keys)})"
+                )
         for name in managed:
             if name not in records:
                 found.append(f"I4 {name}: managed user in RAM the ledger does not know")

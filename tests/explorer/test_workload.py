@@ -1,0 +1,154 @@
+"""≥ 500 deliveries about 110 people from three processes against Redis, with 20 % of cloud calls
+failing, duplicates and reordering; the invariants of tests/explorer/harness.py hold at the end.
+
+Under CI=true the long variant delivers about four times as many events.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import pytest
+import redis
+from alibabacloud_resourcemanager20200331 import models as rm_models
+
+from local.emulator.core import Emulator
+from local.emulator.server import EmulatorServer
+from local.testing import ROOT_CREDENTIALS
+from shared.cloud.clients import CloudClients
+from shared.config import Settings
+from shared.models.results import Result
+from shared.store.url import open_store
+from tests.explorer.harness import Harness, Person
+from tests.explorer.workload import deliver_all
+
+CI = os.environ.get("CI", "").lower() == "true"
+PEOPLE = 440 if CI else 110
+PROCESSES = 3
+FAULT_RATE = 0.2
+SEED = 20261128
+
+
+def plan(people: list[Person], make: Any, rng: random.Random) -> list[dict[str, Any]]:
+    """Each person's request and approval, for some a revocation or an offboarding (or both), some
+    rehired; every kind duplicated at random; all of it shuffled (so approvals precede requests,
+    revocations precede approvals, offboardings precede requests)."""
+    events: list[dict[str, Any]] = []
+    for person in people:
+        mine = make(person)
+        chosen = ["request", "approve"]
+        if rng.random() < 0.4:
+            chosen.append("revoke")
+        if rng.random() < 0.4:
+            chosen.append("offboard")
+        for kind in chosen:
+            event = mine[kind].model_dump(mode="json", exclude_none=True)
+            events.append(event)
+            if rng.random() < 0.6:
+                events.append(event)  # a duplicate delivery, same id
+    events += [{"type": "reconcile"}] * 6
+    rng.shuffle(events)
+    return events
+
+
+@pytest.fixture
+def namespace(redis_url: str) -> Any:
+    name = f"ramflow-test-workload-{uuid.uuid4().hex[:8]}:"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for key in client.scan_iter(match=f"{name}*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
+def test_a_mixed_faulty_workload_from_several_processes_keeps_the_invariants(
+    redis_url: str, namespace: str
+) -> None:
+    rng = random.Random(SEED)
+    store_url = f"{redis_url}?namespace={namespace}"
+    with EmulatorServer(Emulator(seed=SEED)) as server:
+        settings = Settings(cloud_endpoint=server.endpoint, store=store_url, rate_limit_qps=1000.0)
+        clients = CloudClients(settings, ROOT_CREDENTIALS)
+        groups = [
+            clients.resource_manager.create_resource_group(
+                rm_models.CreateResourceGroupRequest(name=f"team{n}", display_name=f"Team {n}")
+            ).body.resource_group.id
+            for n in range(3)
+        ]
+        people = [
+            Person(
+                owner=f"owner{i // 2}@example.com",  # two users per owner: an offboarding takes both
+                user=f"user{i}.kafka",
+                ticket=f"LOAD-{i}",
+                resource_group=groups[i % 3],
+            )
+            for i in range(PEOPLE)
+        ]
+        h = Harness(server.emulator, open_store(store_url), settings)
+        events = plan(people, h.make_events, rng)
+        delivered = [e for e in events if e["type"] != "reconcile"]
+        assert len(delivered) >= 500
+
+        server.emulator.faults.fault_rate = FAULT_RATE
+        shares = [events[n::PROCESSES] for n in range(PROCESSES)]
+        with ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
+            outcomes = list(
+                pool.map(
+                    deliver_all,
+                    [server.endpoint] * PROCESSES,
+                    [store_url] * PROCESSES,
+                    shares,
+                    range(PROCESSES),
+                )
+            )
+        faults = sum(1 for c in server.emulator.recorder.calls if c.outcome == "ServiceUnavailable")
+        server.emulator.faults.fault_rate = 0.0
+
+        # the operator replays the failed-events queue, then one reconcile pass
+        parked = [e for _, p, _ in outcomes for e in p]
+        replays, still, _ = deliver_all(
+            server.endpoint, store_url, parked + [{"type": "reconcile"}], 99, max_attempts=6
+        )
+        assert still == []
+        for replies in [r for r, _, _ in outcomes] + [replays]:
+            h.replies += [("workload", Result.model_validate(reply)) for reply in replies]
+
+        counts = {
+            "events": len(delivered),
+            "deliveries": sum(c["deliveries"] for _, _, c in outcomes),
+            "retried": sum(c["retried"] for _, _, c in outcomes),
+            "parked": len(parked),
+            "faults": faults,
+            "calls": len(server.emulator.recorder.calls),
+        }
+        print("workload", json.dumps(counts))
+        found = h.violations(owners=sorted({p.owner for p in people}))
+        found += leaver_minted_after_leaving(h, people)
+        assert not found, "\n".join(found[:30])
+        assert faults > 0.1 * counts["calls"], "the faults were injected"
+        assert len({pid for _, _, c in outcomes for pid in [c["pid"]]}) == PROCESSES
+
+
+def leaver_minted_after_leaving(h: Harness, people: list[Person]) -> list[str]:
+    """I3 across processes: no CreateAccessKey for a leaver's user took effect after they left."""
+    found = []
+    for person in people:
+        leaver = h.store.ledger.get_leaver(person.owner)
+        if leaver is None:
+            continue
+        for call in h.emulator.recorder.calls:
+            if (
+                call.action == "CreateAccessKey"
+                and call.outcome == "OK"
+                and call.params.get("UserName") == person.user
+            ) and call.started > leaver.left_at.timestamp():
+                found.append(f"I3 {person.user}: an AccessKey was created after {person.owner} left")
+    return found
