@@ -269,7 +269,7 @@ class _Teardown:
                 outcomes[name] = UserOutcome(name, "failed", found)
             elif not found.found:
                 gone.append(name)
-            elif not found.managed and not made_by_ramflow(rt, name):
+            elif not found.managed and not made_by_ramflow(rt, name, found.tags):
                 self.journal.human(name, UNMANAGED)
                 audit(
                     "user.unmanaged",

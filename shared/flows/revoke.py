@@ -133,7 +133,7 @@ def revoke_grants(
         tags = next(d for d in found if d.step.action == "ListTagResources")
         if tags.absent:
             gone.add(user)  # nothing left in RAM to take away
-        elif not is_managed(tags.value) and not made_by_ramflow(rt, user):
+        elif not is_managed(tags.value) and not made_by_ramflow(rt, user, tags.value or {}):
             journal.human(user, UNMANAGED)
             unmanaged.append(user)
         else:

@@ -43,10 +43,13 @@ def is_managed(tags: dict[str, str]) -> bool:
     return tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
 
 
-def made_by_ramflow(rt: Runtime, user_name: str) -> bool:
-    """The ledger recorded this user before creating it (and has not deleted it): a RAM user of this
-    name is ramflow's even when a crash came between CreateUser and tagging it. The record is only
-    written when no unmanaged user of the name exists (provisioning checks under the user's lock)."""
+def made_by_ramflow(rt: Runtime, user_name: str, tags: dict[str, str]) -> bool:
+    """A RAM user with no tags at all whose record the ledger wrote before creating it (and has not
+    deleted) is ramflow's, caught by a crash between CreateUser and TagResources. The record is only
+    written when no unmanaged user of the name exists (provisioning checks under the user's lock).
+    A user whose `managed-by` tag was removed by hand (its other tags stay) was taken over: not ours."""
+    if tags:
+        return False
     record = rt.store.ledger.get_user(user_name)
     return record is not None and record.status != "deleted"
 
