@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -130,9 +131,14 @@ def test_an_unreachable_endpoint_is_named(
         code, output = run("reconcile", "--dry-run", "--cloud", nobody)
         assert code == 2 and f"no answer from the cloud endpoint {nobody}" in output
 
-        run("invoke", "user-requested", "--event", str(EVENTS / "user-requested-console.json"))
+        # a request's references are read in the cloud before it is recorded
         code, output = run(
-            "invoke", "access-approved", "--event", str(EVENTS / "access-approved.json"), "--cloud", nobody
+            "invoke",
+            "user-requested",
+            "--event",
+            str(EVENTS / "user-requested-console.json"),
+            "--cloud",
+            nobody,
         )
         assert code == 2 and f"no answer from the cloud endpoint {nobody}" in output
 
@@ -250,16 +256,11 @@ def test_credentials_come_from_the_aliyun_cli_profile(
     assert secret not in done.stdout + done.stderr
 
 
-def test_recording_a_request_needs_no_credentials(tmp_path: Path) -> None:
+def test_a_request_without_credentials_says_how_to_give_them(tmp_path: Path) -> None:
+    """A request's resource groups and policies are read in the cloud before it is recorded."""
     env = subprocess_env(tmp_path, RAMFLOW_STORE=f"sqlite:///{tmp_path}/state.db")
     done = ramflow_process(
         "invoke", "user-requested", "--event", str(EVENTS / "user-requested-console.json"), env=env
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["status"] == "pending_approval"
-
-    done = ramflow_process(
-        "invoke", "access-approved", "--event", str(EVENTS / "access-approved.json"), env=env
     )
     assert done.returncode == 1 and "no credentials" in done.stderr and "aliyun configure" in done.stderr
 
@@ -303,8 +304,20 @@ def test_a_ticket_requested_with_invoke_is_approved_through_serve(tmp_path: Path
 
     env = subprocess_env(tmp_path, RAMFLOW_STORE=f"sqlite:///{tmp_path}/shared.db")
     with serve_process(env=env) as served:
+        cloud = re.search(r"\(embedded emulator (http://[^ )]+)\)", served.startup)
+        assert cloud, served.startup
+        credentials = {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ROOT_KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ROOT_KEY_SECRET,
+        }
         done = ramflow_process(
-            "invoke", "user-requested", "--event", str(EVENTS / "user-requested-console.json"), env=env
+            "invoke",
+            "user-requested",
+            "--event",
+            str(EVENTS / "user-requested-console.json"),
+            "--cloud",
+            cloud.group(1),
+            env={**env, **credentials},
         )
         assert done.returncode == 0, done.stderr
         body = (EVENTS / "access-approved.json").read_bytes()
