@@ -58,6 +58,15 @@ class Settings(BaseModel):
     audit_path: Path | None = Field(
         None, description="RAMFLOW_AUDIT_PATH: also append audit lines to this file"
     )
+    destinations_path: Path | None = Field(
+        None, description="RAMFLOW_DESTINATIONS: where results and notices go, per event source"
+    )
+    pickup_auth_path: Path | None = Field(
+        None, description="RAMFLOW_PICKUP_AUTH: issuer, audience and JWKS of credential-pickup callers"
+    )
+    pickup_ttl_seconds: int = Field(
+        7 * 86400, ge=60, le=90 * 86400, description="RAMFLOW_PICKUP_TTL: how long a sealed secret waits"
+    )
 
     @field_validator("cloud_endpoint")
     @classmethod
@@ -79,11 +88,14 @@ class Settings(BaseModel):
             "account_alias": env.get("RAMFLOW_ACCOUNT_ALIAS") or None,
             "reconcile_remediate": _flag(env.get("RAMFLOW_RECONCILE_REMEDIATE")),
             "audit_path": env.get("RAMFLOW_AUDIT_PATH") or None,
+            "destinations_path": env.get("RAMFLOW_DESTINATIONS") or None,
+            "pickup_auth_path": env.get("RAMFLOW_PICKUP_AUTH") or None,
         }
         for field, var in (
             ("max_concurrency", "RAMFLOW_MAX_CONCURRENCY"),
             ("rate_limit_qps", "RAMFLOW_RATE_LIMIT_QPS"),
             ("max_attempts", "RAMFLOW_MAX_ATTEMPTS"),
+            ("pickup_ttl_seconds", "RAMFLOW_PICKUP_TTL"),
         ):
             if env.get(var):
                 raw[field] = env[var]

@@ -123,3 +123,7 @@ class UserBusy(RamflowError):
 
 class PolicyContentMismatch(RamflowError):
     """A custom policy with ramflow's content-derived name exists but holds another document."""
+
+
+class DeliveryFailed(RamflowError):
+    """One attempt to deliver a result or a notice failed; the reason is a status or an error type."""

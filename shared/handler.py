@@ -19,6 +19,7 @@ from shared.fc import deadline_of, request_id_of
 from shared.logs import configure_logging
 from shared.models.events import CloudEvent, parse_data, parse_events
 from shared.models.results import Result
+from shared.outcomes import deliver_outcome, record_outcome
 from shared.runtime import Runtime, invocation_deadline, runtime_for
 from shared.store import BeginStatus
 from shared.store.idempotency import IdempotencyStore
@@ -157,6 +158,7 @@ def _process_event(
             ticket_id=ticket_id,
             errors=[{"field": exc.action or "cloud", "reason": exc.code}],
         )
+        _tell_failure(runtime, event, key, failed)
         if not exc.retryable:
             return failed  # permanent: answered as final (and audited as flow.failed)
         raise FlowFailed(failed) from exc
@@ -169,10 +171,12 @@ def _process_event(
     if result.status == "in_progress":
         _release(idempotency, key, owner)
         raise FlowFailed(result)  # not done: the sender must deliver it again
+    queued = record_outcome(runtime, event, key, result)  # before complete: a crash re-queues the same
     if result.status == "rejected":
         _release(idempotency, key, owner)  # nothing was done: a corrected or later delivery may run
     else:
         idempotency.complete(key, owner, result.to_json())
+    deliver_outcome(runtime, queued)
     return result
 
 
@@ -200,6 +204,14 @@ def _release(idempotency: IdempotencyStore, key: str, owner: str) -> None:
         idempotency.release(key, owner)
     except (StoreError, LeaseLost) as exc:
         log.warning("could not release the lease of an event: %s", type(exc).__name__)
+
+
+def _tell_failure(runtime: Runtime, event: CloudEvent, key: str, failed: Result) -> None:
+    """A failed attempt is reported too (a later retry may still complete it); never masks the failure."""
+    try:
+        deliver_outcome(runtime, record_outcome(runtime, event, key, failed))
+    except Exception as exc:
+        log.warning("could not queue the failure result of %s: %s", event.id, type(exc).__name__)
 
 
 def event_function(flows: Mapping[str, Flow]) -> Callable[[Any, Any], dict[str, Any] | list[dict[str, Any]]]:

@@ -21,6 +21,7 @@ from shared.store import StateStore
 
 if TYPE_CHECKING:
     from shared.cloud import Cloud
+    from shared.delivery.config import Destinations
 
 
 invocation_deadline: ContextVar[float | None] = ContextVar("invocation_deadline", default=None)
@@ -47,6 +48,13 @@ class Runtime:
     @cached_property
     def catalog(self) -> Catalog:
         return Catalog.load(self.settings.catalog_path)
+
+    @cached_property
+    def destinations(self) -> Destinations:
+        """Where results and notices go (RAMFLOW_DESTINATIONS); none configured: nothing is sent."""
+        from shared.delivery.config import Destinations
+
+        return Destinations.load(self.settings.destinations_path)
 
     @property
     def account_alias(self) -> str:

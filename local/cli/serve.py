@@ -42,6 +42,13 @@ def serve(
         help="State store of the functions (default: RAMFLOW_STORE, else the one `ramflow invoke` uses).",
     ),
     latency_ms: float = typer.Option(0.0, min=0, help="Latency the embedded emulator adds to every call."),
+    destinations: Path | None = typer.Option(
+        None,
+        envvar="RAMFLOW_DESTINATIONS",
+        exists=True,
+        dir_okay=False,
+        help="Where results and notices go (RAMFLOW_DESTINATIONS); deliveries are retried while serving.",
+    ),
     webhook_secret: str = typer.Option(
         DEV_SECRET,
         envvar="RAMFLOW_WEBHOOK_SECRET",
@@ -74,7 +81,10 @@ def serve(
             root_key=key,
             seed_account=seed,
             emulator_options={"latency_ms": latency_ms} if cloud is None else None,
-            environment={"RAMFLOW_WEBHOOK_SECRET": webhook_secret},
+            environment={
+                "RAMFLOW_WEBHOOK_SECRET": webhook_secret,
+                **({"RAMFLOW_DESTINATIONS": str(destinations.resolve())} if destinations else {}),
+            },
             store=store,
         )
     console = Console(highlight=False, soft_wrap=True)

@@ -18,6 +18,7 @@ DEV_DIR = Path(__file__).resolve().parent
 DEV_SIGNING_KEY = DEV_DIR / "signing-key.dev-only.pem"
 DEV_JWKS = DEV_DIR / "jwks.json"
 DEV_ENTITLEMENTS = DEV_DIR / "entitlements.yaml"
+DEV_PICKUP_AUTH = DEV_DIR / "pickup-auth.yaml"  # credential-pickup's issuer and audience, same key
 DEV_KEY_ID = "ramflow-dev-1"
 
 

@@ -137,6 +137,7 @@ class Account:
     """One Alibaba Cloud account: its RAM world, its resource groups, its root keys."""
 
     def __init__(self, account_id: str, alias: str):
+        from local.emulator.eventbridge.models import EventBridgeBackend
         from local.emulator.ram.models import RamBackend
         from local.emulator.resourcemanager.models import ResourceManagerBackend
 
@@ -145,6 +146,7 @@ class Account:
         self.root_keys: dict[str, str] = {}
         self.ram = RamBackend(account_id, alias)
         self.resource_manager = ResourceManagerBackend(account_id, ram=self.ram)
+        self.eventbridge = EventBridgeBackend(account_id)
 
     def __repr__(self) -> str:
         return f"Account({self.account_id!r}, alias={self.alias!r})"

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from local.dev import DEV_PICKUP_AUTH
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET, Emulator
 from local.emulator.server import EmulatorServer
 from local.fcruntime.credentials import (
@@ -24,6 +25,7 @@ from local.fcruntime.credentials import (
     NoCredentials,
     StaticCredentials,
 )
+from local.fcruntime.dispatcher import DeliveryLoop
 from local.fcruntime.runtime import DEFAULT_FUNCTIONS_DIR, DEFAULT_S_YAML, FcRuntime
 from local.fcruntime.signing import EmulatorKeys, KeyResolver, StaticKeys
 from local.seed import DEV_CONFIG, DevConfig, SeedResult, seed, seed_resource_groups
@@ -78,6 +80,7 @@ class LocalStack:
         self.workdir = workdir
         self.seeded: SeedResult | None = None
         self.runtime: FcRuntime | None = None
+        self.delivery: DeliveryLoop | None = None
         self._emulator_started = False
 
     @property
@@ -111,6 +114,8 @@ class LocalStack:
                 self.missing.append(
                     f"resource groups {', '.join(absent)} (named by events/) do not exist at {self.cloud_endpoint}"
                 )
+            if emulator is not None:
+                self._create_buses(emulator)
         keys: KeyResolver = (
             EmulatorKeys(emulator)
             if emulator is not None
@@ -127,7 +132,20 @@ class LocalStack:
         )
         self.runtime.credentials.get()  # like an FC instance, start with the role's session in hand
         self.runtime.start()
+        self.delivery = DeliveryLoop(self.runtime.credentials).start()
         return self
+
+    def _create_buses(self, emulator: Emulator) -> None:
+        """The event buses the destinations name exist in the embedded emulator (seeded, like roles)."""
+        path = self.environment.get("RAMFLOW_DESTINATIONS") or os.environ.get("RAMFLOW_DESTINATIONS")
+        if not path:
+            return
+        from shared.delivery.config import Destinations
+
+        account = emulator.accounts[self.config.account.id]
+        for route in Destinations.load(Path(path)).routes:
+            if route.eventbridge is not None:
+                account.eventbridge.create_bus(route.eventbridge.bus)
 
     def _credentials(self, emulator: Emulator | None) -> CredentialSource:
         if self.seeded is not None:
@@ -154,6 +172,7 @@ class LocalStack:
             DEV_MODE_ENV: "1",  # the local runtime trusts the development secret and key; FC never does
             "RAMFLOW_CLOUD_ENDPOINT": self.cloud_endpoint,
             "RAMFLOW_ENTITLEMENTS": str(self.config.entitlements),
+            "RAMFLOW_PICKUP_AUTH": str(DEV_PICKUP_AUTH),  # the development issuer, for credential-pickup
             "RAMFLOW_ACCOUNT_ALIAS": self.config.account.alias,
             **self.config.environment_for(self.workdir),
             **({"RAMFLOW_STORE": self.store} if self.store else {}),
@@ -162,6 +181,9 @@ class LocalStack:
         return env
 
     def stop(self) -> None:
+        if self.delivery is not None:
+            self.delivery.stop()
+            self.delivery = None
         if self.runtime is not None:
             self.runtime.stop()
         if self._emulator_started and self.emulator_server is not None:

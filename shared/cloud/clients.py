@@ -26,6 +26,8 @@ PUBLIC_ENDPOINTS = {
     "ims": "ims.aliyuncs.com",
     "sts": "sts.aliyuncs.com",
     "resourcemanager": "resourcemanager.aliyuncs.com",
+    # Regional (the SDK's own endpoint map: eventbridge-console.<region>.aliyuncs.com).
+    "eventbridge": "eventbridge-console.{region}.aliyuncs.com",
 }
 
 
@@ -96,7 +98,7 @@ class CloudClients:
             config.endpoint = parts.netloc
             config.protocol = parts.scheme
         else:
-            config.endpoint = PUBLIC_ENDPOINTS[product]
+            config.endpoint = PUBLIC_ENDPOINTS[product].format(region=self.settings.region)
             config.protocol = "https"
         return config
 
@@ -115,3 +117,10 @@ class CloudClients:
     @cached_property
     def resource_manager(self) -> ResourceManagerClient:
         return ResourceManagerClient(self._config("resourcemanager"))
+
+    @cached_property
+    def eventbridge(self) -> Any:
+        """EventBridge 2020-04-01 (PutEvents for result delivery); imported only where it is used."""
+        from alibabacloud_eventbridge20200401.client import Client as EventBridgeClient
+
+        return EventBridgeClient(self._config("eventbridge"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.cloud.ims import ImsGateway
@@ -12,6 +13,9 @@ from shared.cloud.resource_manager import ResourceManagerGateway
 from shared.cloud.retry import CallStats, CloudRunner, RetryPolicy
 from shared.cloud.sts import StsGateway
 from shared.config import Settings
+
+if TYPE_CHECKING:
+    from shared.cloud.eventbridge import EventBridgeGateway
 
 PUBLIC = "public"
 
@@ -51,6 +55,12 @@ class Cloud:
     @cached_property
     def rm(self) -> ResourceManagerGateway:
         return ResourceManagerGateway(self.clients.resource_manager, self.runner)
+
+    @cached_property
+    def eventbridge(self) -> EventBridgeGateway:
+        from shared.cloud.eventbridge import EventBridgeGateway
+
+        return EventBridgeGateway(self.clients.eventbridge, self.runner)
 
 
 def account_runner(settings: Settings, credentials: CloudCredentials) -> CloudRunner:

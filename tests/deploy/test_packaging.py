@@ -250,6 +250,21 @@ def test_every_built_handler_imports_and_runs_in_a_clean_environment(
     replies["token-vendor"] = json.loads(reply["body"])
     assert replies["token-vendor"]["Code"] == "Success", replies["token-vendor"].get("Message")
 
+    # The requester collects the sealed secret of the ticket user-requested completed, with a token of
+    # the organisation's identity provider naming them (here the same issuer and key).
+    pickup_auth = tmp_path / "pickup-auth.yaml"
+    pickup_auth.write_text(json.dumps({k: packaged_entitlements[k] for k in ("issuer", "audience", "jwks")}))
+    requester_token = mint(signing_key, packaged_entitlements, "frank@example.com")
+    request = json.loads(
+        http_event(b"", {"Authorization": f"Bearer {requester_token}"}, method="GET", content_type=None)
+    )
+    request["queryParameters"] = {"ticket": replies["user-requested"]["ticket_id"]}
+    pickup_env = {**env, "RAMFLOW_PICKUP_AUTH": str(pickup_auth)}
+    reply = run(clean_python, packages, "credential-pickup", json.dumps(request).encode(), pickup_env)
+    assert reply["statusCode"] == 200, reply
+    replies["credential-pickup"] = json.loads(reply["body"])
+    assert replies["credential-pickup"]["credential"] == replies["user-requested"]["credential"]
+
     assert sorted(replies) == sorted(f.replace("_", "-") for f in FUNCTIONS)
 
 

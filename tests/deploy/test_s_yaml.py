@@ -32,6 +32,7 @@ FUNCTIONS = {
     "reconcile": None,
     "token-vendor": None,
     "webhook-ingress": None,
+    "credential-pickup": None,
 }
 ALSO_HANDLES = {"user-offboarded": [USER_REHIRED]}  # a rehire clears what an offboarding recorded
 TRIGGER_CONFIG = {"http": "IHttpTriggerConfig", "timer": "ITimerTriggerConfig", "eventbridge": "IEventBridge"}

@@ -1,0 +1,58 @@
+"""What happens after a request is answered: its result goes back to where it came from.
+
+`process_event` calls `record_outcome` BEFORE it marks the request completed (so a crash in between
+replays the event and queues the same messages again, which adds nothing), and `deliver_outcome`
+after, so the first attempt does not hold the request's lease.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from shared.delivery import deliver_due, publish_result
+from shared.pickup import offer
+
+if TYPE_CHECKING:
+    from shared.models.events import CloudEvent
+    from shared.models.results import Result
+    from shared.runtime import Runtime
+
+log = logging.getLogger("ramflow.outcomes")
+
+
+def record_outcome(runtime: Runtime, event: CloudEvent, key: str, result: Result) -> list[str]:
+    """Offer a new credential for pickup and queue the result for the request's destinations; the
+    keys of the delivery records."""
+    offer_pickup(runtime, result)
+    records = publish_result(
+        runtime, source=event.source, request_key=key, result=result, request_id=event.id, deliver_now=False
+    )
+    return [r.key for r in records]
+
+
+def offer_pickup(runtime: Runtime, result: Result) -> bool:
+    """A completed ticket's sealed credential waits for its requester at credential-pickup."""
+    if result.credential is None or not result.ticket_id or result.status not in {"completed", "partial"}:
+        return False
+    ticket = runtime.store.ledger.get_ticket(result.ticket_id)
+    if ticket is None:
+        return False
+    return offer(
+        runtime.store.backend,
+        ticket_id=result.ticket_id,
+        requester=ticket.requester,
+        user_name=result.user_name,
+        credential=result.credential.model_dump(mode="json"),
+        ttl_seconds=runtime.settings.pickup_ttl_seconds,
+    )
+
+
+def deliver_outcome(runtime: Runtime, keys: list[str]) -> None:
+    """One attempt at once; a failure is retried by the dispatcher (never raised into the flow)."""
+    if not keys:
+        return
+    try:
+        deliver_due(runtime, only=keys)
+    except Exception as exc:  # the records are stored: the dispatcher finishes the job
+        log.warning("first delivery attempt failed: %s", type(exc).__name__)
