@@ -1,4 +1,5 @@
-"""What happens after a request is answered: its result goes back to where it came from.
+"""What happens after a request is answered: its result goes back to where it came from, its
+sealed credential waits at credential-pickup, and the people concerned are told.
 
 `process_event` calls `record_outcome` BEFORE it marks the request completed (so a crash in between
 replays the event and queues the same messages again, which adds nothing), and `deliver_outcome`
@@ -11,6 +12,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from shared.delivery import deliver_due, publish_result
+from shared.delivery.outbox import record_key
+from shared.notify import WebhookSink, notices_for, send_all
 from shared.pickup import offer
 
 if TYPE_CHECKING:
@@ -28,7 +31,9 @@ def record_outcome(runtime: Runtime, event: CloudEvent, key: str, result: Result
     records = publish_result(
         runtime, source=event.source, request_key=key, result=result, request_id=event.id, deliver_now=False
     )
-    return [r.key for r in records]
+    notices = notices_for(runtime, event, result)
+    send_all(runtime, notices)
+    return [r.key for r in records] + [record_key(WebhookSink.name, n.id) for n in notices]
 
 
 def offer_pickup(runtime: Runtime, result: Result) -> bool:

@@ -16,8 +16,8 @@ retry_schedule: [5, 300, 1800, 7200, 18000, 36000, 36000]   # seconds before eac
 ```
 
 Secrets never sit in this file: only the name of the variable that holds them.
-The default retry schedule is the one the Standard Webhooks specification suggests (immediately,
-then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h): https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
+The default retry schedule is the common Standard Webhooks senders' one (immediately, then 5 s, 5 min,
+30 min, 2 h, 5 h, 10 h, 10 h), e.g. https://resend.com/docs/webhooks/retries-and-replays
 """
 
 from __future__ import annotations

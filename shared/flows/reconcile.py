@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.audit import audit
+from shared.delivery import deliver_due
 from shared.flows.holdings import Holdings, discover
 from shared.flows.offboard import UserOutcome, learn_alias, take_apart
 from shared.flows.provision import access_key_intent
@@ -33,6 +34,7 @@ from shared.flows.saga import (
 )
 from shared.flows.users import MANAGED_BY, user_locks
 from shared.models.results import Result
+from shared.notify import deleted_notices, expiry_notices, revoked_notice, send_all
 from shared.runtime import Runtime
 from shared.store.records import AccessKeyRecord, GrantRecord, UserRecord
 
@@ -129,7 +131,35 @@ def reconcile(
             outcome="remediated" if remediate and not dry_run else "reported",
             drift=[d.describe(remediate and not dry_run and d.fix is not None) for d in report.drift],
         )
+    if not dry_run:
+        tell_and_deliver(rt, report, now)
     return report
+
+
+def tell_and_deliver(rt: Runtime, report: ReconcileReport, now: datetime) -> None:
+    """4. notices (grants ending in 7 days and in 1 day, grants expired, deletions finished), each
+    once; then one pass over results and notices still waiting to be delivered (FC has no other
+    delivery loop: the timer is it)."""
+    expired = sorted({g.ticket_id for g in report.expired})
+    deleted = [name for name, outcome in report.deletions.items() if outcome.state == "deleted"]
+    send_all(
+        rt,
+        [
+            *expiry_notices(rt, now),
+            *(revoked_notice(rt, ticket_id, "expired") for ticket_id in expired),
+            *deleted_notices(rt, deleted),
+        ],
+    )
+    try:
+        deliver_due(rt)
+    except Exception as exc:  # the records stay; the next pass tries again
+        audit(
+            "delivery.pass_failed",
+            actor=REFERENCE,
+            ticket_id=None,
+            outcome="failed",
+            error=type(exc).__name__,
+        )
 
 
 @contextlib.contextmanager

@@ -54,6 +54,8 @@ def test_a_result_reaches_the_receiver_signed_with_a_stable_id(make_runtime, res
         assert receiver.refused == 0
     ((record, _),) = Outbox(runtime.store.backend).all()
     assert record.status == "delivered" and record.attempts == 1
+    stored = b"".join(f.read_bytes() for f in tmp_path.glob("state.db*"))
+    assert b"LTAI5tExample" in stored and b"AKSecret-0123456789abcdef" not in stored, "ciphertext only"
 
 
 def test_no_route_no_delivery_and_unfinished_results_are_not_sent(

@@ -140,6 +140,7 @@ def test_every_function_has_a_package_with_its_handler_shared_and_no_local(packa
         assert not list(package.rglob("__pycache__")), "no bytecode of the build machine's Python"
 
 
+@pytest.mark.timeout(600)  # every function runs in a fresh interpreter, one after the other
 def test_every_built_handler_imports_and_runs_in_a_clean_environment(
     packages: Path,
     clean_python: Path,

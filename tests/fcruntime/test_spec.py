@@ -18,6 +18,7 @@ FUNCTION_NAMES = {
     "reconcile",
     "token-vendor",
     "webhook-ingress",
+    "credential-pickup",
 }
 
 

@@ -122,3 +122,15 @@ def test_the_window_is_bounded_and_collection_is_recorded() -> None:
     )
     with pytest.raises(Exception, match="no sealed secret"):
         collect(backend, "T-2", claims, now=now + 61)
+
+
+def test_no_secret_or_private_key_in_the_store_or_the_audit_trail(served, completed) -> None:  # type: ignore[no-untyped-def]
+    reply, private = completed
+    assert get(served, reply["ticket_id"], pickup_token(REQUESTER)).status_code == 200
+    secret = open_sealed(private, reply["credential"]["sealed_secret"])
+    files = [f for f in served.workdir.rglob("*") if f.is_file()]
+    assert any(f.name == "audit.jsonl" for f in files) and any(f.suffix == ".db" for f in files)
+    for f in files:
+        content = f.read_bytes()
+        assert secret.encode() not in content, f"the AccessKey secret is in {f.name}"
+        assert private.encode() not in content, f"the private key is in {f.name}"

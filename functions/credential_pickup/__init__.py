@@ -1,0 +1,1 @@
+"""The `credential-pickup` function (handler `index.handler`); `make build` packages the folder without this file."""
