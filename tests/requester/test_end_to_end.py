@@ -48,7 +48,7 @@ def test_async_invocation_result_arrives_by_callback_and_opens_into_a_working_pr
             )
         )
         env = {**os.environ, SECRET_ENV: secret, "RAMFLOW_DESTINATIONS": str(destinations)}
-        with serve_process(env=env) as served:
+        with serve_process("--store", f"sqlite:///{tmp_path}/state.db", env=env) as served:
             cloud = served.startup.split("embedded emulator ", 1)[1].split(")", 1)[0]
             event = auto_approved_request(public)
             client = fc2.Client(
@@ -94,3 +94,6 @@ def test_async_invocation_result_arrives_by_callback_and_opens_into_a_working_pr
     assert secret_value not in arrival.body.decode()
     private = "".join(line for line in key.read_text().splitlines() if not line.startswith("#"))
     assert private not in logs
+    stored = b"".join(f.read_bytes() for f in tmp_path.glob("state.db*"))
+    assert event["data"]["ticket_id"].encode() in stored, "the store is where the test looks"
+    assert secret_value.encode() not in stored and private.encode() not in stored

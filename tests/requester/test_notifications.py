@@ -61,7 +61,7 @@ def test_the_lifecycle_tells_each_thing_once_including_expiry_from_reconcile(tmp
         with LocalStack(environment={"RAMFLOW_DESTINATIONS": str(destinations)}) as stack:
             clients = stack.root_clients()
             rg = clients.resource_manager.create_resource_group(
-                rm_models.CreateResourceGroupRequest(name="orders", display_name="Orders")
+                rm_models.CreateResourceGroupRequest(name="notify-orders", display_name="Orders")
             ).body.resource_group.id
             _, public = generate_keypair()
             requested = sample("user-requested-programmatic.json", delivery_public_key=public)
