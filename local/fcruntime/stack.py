@@ -190,6 +190,10 @@ class LocalStack:
             self.emulator_server.stop()
             self._emulator_started = False
         if self._tmp is not None:
+            from shared import audit
+
+            if audit._sink is not None and Path(self._tmp.name) in audit._sink.parents:
+                audit.configure_audit(None)  # the functions' audit file goes with the scratch folder
             self._tmp.cleanup()
             self._tmp = None
             self.workdir = None
