@@ -323,3 +323,33 @@ def test_an_early_approval_still_meets_every_check(world: World) -> None:
     assert result.status == "rejected", result
     assert world.holds("eve.early") is None
     assert json.dumps(result.to_json()).count("approver") >= 1
+
+
+def test_a_rehire_clears_the_leaver_record_and_only_that(world: World) -> None:
+    from shared.flows.offboard import offboard_event, rehire_event
+    from shared.models.events import UserOffboarded, UserRehired
+
+    pending_ticket(world, "T-H1", "hal.kafka")
+    gone = UserOffboarded(owner=OWNER, hr_event_id="WD-1")
+    assert (
+        offboard_event(
+            gone, event("ramflow.user.offboarded", gone.model_dump(mode="json")), world.runtime()
+        ).status
+        == "completed"
+    )
+    ledger = world.runtime().store.ledger
+    leaver = ledger.get_leaver(OWNER)
+    assert leaver is not None and leaver.hr_event_id == "WD-1"
+    closed = ledger.get_ticket("T-H1")
+    assert closed is not None and closed.status == "revoked"  # the pending ticket was closed
+    assert run_approval(world, "T-H1").status == "rejected"
+
+    back = UserRehired(owner=OWNER.upper(), hr_event_id="WD-2")
+    result = rehire_event(back, event("ramflow.user.rehired", back.model_dump(mode="json")), world.runtime())
+
+    assert result.status == "completed"
+    assert ledger.get_leaver(OWNER) is None
+    assert run_approval(world, "T-H1").status == "rejected", "a ticket closed at leaving stays closed"
+    pending_ticket(world, "T-H2", "hal.kafka")  # a new request is accepted again
+    assert run_approval(world, "T-H2").status == "completed"
+    assert world.holds("hal.kafka") is not None
