@@ -275,6 +275,7 @@ USER_ACTIONS = [
     "ram:CreateUser", "ram:GetUser", "ram:ListUsers", "ram:DeleteUser",
     "ram:CreateLoginProfile", "ram:GetLoginProfile", "ram:UpdateLoginProfile", "ram:DeleteLoginProfile",
     "ram:CreateAccessKey", "ram:ListAccessKeys", "ram:UpdateAccessKey", "ram:DeleteAccessKey",
+    "ram:GetAccessKeyLastUsed",
     "ram:GetUserMFAInfo", "ram:UnbindMFADevice",
     "ram:ListPoliciesForUser", "ram:ListGroupsForUser",
     "ram:TagResources", "ram:ListTagResources",

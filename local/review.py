@@ -15,10 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from shared.flows.keys import RULE_CREATE_DATE, RULE_QUANTITY, RULE_USED
 from shared.policy.catalog import Catalog
 from shared.policy.risk import KNOWN_HIGH_RISK_POLICIES
 from shared.store import StateStore
-from shared.store.records import GrantRecord, TicketRecord, UserRecord
+from shared.store.records import GrantRecord, KeyFindingsRecord, TicketRecord, UserRecord
 
 CUSTOM_PREFIX = "ramflow-"  # rendered templates are named ramflow-<template>-<content hash>
 
@@ -227,10 +228,55 @@ def users(
             last_change=max([user.updated_at, *(t.updated_at for t in held)]),
             grants=grant_rows(user, held, catalog=catalog, now=now, window=window),
         )
+        view.findings.extend(key_findings(ledger.get_key_findings(user.user_name)))
         for finder in FINDERS:
             view.findings.extend(finder(view))
         views.append(view)
     return views
+
+
+KEY_RULE_SEVERITY = {RULE_CREATE_DATE: "high", RULE_USED: "warning", RULE_QUANTITY: "warning"}
+
+
+def key_findings(record: KeyFindingsRecord | None) -> list[Finding]:
+    """The AccessKey rules' findings of the last reconcile pass, named by the Cloud Config rule, and a
+    held rotation (shared/flows/keys.py)."""
+    if record is None:
+        return []
+    source = f"reconcile {record.evaluated_at:%Y-%m-%d %H:%M}Z"
+    found = [
+        Finding(
+            kind=f["rule"],
+            detail=f"{f['access_key_id']}: {f['detail']}",
+            severity=KEY_RULE_SEVERITY.get(f["rule"], "warning"),  # type: ignore[arg-type]
+            source=source,
+        )
+        for f in record.findings
+    ]
+    if record.rotation_state == "held":
+        found.append(
+            Finding(kind="key-rotation-held", detail=record.hold_reason or "", severity="high", source=source)
+        )
+    return found
+
+
+def add_key_findings(views: list[UserView], findings: Iterable[tuple[str, str, str, str]]) -> None:
+    """Attach a read-only reconcile's AccessKey findings (user, rule, key, detail), replacing those of the
+    last pass for the users it evaluated."""
+    by_user = {v.user_name: v for v in views}
+    fresh: dict[str, list[Finding]] = {}
+    for user_name, rule, key, detail in findings:
+        fresh.setdefault(user_name, []).append(
+            Finding(
+                kind=rule,
+                detail=f"{key}: {detail}",
+                severity=KEY_RULE_SEVERITY.get(rule, "warning"),  # type: ignore[arg-type]
+                source="reconcile",
+            )
+        )
+    for user_name, view in by_user.items():
+        if user_name in fresh:
+            view.findings = [f for f in view.findings if f.kind not in KEY_RULE_SEVERITY] + fresh[user_name]
 
 
 def add_drift(views: list[UserView], drift: Iterable[tuple[str, str, str]]) -> None:

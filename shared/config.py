@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
 
+from shared.durations import parse_duration
 from shared.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -67,6 +69,31 @@ class Settings(BaseModel):
     pickup_ttl_seconds: int = Field(
         7 * 86400, ge=60, le=90 * 86400, description="RAMFLOW_PICKUP_TTL: how long a sealed secret waits"
     )
+    key_max_age_days: int = Field(
+        90, ge=1, le=3650, description="RAMFLOW_KEY_MAX_AGE_DAYS: ram-user-ak-create-date-expired-check days"
+    )
+    key_unused_days: int = Field(
+        90, ge=1, le=3650, description="RAMFLOW_KEY_UNUSED_DAYS: ram-user-ak-used-expired-check days"
+    )
+    key_quantity_days: int = Field(
+        30, ge=0, le=3650, description="RAMFLOW_KEY_QUANTITY_DAYS: ram-user-activated-ak-quantity-check days"
+    )
+    key_rotation: bool = Field(False, description="RAMFLOW_KEY_ROTATION: rotate keys past their age")
+    key_rotation_overlap: timedelta = Field(
+        timedelta(days=7), description="RAMFLOW_KEY_ROTATION_OVERLAP: both keys work this long"
+    )
+    key_rotation_delete_after: timedelta = Field(
+        timedelta(days=7),
+        description="RAMFLOW_KEY_ROTATION_DELETE_AFTER: old key Inactive this long, then deleted",
+    )
+    key_unused_deactivate: bool = Field(
+        False, description="RAMFLOW_KEY_UNUSED_DEACTIVATE: set unused keys Inactive (never deleted)"
+    )
+
+    @field_validator("key_rotation_overlap", "key_rotation_delete_after", mode="before")
+    @classmethod
+    def _iso_duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("cloud_endpoint")
     @classmethod
@@ -90,12 +117,19 @@ class Settings(BaseModel):
             "audit_path": env.get("RAMFLOW_AUDIT_PATH") or None,
             "destinations_path": env.get("RAMFLOW_DESTINATIONS") or None,
             "pickup_auth_path": env.get("RAMFLOW_PICKUP_AUTH") or None,
+            "key_rotation": _flag(env.get("RAMFLOW_KEY_ROTATION")),
+            "key_unused_deactivate": _flag(env.get("RAMFLOW_KEY_UNUSED_DEACTIVATE")),
         }
         for field, var in (
             ("max_concurrency", "RAMFLOW_MAX_CONCURRENCY"),
             ("rate_limit_qps", "RAMFLOW_RATE_LIMIT_QPS"),
             ("max_attempts", "RAMFLOW_MAX_ATTEMPTS"),
             ("pickup_ttl_seconds", "RAMFLOW_PICKUP_TTL"),
+            ("key_max_age_days", "RAMFLOW_KEY_MAX_AGE_DAYS"),
+            ("key_unused_days", "RAMFLOW_KEY_UNUSED_DAYS"),
+            ("key_quantity_days", "RAMFLOW_KEY_QUANTITY_DAYS"),
+            ("key_rotation_overlap", "RAMFLOW_KEY_ROTATION_OVERLAP"),
+            ("key_rotation_delete_after", "RAMFLOW_KEY_ROTATION_DELETE_AFTER"),
         ):
             if env.get(var):
                 raw[field] = env[var]

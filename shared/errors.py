@@ -117,6 +117,10 @@ class RecordNotFound(StoreError):
     """The ledger holds no record under that id."""
 
 
+class RotationRefused(RamflowError):
+    """This user's AccessKey cannot be rotated (no managed programmatic key, no delivery key)."""
+
+
 class UserBusy(RamflowError):
     """Another invocation holds this user's lock; the event is retried later, not dropped."""
 

@@ -7,6 +7,8 @@ hand them any combination (the emulator, a memory store, a test catalog).
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,8 +30,21 @@ invocation_deadline: ContextVar[float | None] = ContextVar("invocation_deadline"
 """When the current invocation will be stopped (epoch seconds): leases taken inside it last that long."""
 
 
+_clock_source: Callable[[], float] = time.time
+
+
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    """ramflow's notion of now: the wall clock, or in a local run the emulator's (`use_clock`)."""
+    return datetime.fromtimestamp(_clock_source(), timezone.utc)
+
+
+def use_clock(source: Callable[[], float] | None) -> Callable[[], float]:
+    """Local runs only: make flows read `source` (e.g. `Emulator.clock`) so that moving the
+    emulator's clock moves ramflow's key ages and grace periods with it. None restores the wall
+    clock. Returns the previous source."""
+    global _clock_source
+    previous, _clock_source = _clock_source, source or time.time
+    return previous
 
 
 @dataclass

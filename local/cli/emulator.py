@@ -59,7 +59,8 @@ def emulator(
             seed_resource_groups(config, emulator=emu)
     console = Console()
     console.print(
-        f"emulator ready on {server.endpoint} (account {account_id}, alias {account_alias})",
+        f"emulator ready on {server.endpoint} (account {account_id}, alias {account_alias}); "
+        f"control: {server.endpoint}/emulator-api/ (reset, clock, recorder, faults)",
         highlight=False,
         soft_wrap=True,
     )

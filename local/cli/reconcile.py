@@ -50,6 +50,7 @@ def show_reconcile(console: Console, report: ReconcileReport) -> None:
     summary.add_row("grants past their duration", str(len(report.expired)))
     summary.add_row("deletions due", str(len(report.deletions)))
     summary.add_row("drift", str(len(report.drift)))
+    summary.add_row("AccessKey findings", str(len(report.findings)))
     console.print(summary)
     if report.expired:
         table = Table("ticket", "user", "policy", "scope", "expired at", title="Expired grants")
@@ -77,9 +78,29 @@ def show_reconcile(console: Console, report: ReconcileReport) -> None:
                 drift.user_name, drift.kind, drift.target, "yes" if done else ("planned" if planned else "no")
             )
         console.print(table)
+    if report.findings:
+        table = Table("Cloud Config rule", "user", "AccessKey", "finding", title="AccessKey findings")
+        for finding in report.findings:
+            table.add_row(finding.rule, finding.user_name, finding.access_key_id, finding.detail)
+        console.print(table)
+    rotations = {name: r.rotation for name, r in report.keys.items() if r.rotation is not None}
+    if rotations:
+        table = Table("user", "state", "old key", "new key", "next step after", title="AccessKey rotations")
+        for name, rotation in rotations.items():
+            due = rotation.deactivate_after if rotation.state == "delivered" else rotation.delete_after
+            table.add_row(
+                name,
+                rotation.state + (f": {rotation.hold_reason}" if rotation.hold_reason else ""),
+                rotation.old_key_id,
+                rotation.new_key_id or "",
+                due.isoformat() if due and rotation.state in {"delivered", "deactivated"} else "",
+            )
+        console.print(table)
     if report.dry_run:
         show_planned(console, report.journal.planned)
-    drift_humans = {(d.user_name, f"{d.kind} {d.target}".strip()) for d in report.drift}
+    drift_humans = {(d.user_name, f"{d.kind} {d.target}".strip()) for d in report.drift} | {
+        (f.user_name, f"{f.rule}: {f.access_key_id} {f.detail}") for f in report.findings
+    }
     humans = [
         h for h in report.journal.needs_human if (h.get("subject"), h.get("reason")) not in drift_humans
     ]

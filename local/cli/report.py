@@ -13,7 +13,7 @@ from local.cli import app
 from local.cli._context import PROFILE_OPTION, STORE_OPTION, fail, open_store, reading, runtime, target
 from local.cli.tickets import duration_option, which_store
 from local.report import RENDERERS, Review, safe_store
-from local.review import add_drift, users
+from local.review import add_drift, add_key_findings, users
 
 
 @app.command()
@@ -50,10 +50,11 @@ def report(
     if drift:
         rt = runtime(where)
         try:
-            found = reconcile(rt, dry_run=True, remediate=False, actor="ramflow-cli report").drift
+            checked = reconcile(rt, dry_run=True, remediate=False, actor="ramflow-cli report")
         except RamflowError as exc:
             raise fail(f"--drift: {exc}") from None
-        add_drift(views, [(d.user_name, d.kind, d.target) for d in found])
+        add_drift(views, [(d.user_name, d.kind, d.target) for d in checked.drift])
+        add_key_findings(views, [(f.user_name, f.rule, f.access_key_id, f.detail) for f in checked.findings])
     review = Review(
         generated_at=now,
         store=safe_store(where.settings.store),

@@ -110,6 +110,10 @@ def serve(
         assert runtime is not None
         where = "embedded emulator" if cloud is None else "cloud"
         console.print(f"ramflow serve ready on {runtime.endpoint} ({where} {stack.cloud_endpoint})")
+        if cloud is None:
+            console.print(
+                f"  emulator control  {stack.cloud_endpoint}/emulator-api/ (reset, clock, recorder)"
+            )
         for name, url in runtime.endpoints()["http_triggers"].items():
             console.print(f"  HTTP trigger  {name:<16} {url}")
         console.print(

@@ -19,6 +19,7 @@ from rich.panel import Panel
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET, Emulator
 from local.emulator.server import EmulatorServer
 from local.seed import DevConfig, seed_resource_groups
+from shared.audit import configure_audit
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
 
@@ -97,8 +98,11 @@ def run_parts(parts: list[Any]) -> None:
             )
         )
         with patched_env(demo.env()):
-            for part in parts:
-                part.run(demo)
+            try:
+                for part in parts:
+                    part.run(demo)
+            finally:
+                configure_audit(None)  # the audit file goes with the demo's folder: stop appending to it
         calls = server.emulator.recorder.calls
         console.rule("[bold cyan]Summary")
         console.print(

@@ -7,7 +7,15 @@ import importlib
 from local.demo import run_parts
 
 # The lifecycle, in order. A part that has not been written yet is skipped.
-PARTS = ["emulator_tour", "provisioning", "token_vending", "webhooks", "requester", "offboarding"]
+PARTS = [
+    "emulator_tour",
+    "provisioning",
+    "token_vending",
+    "webhooks",
+    "requester",
+    "key_hygiene",
+    "offboarding",
+]
 
 
 def main() -> None:

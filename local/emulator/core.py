@@ -28,6 +28,7 @@ DEFAULT_ACCOUNT_ALIAS = "ramflow-demo"
 DEFAULT_ROOT_KEY_ID = "LTAI5tRamflowEmulatorRoot"
 DEFAULT_ROOT_KEY_SECRET = "ramflow-emulator-root-secret-0001"  # documented in the README; never a real key
 TIMESTAMP_SKEW_SECONDS = 15 * 60
+CONTROL_PREFIX = "/emulator-api/"  # the control surface (local/emulator/control.py); the APIs use "/"
 
 Handler = Callable[["CallContext"], dict[str, Any]]
 
@@ -136,7 +137,7 @@ class EmulatorResponse:
 class Account:
     """One Alibaba Cloud account: its RAM world, its resource groups, its root keys."""
 
-    def __init__(self, account_id: str, alias: str):
+    def __init__(self, account_id: str, alias: str, clock: Callable[[], float] = time.time):
         from local.emulator.eventbridge.models import EventBridgeBackend
         from local.emulator.ram.models import RamBackend
         from local.emulator.resourcemanager.models import ResourceManagerBackend
@@ -144,8 +145,8 @@ class Account:
         self.account_id = account_id
         self.alias = alias
         self.root_keys: dict[str, str] = {}
-        self.ram = RamBackend(account_id, alias)
-        self.resource_manager = ResourceManagerBackend(account_id, ram=self.ram)
+        self.ram = RamBackend(account_id, alias, clock)
+        self.resource_manager = ResourceManagerBackend(account_id, ram=self.ram, now=clock())
         self.eventbridge = EventBridgeBackend(account_id)
 
     def __repr__(self) -> str:
@@ -244,6 +245,7 @@ class Emulator:
         self.recorder = CallRecorder()
         self.authorizer: Callable[[CallContext], None] | None = None  # policy enforcement, when switched on
         self.hooks: list[Callable[[str, str], None]] = []  # (when, action) at each call's boundaries
+        self.reset_hooks: list[Callable[[Emulator], None]] = []  # e.g. `ramflow serve` re-seeds its account
         self._clock_offset = 0.0
         self._nonces: OrderedDict[str, float] = OrderedDict()
         self.default_account_id = account_id
@@ -252,7 +254,9 @@ class Emulator:
     # --- accounts and credentials -------------------------------------------------------------
     def add_account(self, account_id: str, alias: str, root_key: tuple[str, str] | None = None) -> Account:
         with self.lock:
-            account = self.accounts.setdefault(account_id, Account(account_id, alias))
+            account = self.accounts.get(account_id)
+            if account is None:
+                account = self.accounts[account_id] = Account(account_id, alias, self.clock)
             if root_key:
                 account.root_keys[root_key[0]] = root_key[1]
             return account
@@ -262,11 +266,39 @@ class Emulator:
         return self.accounts[self.default_account_id]
 
     def clock(self) -> float:
+        """The one clock of the emulated cloud: creation dates, last use, STS expiry, resource groups.
+
+        Signature freshness (`x-acs-date`) alone is checked against the wall clock, because the SDK
+        stamps requests with the wall clock."""
         return time.time() + self._clock_offset
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds the clock was moved ahead of the wall clock."""
+        return self._clock_offset
 
     def advance(self, seconds: float) -> None:
         """Move the emulator's clock forward (STS expiry, timestamps) without sleeping."""
-        self._clock_offset += seconds
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self.lock:
+            self._clock_offset += seconds
+
+    def reset(self) -> None:
+        """Back to a fresh cloud: every account emptied (ids, aliases and root keys kept), STS
+        sessions, the recorder, faults and the clock's offset cleared; then the reset hooks run."""
+        with self.lock:
+            kept = [(a.account_id, a.alias, dict(a.root_keys)) for a in self.accounts.values()]
+            self._clock_offset = 0.0
+            self.accounts = {}
+            for account_id, alias, root_keys in kept:
+                account = self.add_account(account_id, alias)
+                account.root_keys.update(root_keys)
+            self.sts_sessions.clear()
+        self.recorder.clear()
+        self.faults.clear()
+        for hook in list(self.reset_hooks):
+            hook(self)
 
     def issue_sts_session(
         self,
@@ -300,6 +332,9 @@ class Emulator:
         secret, account, principal = self.resolve_key(key_id, token)
         request.verify_signature(auth, secret)
         self._check_freshness(request)
+        if principal.kind == "user":
+            with self.lock:
+                account.ram.access_key_used(key_id)  # what GetAccessKeyLastUsed reports
         return account, principal
 
     def resolve_key(self, key_id: str, token: str | None) -> tuple[str, Account, Principal]:
@@ -376,6 +411,10 @@ class Emulator:
 
     # --- the call pipeline ---------------------------------------------------------------------
     def handle(self, request: EmulatorRequest) -> EmulatorResponse:
+        if request.path.startswith(CONTROL_PREFIX):
+            from local.emulator.control import handle_control
+
+            return handle_control(self, request)
         started = time.time()
         request_id = str(uuid.uuid4()).upper()
         version = request.header("x-acs-version") or ""

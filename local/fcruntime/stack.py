@@ -10,11 +10,15 @@ Tests pass their own `emulator_server` so they can read its recorder and inject 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from local.dev import DEV_PICKUP_AUTH
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET, Emulator
@@ -32,7 +36,36 @@ from local.seed import DEV_CONFIG, DevConfig, SeedResult, seed, seed_resource_gr
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.runtime import use_clock
 from shared.webhooks import DEV_MODE_ENV
+
+
+class RemoteEmulatorClock:
+    """The clock of a `ramflow emulator` in another process, read through its control surface
+    (`GET /emulator-api/clock`) at most every `refresh` seconds; between reads, the wall clock plus
+    the last offset."""
+
+    def __init__(self, endpoint: str, offset: float, refresh: float = 0.5):
+        self.url = f"{endpoint.rstrip('/')}/emulator-api/clock"
+        self.offset, self.refresh = offset, refresh
+        self._read_at = time.monotonic()
+
+    @classmethod
+    def probe(cls, endpoint: str) -> RemoteEmulatorClock | None:
+        """None unless `endpoint` is an emulator with a control surface (the real cloud has none)."""
+        try:
+            reply = requests.get(f"{endpoint.rstrip('/')}/emulator-api/clock", timeout=2)
+            return cls(endpoint, float(reply.json()["offset_seconds"])) if reply.ok else None
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return None
+
+    def __call__(self) -> float:
+        if time.monotonic() - self._read_at > self.refresh:
+            self._read_at = time.monotonic()
+            # on failure keep the last offset: the emulator may be busy
+            with contextlib.suppress(requests.RequestException, ValueError, KeyError, TypeError):
+                self.offset = float(requests.get(self.url, timeout=2).json()["offset_seconds"])
+        return time.time() + self.offset
 
 
 class LocalStack:
@@ -82,6 +115,7 @@ class LocalStack:
         self.runtime: FcRuntime | None = None
         self.delivery: DeliveryLoop | None = None
         self._emulator_started = False
+        self._previous_clock: Callable[[], float] | None = None
 
     @property
     def emulator(self) -> Emulator | None:
@@ -116,6 +150,12 @@ class LocalStack:
                 )
             if emulator is not None:
                 self._create_buses(emulator)
+        if emulator is not None:
+            emulator.reset_hooks.append(self._after_reset)
+            # the functions read the emulator's clock: moving it (control surface) ages keys and grants
+            self._previous_clock = use_clock(emulator.clock)
+        elif self.cloud is not None and (remote := RemoteEmulatorClock.probe(self.cloud)) is not None:
+            self._previous_clock = use_clock(remote)  # a `ramflow emulator` elsewhere: its clock too
         keys: KeyResolver = (
             EmulatorKeys(emulator)
             if emulator is not None
@@ -146,6 +186,15 @@ class LocalStack:
         for route in Destinations.load(Path(path)).routes:
             if route.eventbridge is not None:
                 account.eventbridge.create_bus(route.eventbridge.bus)
+
+    def _after_reset(self, emulator: Emulator) -> None:
+        """The control surface's reset emptied the cloud: seed it again and take a fresh role
+        session, so the functions keep working (ramflow's own store is left as it is)."""
+        if self.seed_account:
+            self.seeded = seed(self.root_clients(), self.config)
+            seed_resource_groups(self.config, emulator=emulator, root=self.root_clients())
+        if self.runtime is not None:
+            self.runtime.credentials = self._credentials(emulator)
 
     def _credentials(self, emulator: Emulator | None) -> CredentialSource:
         if self.seeded is not None:
@@ -184,6 +233,11 @@ class LocalStack:
         if self.delivery is not None:
             self.delivery.stop()
             self.delivery = None
+        if self.emulator is not None and self._after_reset in self.emulator.reset_hooks:
+            self.emulator.reset_hooks.remove(self._after_reset)
+        if self._previous_clock is not None:
+            use_clock(self._previous_clock)
+            self._previous_clock = None
         if self.runtime is not None:
             self.runtime.stop()
         if self._emulator_started and self.emulator_server is not None:

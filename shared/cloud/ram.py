@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from alibabacloud_ram20150501 import models as ram
@@ -65,6 +66,10 @@ class NewAccessKey(CloudModel):
     secret: SecretStr
     status: str = "Active"
     create_date: Timestamp = None
+
+
+class _LastUsed(CloudModel):
+    value: Timestamp = None
 
 
 class AccessKeyInfo(CloudModel):
@@ -227,6 +232,14 @@ class RamGateway(SdkGateway):
             AccessKeyInfo(access_key_id=k.access_key_id, status=k.status, create_date=k.create_date)
             for k in nested(body.access_keys, "access_key")
         ]
+
+    def get_access_key_last_used(self, name: str, key_id: str) -> datetime | None:
+        """When the key last signed a call; None if it never did. RAM 2015-05-01 GetAccessKeyLastUsed
+        (https://www.alibabacloud.com/help/en/resource-access-management/latest/getaccesskeylastused)."""
+        request = ram.GetAccessKeyLastUsedRequest(user_name=name, user_access_key_id=key_id)
+        body = self._call(self._sdk.get_access_key_last_used, request)
+        used = body.access_key_last_used.last_used_date if body.access_key_last_used else None
+        return _LastUsed(value=used).value
 
     def update_access_key(self, name: str, key_id: str, status: KeyStatus) -> None:
         request = ram.UpdateAccessKeyRequest(user_name=name, user_access_key_id=key_id, status=status)

@@ -14,6 +14,7 @@ from typing import Any
 from shared.models.events import (
     ACCESS_APPROVED,
     ACCESS_REVOKED,
+    KEY_ROTATION_REQUESTED,
     USER_OFFBOARDED,
     USER_REHIRED,
     USER_REQUESTED,
@@ -26,6 +27,7 @@ REGISTRY: dict[str, str] = {
     ACCESS_REVOKED: "shared.flows.revoke:revoke",
     USER_OFFBOARDED: "shared.flows.offboard:offboard",
     USER_REHIRED: "shared.flows.offboard:rehire_event",
+    KEY_ROTATION_REQUESTED: "shared.flows.keys:rotation_requested",
 }
 
 

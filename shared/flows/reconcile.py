@@ -23,6 +23,7 @@ from typing import Any
 from shared.audit import audit
 from shared.delivery import deliver_due
 from shared.flows.holdings import Holdings, discover
+from shared.flows.keys import Finding, UserKeyReport, check_user_keys, describe_rotation, keys_in_rotation
 from shared.flows.offboard import UserOutcome, learn_alias, take_apart
 from shared.flows.provision import access_key_intent
 from shared.flows.revoke import revoke_grants
@@ -36,9 +37,10 @@ from shared.flows.users import MANAGED_BY, user_locks
 from shared.models.results import Result
 from shared.notify import deleted_notices, expiry_notices, revoked_notice, send_all
 from shared.runtime import Runtime
-from shared.store.records import AccessKeyRecord, GrantRecord, UserRecord
+from shared.store.records import AccessKeyRecord, GrantRecord, KeyFindingsRecord, UserRecord
 
 REFERENCE = "reconcile"
+BUSY = "another ramflow flow is changing this user; next pass"
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,13 @@ class ReconcileReport:
     expired: list[GrantRecord] = field(default_factory=list)
     deletions: dict[str, UserOutcome] = field(default_factory=dict)
     drift: list[Drift] = field(default_factory=list)
+    keys: dict[str, UserKeyReport] = field(default_factory=dict)
     remediate: bool = False
     dry_run: bool = False
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for report in self.keys.values() for f in report.findings]
 
     def result(self) -> Result:
         fixed = self.remediate and not self.dry_run
@@ -76,6 +83,11 @@ class ReconcileReport:
                 "expired_grants": [g.grant_id for g in self.expired],
                 "deletions": {name: outcome.state for name, outcome in self.deletions.items()},
                 "drift": [d.describe(fixed and d.fix is not None) for d in self.drift],
+                "findings": [f.describe() for f in self.findings],
+                "rotations": {
+                    name: describe_rotation(r.rotation) for name, r in self.keys.items() if r.rotation
+                },
+                "deactivated_unused_keys": {n: r.deactivated for n, r in self.keys.items() if r.deactivated},
                 **({"calls": self.journal.planned} if self.dry_run else {}),
             }
         )
@@ -131,6 +143,8 @@ def reconcile(
             outcome="remediated" if remediate and not dry_run else "reported",
             drift=[d.describe(remediate and not dry_run and d.fix is not None) for d in report.drift],
         )
+    # AccessKey hygiene: the Cloud Config rules, rotations due, unused keys
+    report.keys = key_hygiene(rt, stepper, now=now, skip=set(report.deletions))
     if not dry_run:
         tell_and_deliver(rt, report, now)
     return report
@@ -162,6 +176,39 @@ def tell_and_deliver(rt: Runtime, report: ReconcileReport, now: datetime) -> Non
         )
 
 
+def key_hygiene(rt: Runtime, stepper: Stepper, *, now: datetime, skip: set[str]) -> dict[str, UserKeyReport]:
+    """`check_user_keys` for every managed user the ledger holds as active; findings, rotations and
+    held rotations are reported, errors wait for the next pass."""
+    reports: dict[str, UserKeyReport] = {}
+    names = sorted(
+        r.user_name for r in rt.store.ledger.all_users() if r.status == "active" and r.user_name not in skip
+    )
+    for name in names:
+        report = reports[name] = check_user_keys(rt, name, now=now, dry_run=stepper.dry_run)
+        for error in report.errors:
+            stepper.journal.error(name, "access keys", error)
+        if report.busy and not any(e.get("field") == f"{name}:lock" for e in stepper.journal.errors):
+            stepper.journal.error(name, "lock", BUSY)
+        for finding in report.findings:
+            stepper.journal.human(name, f"{finding.rule}: {finding.access_key_id} {finding.detail}")
+        if report.rotation is not None and report.rotation.state == "held":
+            stepper.journal.human(name, f"key rotation held: {report.rotation.hold_reason}")
+        if not stepper.dry_run and not report.errors and not report.busy:
+            rt.store.ledger.put_key_findings(
+                KeyFindingsRecord(
+                    user_name=name,
+                    evaluated_at=now,
+                    findings=[f.describe() for f in report.findings],
+                    rotation_state=report.rotation.state if report.rotation else None,
+                    hold_reason=report.rotation.hold_reason if report.rotation else None,
+                )
+            )
+    findings = [f.describe() for r in reports.values() for f in r.findings]
+    if findings:
+        audit("keys.findings", actor=REFERENCE, ticket_id=None, outcome="reported", findings=findings)
+    return reports
+
+
 @contextlib.contextmanager
 def _locked(rt: Runtime, names: Sequence[str], stepper: Stepper) -> Iterator[set[str]]:
     """The users provisioning is not changing right now; the others wait for the next pass."""
@@ -170,7 +217,7 @@ def _locked(rt: Runtime, names: Sequence[str], stepper: Stepper) -> Iterator[set
         return
     with user_locks(rt, names) as (held, busy):
         for name in busy:
-            stepper.journal.error(name, "lock", "another ramflow flow is changing this user; next pass")
+            stepper.journal.error(name, "lock", BUSY)
         yield set(held)
 
 
@@ -295,7 +342,7 @@ def _compare(
             {record.credential.access_key_id}
             if record.status == "active" and isinstance(record.credential, AccessKeyRecord)
             else set()
-        )
+        ) | keys_in_rotation(rt, name)
         for key in held.keys:
             if key.access_key_id in ours or (record.status != "active" and key.status != "Active"):
                 continue

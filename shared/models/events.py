@@ -41,6 +41,7 @@ ACCESS_APPROVED = "ramflow.access.approved"
 ACCESS_REVOKED = "ramflow.access.revoked"
 USER_OFFBOARDED = "ramflow.user.offboarded"
 USER_REHIRED = "ramflow.user.rehired"
+KEY_ROTATION_REQUESTED = "ramflow.key.rotation_requested"
 
 # CloudEvents: extension names are lower-case letters and digits. EventBridge's own run past the
 # spec's recommended 20 characters (`aliyunoriginalaccountid`), so the bound here is looser.
@@ -210,7 +211,20 @@ class UserRehired(DataModel):
     hr_event_id: HrEventId
 
 
-EventData = UserRequested | AccessApproved | AccessRevoked | UserOffboarded | UserRehired
+class KeyRotationRequested(DataModel):
+    """`ramflow.key.rotation_requested`: rotate one managed user's AccessKey now, with an overlap.
+
+    The new secret is sealed to `delivery_public_key`, or else to the key of the user's latest ticket."""
+
+    user_name: LogonName
+    requested_by: Email
+    reason: FreeText | None = None
+    delivery_public_key: DeliveryPublicKey | None = None
+
+
+EventData = (
+    UserRequested | AccessApproved | AccessRevoked | UserOffboarded | UserRehired | KeyRotationRequested
+)
 
 DATA_MODELS: dict[str, type[EventData]] = {
     USER_REQUESTED: UserRequested,
@@ -218,6 +232,7 @@ DATA_MODELS: dict[str, type[EventData]] = {
     ACCESS_REVOKED: AccessRevoked,
     USER_OFFBOARDED: UserOffboarded,
     USER_REHIRED: UserRehired,
+    KEY_ROTATION_REQUESTED: KeyRotationRequested,
 }
 
 

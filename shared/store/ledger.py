@@ -32,7 +32,9 @@ from shared.store.records import (
     EarlyApproval,
     GrantRecord,
     Intent,
+    KeyFindingsRecord,
     LeaverRecord,
+    RotationRecord,
     ScheduledDeletion,
     TicketRecord,
     UserRecord,
@@ -45,6 +47,8 @@ TICKETS, USERS, OWNERS, INTENTS, DELETIONS = "ticket/", "user/", "owner/", "inte
 TICKETS_OF = "tickets-of/"
 TICKETS_OF_OWNER = "tickets-of-owner/"
 LEAVERS, EARLY_APPROVALS = "leaver/", "early-approval/"
+ROTATIONS = "rotation/"
+KEY_FINDINGS = "key-findings/"
 EXPIRING = "index/expiring-tickets"
 INDEXED = "index/tickets"
 
@@ -226,6 +230,29 @@ class Ledger:
     def delete_intent(self, key: str) -> bool:
         """True if there was one."""
         return self._delete(INTENTS + key)
+
+    # AccessKey rotations (one per user at a time; shared/flows/keys.py advances them)
+
+    def get_rotation(self, user_name: str) -> RotationRecord | None:
+        return self._get(ROTATIONS + user_name, RotationRecord)
+
+    def put_rotation(self, rotation: RotationRecord) -> RotationRecord:
+        return self._put(ROTATIONS + rotation.user_name, RotationRecord, lambda _: self._stamped(rotation))
+
+    def update_rotation(
+        self, user_name: str, mutate: Callable[[RotationRecord], RotationRecord | None]
+    ) -> RotationRecord:
+        change = _existing(f"rotation of {user_name!r}", mutate, lambda r: r.user_name == user_name)
+        return self._put(ROTATIONS + user_name, RotationRecord, lambda r: self._stamped(change(r)))
+
+    def all_rotations(self) -> list[RotationRecord]:
+        return self._scan(ROTATIONS, RotationRecord)
+
+    def put_key_findings(self, record: KeyFindingsRecord) -> KeyFindingsRecord:
+        return self._put(KEY_FINDINGS + record.user_name, KeyFindingsRecord, lambda _: record)
+
+    def get_key_findings(self, user_name: str) -> KeyFindingsRecord | None:
+        return self._get(KEY_FINDINGS + user_name, KeyFindingsRecord)
 
     # Deletions
 

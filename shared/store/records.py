@@ -171,3 +171,51 @@ class EarlyApproval(_Record):
     approval: dict[str, Any] = Field(description="the validated approval, as JSON")
     received_at: UtcDatetime = Field(default_factory=utc_now)
     source: str = ""
+
+
+RotationState = Literal["creating", "delivered", "deactivated", "held", "completed"]
+
+
+class RotationRecord(_Record):
+    """One AccessKey rotation of one user (`rotation/<user>`), advanced step by step (shared/flows/keys.py).
+
+    `creating`: the intent to create the new key is written (`known_key_ids` are the keys that
+    existed before CreateAccessKey); `delivered`: the new key exists, its secret sealed to the owner;
+    `deactivated`: the old key is Inactive; `completed`: the old key is deleted; `held`: the old key
+    was still in use, or something needs a person, and nothing more happens without one.
+    """
+
+    user_name: str
+    old_key_id: str
+    new_key_id: str | None = None
+    state: RotationState = "creating"
+    reason: Literal["age", "requested"] = "age"
+    requested_by: str = "reconcile"
+    known_key_ids: list[str] = Field(default_factory=list)
+    delivery_public_key: str = Field(description="the owner's X25519 public key the secret is sealed to")
+    sealed_secret: str | None = Field(None, description="the new key's secret, sealed to the owner")
+    delivered_at: UtcDatetime | None = None
+    deactivate_after: UtcDatetime | None = None
+    deactivated_at: UtcDatetime | None = None
+    delete_after: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
+    hold_reason: str | None = None
+    held_at: RotationState | None = Field(None, description="the step a held rotation stopped at")
+    created_at: UtcDatetime = Field(default_factory=utc_now)
+    updated_at: UtcDatetime = Field(default_factory=utc_now)
+
+    @property
+    def open(self) -> bool:
+        """Still under way (or held): the old key is the rotation's to deal with, not drift."""
+        return self.state != "completed"
+
+
+class KeyFindingsRecord(_Record):
+    """The AccessKey rules' outcome for one user at the last reconcile pass (`key-findings/<user>`),
+    so that `ramflow users` and the access review show them without calling the cloud."""
+
+    user_name: str
+    evaluated_at: UtcDatetime
+    findings: list[dict[str, str]] = Field(default_factory=list, description="rule, access_key_id, detail")
+    rotation_state: str | None = None
+    hold_reason: str | None = None

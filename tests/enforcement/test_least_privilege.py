@@ -157,6 +157,14 @@ def run_the_lifecycle(life: Lifecycle, monkeypatch: pytest.MonkeyPatch) -> None:
     assert replayed.status_code == 200, replayed.text
     assert len(users["orders-etl"].access_keys) == 1
 
+    # Its key is rotated on request (a second key, sealed to the owner), and a reconcile pass evaluates
+    # the AccessKey rules (GetAccessKeyLastUsed) while the overlap runs.
+    rotation = sample("key-rotation-requested.json", user_name="orders-etl")
+    assert life.webhook(rotation, "msg_2001_rotate").status_code == 200
+    assert len(users["orders-etl"].access_keys) == 2
+    tick = {"triggerTime": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "every-15-minutes"}
+    assert life.invoke("reconcile", tick)["errors"] == []
+
     # More access for the console user on a second ticket (an operator template), then revoked:
     # the ticket's grants go, the custom policy nobody else uses is deleted.
     more = sample(

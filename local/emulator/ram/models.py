@@ -74,6 +74,7 @@ class AccessKey:
     secret: str = field(repr=False)
     status: str = "Active"
     create_date: str = ""
+    last_used_date: str = ""  # moved by every call this key signs (Emulator.authenticate)
 
 
 @dataclass
@@ -344,11 +345,11 @@ def _absent(entity: str, message: str) -> ApiError:
 class RamBackend:
     """Users, groups, roles, policies, MFA devices and settings of one account."""
 
-    def __init__(self, account_id: str, alias: str):
+    def __init__(self, account_id: str, alias: str, clock: Callable[[], float] = time.time):
         self.account_id = account_id
         self.alias = alias
         self.limits = RamLimits()
-        self.clock: Callable[[], float] = time.time
+        self.clock = clock  # the emulator's one clock: creation dates move with `Emulator.advance`
         self.password_policy = PasswordPolicy()
         self.users: dict[str, User] = {}
         self.groups: dict[str, Group] = {}
@@ -580,6 +581,12 @@ class RamBackend:
 
     def list_access_keys(self, user_name: str) -> list[AccessKey]:
         return list(self.get_user(user_name).access_keys.values())
+
+    def access_key_used(self, key_id: str) -> None:
+        """A call signed with this key was authenticated: GetAccessKeyLastUsed reports it from now on."""
+        found = self.find_access_key(key_id)
+        if found is not None:
+            found[1].last_used_date = self.now()
 
     # --- policies ----------------------------------------------------------------------------------
     @staticmethod

@@ -18,9 +18,13 @@ for the rest):
   ChangePassword — `InvalidParameter.Password.TooWeak` (with the reasons), `EntityAlreadyExists.User
   .LoginProfile`, `EntityNotExist.User.LoginProfile`; ChangePassword: `InvalidParameter.OldPassword`
   and `NoPermission` for a caller that is not a RAM user (by analogy).
-- Access keys: CreateAccessKey, UpdateAccessKey, DeleteAccessKey, ListAccessKeys (UserName defaults to
-  the calling RAM user) — `LimitExceeded.User.AccessKey` (3rd key), `EntityNotExist.User.AccessKey`,
-  `InvalidParameter.Status` (by analogy).
+- Access keys: CreateAccessKey, UpdateAccessKey, DeleteAccessKey, ListAccessKeys, GetAccessKeyLastUsed
+  (UserName defaults to the calling RAM user) — `LimitExceeded.User.AccessKey` (3rd key),
+  `EntityNotExist.User.AccessKey`, `InvalidParameter.Status` (by analogy). GetAccessKeyLastUsed answers
+  `AccessKeyLastUsed.LastUsedDate`, the emulator time of the last call the key signed (left out while
+  it never signed one), as the API reference shows it
+  (https://www.alibabacloud.com/help/en/resource-access-management/latest/getaccesskeylastused; request
+  and reply fields as in the SDK's `GetAccessKeyLastUsedRequest` / `…ResponseBodyAccessKeyLastUsed`).
 - Policies: CreatePolicy, GetPolicy, DeletePolicy, ListPolicies, UpdatePolicyDescription,
   CreatePolicyVersion, GetPolicyVersion, ListPolicyVersions, SetDefaultPolicyVersion,
   DeletePolicyVersion, ListEntitiesForPolicy — `InvalidParameter.PolicyName.InvalidChars|.Length`,
@@ -55,7 +59,7 @@ for the rest):
   `EntityAlreadyExists.AccountAlias`. The default domain (`<alias>.onaliyun.com`) is an IMS operation
   in this SDK generation: `RamBackend.default_domain` serves it.
 
-Not emulated: GetAccessKeyLastUsed, Get/SetSecurityPreference, TagResources / UntagResources /
+Not emulated: Get/SetSecurityPreference, TagResources / UntagResources /
 ListTagResources (RAM-side tags on roles and policies are kept from Create*), service-linked roles,
 DecodeDiagnosticMessage.
 """
@@ -94,9 +98,7 @@ Reply = dict[str, Any]
 
 # --- parsing helpers -----------------------------------------------------------------------------
 def _ram(ctx: CallContext) -> RamBackend:
-    backend = ctx.account.ram
-    backend.clock = ctx.emulator.clock
-    return backend
+    return ctx.account.ram
 
 
 def _optional_bool(ctx: CallContext, name: str) -> bool | None:
@@ -407,6 +409,13 @@ def delete_access_key(ctx: CallContext) -> Reply:
     key_id = ctx.require("UserAccessKeyId")
     _ram(ctx).delete_access_key(_user_name_or_caller(ctx), key_id)
     return {}
+
+
+@service.action("GetAccessKeyLastUsed")
+def get_access_key_last_used(ctx: CallContext) -> Reply:
+    key_id = ctx.require("UserAccessKeyId")
+    key = _ram(ctx).get_access_key(_user_name_or_caller(ctx), key_id)
+    return {"AccessKeyLastUsed": {"LastUsedDate": key.last_used_date} if key.last_used_date else {}}
 
 
 @service.action("ListAccessKeys")

@@ -1,0 +1,580 @@
+"""AccessKey hygiene: the three Cloud Config rules auditors run, rotation with an overlap, unused keys.
+
+Findings, per managed user, named by the Cloud Config managed rule they answer (thresholds in
+`Settings`, defaults as Cloud Config's):
+
+- `ram-user-ak-create-date-expired-check`: a key created more than `key_max_age_days` (90) ago
+  (https://www.alibabacloud.com/help/en/cloud-config/latest/o4240s, input `days`, default 90);
+- `ram-user-ak-used-expired-check`: a key not used for `key_unused_days` (90) — last use from
+  GetAccessKeyLastUsed, or the creation date of a key that never signed a call
+  (https://www.alibabacloud.com/help/en/cloud-config/latest/k054yy, input `days`, default 90);
+- `ram-user-activated-ak-quantity-check`: two or more Active keys created more than
+  `key_quantity_days` (30) ago, so a fresh key next to the old one during a rotation's overlap is
+  compliant, as the rule intends
+  (https://alibabacloud.com/help/en/cloud-config/latest/ram-user-has-no-more-than-two-valid-accesskeys,
+  input `days`, default 30).
+
+Rotation (`rotate`, from reconcile for a key past its age when `key_rotation` is on, or on a
+`ramflow.key.rotation_requested` event / `ramflow rotate`) is a record in the ledger
+(`rotation/<user>`) advanced one idempotent step at a time, under the user's lock:
+
+    creating     the intent is written (the keys that exist), then CreateAccessKey; a replay deletes
+                 any key the intent does not know (created, never recorded: its secret is lost)
+    delivered    the new key and its secret, sealed to the owner, are recorded, the user's
+                 credential is the new key, the owner is notified; the overlap runs
+    deactivated  after the overlap the old key is set Inactive — unless it signed a call after the new
+                 key was delivered and the new key has not been used since (the owner has not
+                 switched): then `held`, with a notice, for a person
+    completed    after `key_rotation_delete_after` more, the old key is deleted (held instead if
+                 someone made it Active again)
+
+Unused keys are set Inactive (with `key_unused_deactivate`) and the owner notified; ramflow never
+deletes a key for being unused: that is for a person.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from shared.audit import audit
+from shared.cloud.ram import AccessKeyInfo
+from shared.errors import CloudError, EntityNotFound, RotationRefused, UserBusy, ValidationFailed
+from shared.flows.users import user_locks
+from shared.models.events import CloudEvent, KeyRotationRequested
+from shared.models.results import AccessKeyReply, Result
+from shared.runtime import Runtime
+from shared.sealing import seal
+from shared.store.records import AccessKeyRecord, Intent, RotationRecord, UserRecord
+
+RULE_CREATE_DATE = "ram-user-ak-create-date-expired-check"
+RULE_USED = "ram-user-ak-used-expired-check"
+RULE_QUANTITY = "ram-user-activated-ak-quantity-check"
+RULES = (RULE_CREATE_DATE, RULE_USED, RULE_QUANTITY)
+
+
+@dataclass(frozen=True)
+class KeyRules:
+    """The three rules' `days` inputs."""
+
+    max_age_days: int = 90
+    unused_days: int = 90
+    quantity_days: int = 30
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """One AccessKey as RAM reports it: ListAccessKeys plus GetAccessKeyLastUsed."""
+
+    access_key_id: str
+    status: str
+    created: datetime | None
+    last_used: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "Active"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One non-compliant key (or user, for the quantity rule), named by the Cloud Config rule."""
+
+    rule: str
+    user_name: str
+    access_key_id: str
+    detail: str
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "rule": self.rule,
+            "user_name": self.user_name,
+            "access_key_id": self.access_key_id,
+            "detail": self.detail,
+        }
+
+
+def evaluate(user_name: str, keys: list[KeyFacts], now: datetime, rules: KeyRules) -> list[Finding]:
+    """The three rules over one user's keys, as Cloud Config evaluates them (pure: no cloud call)."""
+    findings: list[Finding] = []
+    for key in keys:
+        if key.created is not None and now - key.created > timedelta(days=rules.max_age_days):
+            age = (now - key.created).days
+            findings.append(
+                Finding(
+                    RULE_CREATE_DATE,
+                    user_name,
+                    key.access_key_id,
+                    f"created {age} days ago (limit {rules.max_age_days})",
+                )
+            )
+        reference = key.last_used or key.created
+        if reference is not None and now - reference >= timedelta(days=rules.unused_days):
+            since = "last used" if key.last_used else "never used; created"
+            findings.append(
+                Finding(
+                    RULE_USED,
+                    user_name,
+                    key.access_key_id,
+                    f"{since} {(now - reference).days} days ago (limit {rules.unused_days})",
+                )
+            )
+    old_active = [
+        k
+        for k in keys
+        if k.active and k.created is not None and now - k.created > timedelta(days=rules.quantity_days)
+    ]
+    if len(old_active) >= 2:
+        findings.append(
+            Finding(
+                RULE_QUANTITY,
+                user_name,
+                ",".join(k.access_key_id for k in old_active),
+                f"{len(old_active)} Active keys older than {rules.quantity_days} days (at most 1)",
+            )
+        )
+    return findings
+
+
+def read_keys(rt: Runtime, user_name: str) -> list[KeyFacts]:
+    """ListAccessKeys, then GetAccessKeyLastUsed for each key (read-only calls)."""
+    ram = rt.cloud.ram
+    facts = []
+    for key in ram.list_access_keys(user_name):
+        facts.append(_facts(key, ram.get_access_key_last_used(user_name, key.access_key_id)))
+    return facts
+
+
+def _facts(key: AccessKeyInfo, last_used: datetime | None) -> KeyFacts:
+    return KeyFacts(key.access_key_id, key.status, key.create_date, last_used)
+
+
+# --- delivery and notices ----------------------------------------------------------------------
+class KeyDelivery(Protocol):
+    """Where a rotated key's sealed secret and the owner's notices go.
+
+    The default writes the audit trail and leaves the ciphertext in the rotation record and in the
+    reply; a result-delivery channel (webhook, EventBridge) plugs in here with `use_delivery`."""
+
+    def deliver(self, rotation: RotationRecord, owner: str) -> None: ...
+
+    def notify(self, user_name: str, owner: str, kind: str, detail: str) -> None: ...
+
+
+class AuditDelivery:
+    def deliver(self, rotation: RotationRecord, owner: str) -> None:
+        audit(
+            "key.delivered",
+            actor=rotation.requested_by,
+            ticket_id=None,
+            outcome="sealed",
+            user_name=rotation.user_name,
+            owner=owner,
+            access_key_id=rotation.new_key_id,
+        )
+
+    def notify(self, user_name: str, owner: str, kind: str, detail: str) -> None:
+        audit(
+            "key.notice",
+            actor="ramflow",
+            ticket_id=None,
+            outcome=kind,
+            user_name=user_name,
+            owner=owner,
+            detail=detail,
+        )
+
+
+_delivery: KeyDelivery = AuditDelivery()
+
+
+def use_delivery(delivery: KeyDelivery) -> KeyDelivery:
+    """Route deliveries and notices elsewhere; returns the previous channel."""
+    global _delivery
+    previous, _delivery = _delivery, delivery
+    return previous
+
+
+# --- rotation ----------------------------------------------------------------------------------
+def rotation_intent_ticket(user_name: str) -> str:
+    return f"rotation:{user_name}"
+
+
+def keys_in_rotation(rt: Runtime, user_name: str) -> set[str]:
+    """Keys an open rotation owns: reconcile's drift check leaves them to the rotation."""
+    rotation = rt.store.ledger.get_rotation(user_name)
+    if rotation is None or not rotation.open:
+        return set()
+    return {k for k in (rotation.old_key_id, rotation.new_key_id) if k}
+
+
+@contextlib.contextmanager
+def _user_lock(rt: Runtime, user_name: str) -> Iterator[None]:
+    with user_locks(rt, [user_name]) as (held, _):
+        if not held:
+            raise UserBusy(f"another ramflow flow is changing {user_name}; retry later")
+        yield
+
+
+def _delivery_key(rt: Runtime, user_name: str) -> str | None:
+    """The public key the user's latest ticket delivered to: the owner's side holds its private key."""
+    tickets = sorted(rt.store.ledger.tickets_of_user(user_name), key=lambda t: t.created_at, reverse=True)
+    for ticket in tickets:
+        key = ticket.request.get("delivery_public_key")
+        if isinstance(key, str) and key:
+            return key
+    return None
+
+
+def _recorded_key(record: UserRecord | None) -> str | None:
+    if record is None or record.status != "active" or not isinstance(record.credential, AccessKeyRecord):
+        return None
+    return record.credential.access_key_id
+
+
+def start_rotation(
+    rt: Runtime,
+    user_name: str,
+    *,
+    reason: str,
+    requested_by: str,
+    public_key: str | None = None,
+    note: str | None = None,
+) -> RotationRecord:
+    """Open a rotation of the user's recorded key (one read: ListAccessKeys), or return the one already
+    open. A held rotation asked for again (`requested`) goes back to the step it was held at, which
+    checks again why it stopped: a person who fixed the cause lets it go on this way."""
+    ledger = rt.store.ledger
+    current = ledger.get_rotation(user_name)
+    if current is not None and current.state == "held" and reason == "requested" and current.held_at:
+        return ledger.update_rotation(
+            user_name,
+            lambda r: r.model_copy(update={"state": r.held_at, "held_at": None, "hold_reason": None}),
+        )
+    if current is not None and current.open:
+        return current
+    record = ledger.get_user(user_name)
+    old = _recorded_key(record)
+    if old is None:
+        raise RotationRefused(f"{user_name} has no active programmatic key that ramflow manages")
+    public_key = public_key or _delivery_key(rt, user_name)
+    if public_key is None:
+        raise RotationRefused(f"no delivery public key is known for {user_name}")
+    seal(public_key, "probe")  # refuse an unusable key now, before anything is written
+    known = [k.access_key_id for k in rt.cloud.ram.list_access_keys(user_name)]
+    rotation = RotationRecord(
+        user_name=user_name,
+        old_key_id=old,
+        reason="requested" if reason == "requested" else "age",
+        requested_by=requested_by,
+        known_key_ids=known,
+        delivery_public_key=public_key,
+    )
+    rotation = ledger.put_rotation(rotation)
+    audit(
+        "key.rotation_started",
+        actor=requested_by,
+        ticket_id=None,
+        outcome=rotation.reason,
+        user_name=user_name,
+        access_key_id=old,
+        note=note,
+    )
+    return rotation
+
+
+def advance_rotation(rt: Runtime, user_name: str, *, now: datetime | None = None) -> RotationRecord | None:
+    """Take every step the rotation is due for now; each is idempotent, so a replay after a crash at
+    any point continues where the last one stopped."""
+    ledger = rt.store.ledger
+    rotation = ledger.get_rotation(user_name)
+    while rotation is not None and rotation.open and rotation.state != "held":
+        now = now or rt.clock()
+        step = {"creating": _create, "delivered": _deactivate, "deactivated": _delete}[rotation.state]
+        moved = step(rt, rotation, now)
+        if moved.state == rotation.state and moved.new_key_id == rotation.new_key_id:
+            return moved  # waiting for time to pass
+        rotation = moved
+    return rotation
+
+
+def _hold(rt: Runtime, rotation: RotationRecord, owner: str, reason: str) -> RotationRecord:
+    held = rt.store.ledger.update_rotation(
+        rotation.user_name,
+        lambda r: r.model_copy(update={"state": "held", "held_at": r.state, "hold_reason": reason}),
+    )
+    _delivery.notify(rotation.user_name, owner, "rotation_held", reason)
+    audit(
+        "key.rotation_held",
+        actor="ramflow",
+        ticket_id=None,
+        outcome="held",
+        user_name=rotation.user_name,
+        reason=reason,
+    )
+    return held
+
+
+def _owner(rt: Runtime, user_name: str) -> str:
+    record = rt.store.ledger.get_user(user_name)
+    return record.owner if record else ""
+
+
+def _create(rt: Runtime, rotation: RotationRecord, now: datetime) -> RotationRecord:
+    ledger, ram, name = rt.store.ledger, rt.cloud.ram, rotation.user_name
+    intent_key = f"access_key/{name}"  # the same intent provisioning writes (shared.flows.provision)
+    keys = {k.access_key_id: k for k in ram.list_access_keys(name)}
+    for orphan in [k for k in keys if k not in rotation.known_key_ids]:
+        ram.delete_access_key(name, orphan)  # created by a crashed attempt, never recorded: nobody has it
+        del keys[orphan]
+    if rotation.old_key_id not in keys:
+        return _hold(rt, rotation, _owner(rt, name), "the key being rotated no longer exists in RAM")
+    if len(keys) >= 2:
+        return _hold(rt, rotation, _owner(rt, name), "the user already holds two AccessKeys (RAM's limit)")
+    ledger.put_intent(
+        Intent(key=intent_key, ticket_id=rotation_intent_ticket(name), known_key_ids=sorted(keys))
+    )
+    new = ram.create_access_key(name)
+    sealed = seal(rotation.delivery_public_key, new.secret.get_secret_value())
+    delivered = ledger.update_rotation(
+        name,
+        lambda r: r.model_copy(
+            update={
+                "new_key_id": new.access_key_id,
+                "sealed_secret": sealed,
+                "state": "delivered",
+                "delivered_at": now,
+                "deactivate_after": now + rt.settings.key_rotation_overlap,
+            }
+        ),
+    )
+    credential = AccessKeyRecord(access_key_id=new.access_key_id, sealed_secret=sealed, ticket_id=None)
+    record = ledger.update_user(name, lambda u: setattr(u, "credential", credential))
+    ledger.delete_intent(intent_key)
+    _delivery.deliver(delivered, record.owner)
+    audit(
+        "key.rotated",
+        actor=rotation.requested_by,
+        ticket_id=None,
+        outcome="delivered",
+        user_name=name,
+        old_key_id=rotation.old_key_id,
+        new_key_id=new.access_key_id,
+        overlap_until=delivered.deactivate_after,
+    )
+    return delivered
+
+
+def _deactivate(rt: Runtime, rotation: RotationRecord, now: datetime) -> RotationRecord:
+    assert rotation.deactivate_after is not None and rotation.delivered_at is not None
+    if now < rotation.deactivate_after:
+        return rotation
+    ram, name = rt.cloud.ram, rotation.user_name
+    old_used = ram.get_access_key_last_used(name, rotation.old_key_id)
+    new_used = ram.get_access_key_last_used(name, rotation.new_key_id or "")
+    if (
+        old_used is not None
+        and old_used > rotation.delivered_at
+        and (new_used is None or new_used < old_used)
+    ):
+        return _hold(
+            rt,
+            rotation,
+            _owner(rt, name),
+            f"the old key {rotation.old_key_id} signed a call at {old_used.isoformat()} after the new key "
+            "was delivered, and the new key has not been used since",
+        )
+    ram.update_access_key(name, rotation.old_key_id, "Inactive")
+    audit(
+        "key.deactivated",
+        actor="ramflow",
+        ticket_id=None,
+        outcome="rotation",
+        user_name=name,
+        access_key_id=rotation.old_key_id,
+    )
+    return rt.store.ledger.update_rotation(
+        name,
+        lambda r: r.model_copy(
+            update={
+                "state": "deactivated",
+                "deactivated_at": now,
+                "delete_after": now + rt.settings.key_rotation_delete_after,
+            }
+        ),
+    )
+
+
+def _delete(rt: Runtime, rotation: RotationRecord, now: datetime) -> RotationRecord:
+    assert rotation.delete_after is not None
+    if now < rotation.delete_after:
+        return rotation
+    ram, name = rt.cloud.ram, rotation.user_name
+    old = next((k for k in ram.list_access_keys(name) if k.access_key_id == rotation.old_key_id), None)
+    if old is not None and old.status == "Active":
+        return _hold(
+            rt, rotation, _owner(rt, name), f"the old key {rotation.old_key_id} was made Active again"
+        )
+    if old is not None:
+        with contextlib.suppress(EntityNotFound):
+            ram.delete_access_key(name, rotation.old_key_id)
+    audit(
+        "key.deleted",
+        actor="ramflow",
+        ticket_id=None,
+        outcome="rotation",
+        user_name=name,
+        access_key_id=rotation.old_key_id,
+    )
+    return rt.store.ledger.update_rotation(
+        name, lambda r: r.model_copy(update={"state": "completed", "finished_at": now})
+    )
+
+
+def rotate(
+    rt: Runtime,
+    user_name: str,
+    *,
+    reason: str = "requested",
+    requested_by: str = "operator",
+    public_key: str | None = None,
+    note: str | None = None,
+) -> RotationRecord | None:
+    """Start a rotation (if none is open) and take every step due now, under the user's lock."""
+    with _user_lock(rt, user_name):
+        start_rotation(
+            rt, user_name, reason=reason, requested_by=requested_by, public_key=public_key, note=note
+        )
+        return advance_rotation(rt, user_name)
+
+
+def resume(rt: Runtime, user_name: str) -> RotationRecord | None:
+    """Take the steps an open rotation is due for now (a replay, or a later pass), under the lock."""
+    with _user_lock(rt, user_name):
+        return advance_rotation(rt, user_name)
+
+
+def describe_rotation(rotation: RotationRecord) -> dict[str, Any]:
+    """What a reply or report shows: states, ids, dates and the ciphertext, never anything else."""
+    return rotation.model_dump(
+        mode="json",
+        include={
+            "user_name",
+            "old_key_id",
+            "new_key_id",
+            "state",
+            "reason",
+            "delivered_at",
+            "deactivate_after",
+            "deactivated_at",
+            "delete_after",
+            "finished_at",
+            "hold_reason",
+            "sealed_secret",
+        },
+    )
+
+
+def rotation_requested(data: KeyRotationRequested, event: CloudEvent, rt: Runtime) -> Result:
+    """`ramflow.key.rotation_requested`: rotate one user's key now (the rest follows on reconcile)."""
+    try:
+        rotation = rotate(
+            rt,
+            data.user_name,
+            reason="requested",
+            requested_by=data.requested_by,
+            public_key=data.delivery_public_key,
+            note=data.reason,
+        )
+    except RotationRefused as exc:
+        return Result.rejected([{"field": "data.user_name", "reason": str(exc)}], event_id=event.id)
+    assert rotation is not None
+    credential = (
+        AccessKeyReply(access_key_id=rotation.new_key_id, sealed_secret=rotation.sealed_secret)
+        if rotation.new_key_id and rotation.sealed_secret
+        else None
+    )
+    return Result(
+        status="completed",
+        event_id=event.id,
+        user_name=data.user_name,
+        actions=[f"rotation of {data.user_name}: {rotation.state}"],
+        plan={"rotation": describe_rotation(rotation)},
+        needs_human=[f"{data.user_name}: {rotation.hold_reason}"] if rotation.state == "held" else [],
+        credential=credential,
+    )
+
+
+# --- the per-user pass reconcile calls ---------------------------------------------------------
+@dataclass
+class UserKeyReport:
+    user_name: str
+    findings: list[Finding] = field(default_factory=list)
+    rotation: RotationRecord | None = None
+    deactivated: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    busy: bool = False
+
+
+def rules_of(rt: Runtime) -> KeyRules:
+    s = rt.settings
+    return KeyRules(s.key_max_age_days, s.key_unused_days, s.key_quantity_days)
+
+
+def check_user_keys(rt: Runtime, user_name: str, *, now: datetime, dry_run: bool = False) -> UserKeyReport:
+    """One managed user's keys: findings, then (unless a dry run) the rotation and unused-key steps due.
+
+    Separate from reconcile's traversal so any pass over users (full or incremental) can call it."""
+    report = UserKeyReport(user_name)
+    ledger = rt.store.ledger
+    try:
+        facts = read_keys(rt, user_name)
+        report.findings = evaluate(user_name, facts, now, rules_of(rt))
+        report.rotation = ledger.get_rotation(user_name)
+        if dry_run:
+            return report
+        with _user_lock(rt, user_name):
+            report.rotation = _rotation_due(rt, user_name, report.findings, now)
+            in_rotation = keys_in_rotation(rt, user_name)
+            owner = _owner(rt, user_name)
+            for finding in report.findings:
+                if finding.rule != RULE_USED or finding.access_key_id in in_rotation:
+                    continue
+                key = next(k for k in facts if k.access_key_id == finding.access_key_id)
+                if rt.settings.key_unused_deactivate and key.active:
+                    rt.cloud.ram.update_access_key(user_name, key.access_key_id, "Inactive")
+                    report.deactivated.append(key.access_key_id)
+                    audit(
+                        "key.deactivated",
+                        actor="reconcile",
+                        ticket_id=None,
+                        outcome="unused",
+                        user_name=user_name,
+                        access_key_id=key.access_key_id,
+                    )
+                    _delivery.notify(user_name, owner, "unused_key_deactivated", finding.detail)
+            if report.deactivated or (report.rotation is not None and report.rotation.state != "held"):
+                report.findings = evaluate(user_name, read_keys(rt, user_name), now, rules_of(rt))  # as left
+    except UserBusy:
+        report.busy = True  # another flow is changing this user: the next pass takes the steps due
+    except (CloudError, RotationRefused, ValidationFailed) as exc:
+        report.errors.append(str(exc))
+    return report
+
+
+def _rotation_due(
+    rt: Runtime, user_name: str, findings: list[Finding], now: datetime
+) -> RotationRecord | None:
+    ledger = rt.store.ledger
+    rotation = ledger.get_rotation(user_name)
+    if rotation is not None and rotation.open:
+        return advance_rotation(rt, user_name, now=now)
+    recorded = _recorded_key(ledger.get_user(user_name))
+    aged = any(f.rule == RULE_CREATE_DATE and f.access_key_id == recorded for f in findings)
+    if recorded is None or not aged or not rt.settings.key_rotation:
+        return rotation
+    start_rotation(rt, user_name, reason="age", requested_by="reconcile")
+    return advance_rotation(rt, user_name, now=now)
