@@ -166,7 +166,9 @@ def test_qps_limit_answers_throttling(emulator, root_clients: CloudClients) -> N
 
 
 def test_a_qps_limit_can_start_with_an_empty_bucket(emulator, root_clients: CloudClients) -> None:  # type: ignore[no-untyped-def]
-    emulator.faults.set_qps(0.05, start_full=False)  # one token every 20 s: a slow machine still sees it empty
+    emulator.faults.set_qps(
+        0.05, start_full=False
+    )  # one token every 20 s: a slow machine still sees it empty
     with pytest.raises(ClientException) as info:
         root_clients.ram.get_account_alias()
     assert info.value.code == "Throttling.User"
