@@ -54,6 +54,9 @@ class Settings(BaseModel):
     )
     rate_limit_qps: float = Field(20.0, gt=0, description="RAMFLOW_RATE_LIMIT_QPS: per-account API call rate")
     max_attempts: int = Field(6, ge=1, le=20, description="RAMFLOW_MAX_ATTEMPTS: tries per cloud call")
+    budget_max_wait: float = Field(
+        30.0, ge=0, le=900, description="RAMFLOW_BUDGET_MAX_WAIT: seconds a call may wait for API budget"
+    )
     reconcile_remediate: bool = Field(
         False, description="RAMFLOW_RECONCILE_REMEDIATE: fix drift, not only report"
     )
@@ -130,6 +133,7 @@ class Settings(BaseModel):
             ("key_quantity_days", "RAMFLOW_KEY_QUANTITY_DAYS"),
             ("key_rotation_overlap", "RAMFLOW_KEY_ROTATION_OVERLAP"),
             ("key_rotation_delete_after", "RAMFLOW_KEY_ROTATION_DELETE_AFTER"),
+            ("budget_max_wait", "RAMFLOW_BUDGET_MAX_WAIT"),
         ):
             if env.get(var):
                 raw[field] = env[var]

@@ -131,3 +131,18 @@ class PolicyContentMismatch(RamflowError):
 
 class DeliveryFailed(RamflowError):
     """One attempt to deliver a result or a notice failed; the reason is a status or an error type."""
+
+
+class BudgetExhausted(CloudError):
+    """The account's API budget has no call for this one before the invocation must end (or the
+    cloud kept throttling it). Nothing was sent: the event is retried later, never left `partial`."""
+
+    def __init__(self, action: str, wait: float):
+        self.wait = wait
+        super().__init__(
+            "Throttling.Budget", f"no API budget within the time left (next in {wait:.1f} s)", action=action
+        )
+
+    @property
+    def retryable(self) -> bool:
+        return True

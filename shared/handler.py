@@ -14,7 +14,15 @@ from typing import Any, TypeVar
 from shared.audit import audit, audit_scope
 from shared.cloud.clients import CloudCredentials
 from shared.config import Settings
-from shared.errors import CloudError, LeaseLost, RamflowError, StoreError, UserBusy, ValidationFailed
+from shared.errors import (
+    BudgetExhausted,
+    CloudError,
+    LeaseLost,
+    RamflowError,
+    StoreError,
+    UserBusy,
+    ValidationFailed,
+)
 from shared.fc import deadline_of, request_id_of
 from shared.logs import configure_logging
 from shared.models.events import CloudEvent, parse_data, parse_events
@@ -150,6 +158,17 @@ def _process_event(
             errors=[{"field": "data", "reason": "another change to this user is under way; retry later"}],
         )
         raise FlowFailed(busy) from exc
+    except BudgetExhausted as exc:  # nothing failed: the account's API budget is spent for now
+        _release(idempotency, key, owner)
+        waiting = Result(
+            status="in_progress",
+            event_id=event.id,
+            ticket_id=ticket_id,
+            errors=[
+                {"field": exc.action or "cloud", "reason": "the account's API budget is spent; retry later"}
+            ],
+        )
+        raise FlowFailed(waiting) from exc
     except CloudError as exc:
         _release(idempotency, key, owner)
         failed = Result(

@@ -56,9 +56,13 @@ class Runtime:
 
     @cached_property
     def cloud(self) -> Cloud:
-        from shared.cloud import Cloud
+        """Signed with this runtime's credentials, paced by the account's API budget in its store."""
+        from shared.cloud import Cloud, account_runner
 
-        return Cloud(CloudClients(self.settings, self.credentials), self.settings)
+        runner = account_runner(
+            self.settings, self.credentials, store=self.store.backend, deadline=invocation_deadline.get
+        )
+        return Cloud(CloudClients(self.settings, self.credentials), self.settings, runner=runner)
 
     @cached_property
     def catalog(self) -> Catalog:

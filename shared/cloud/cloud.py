@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.cloud.ims import ImsGateway
 from shared.cloud.ram import RamGateway
-from shared.cloud.ratelimit import limiters
+from shared.cloud.ratelimit import AccountBudget, limiters
 from shared.cloud.resource_manager import ResourceManagerGateway
 from shared.cloud.retry import CallStats, CloudRunner, RetryPolicy
 from shared.cloud.sts import StsGateway
 from shared.config import Settings
+from shared.store.base import KeyValueBackend
+from shared.store.budget import budget_store
 
 if TYPE_CHECKING:
     from shared.cloud.eventbridge import EventBridgeGateway
@@ -63,9 +66,25 @@ class Cloud:
         return EventBridgeGateway(self.clients.eventbridge, self.runner)
 
 
-def account_runner(settings: Settings, credentials: CloudCredentials) -> CloudRunner:
-    """A runner drawing on the process-wide bucket of this endpoint and AccessKey."""
+def account_runner(
+    settings: Settings,
+    credentials: CloudCredentials,
+    *,
+    store: KeyValueBackend | None = None,
+    deadline: Callable[[], float | None] = lambda: None,
+) -> CloudRunner:
+    """A runner drawing on the account's API budget in `store`, shared by every instance using it;
+    without a store, on the process-wide bucket of this endpoint and AccessKey.
+
+    The budget is keyed by endpoint, not AccessKey: FC hands each instance its own STS AccessKey for
+    the same role and account, and one store serves one account."""
+    policy = RetryPolicy(max_attempts=settings.max_attempts, max_wait=settings.budget_max_wait)
+    if store is not None:
+        budget = AccountBudget(
+            budget_store(store), settings.cloud_endpoint or PUBLIC, settings.rate_limit_qps
+        )
+        return CloudRunner(budget, policy, deadline=deadline)
     limiter = limiters.get(
         settings.cloud_endpoint or PUBLIC, credentials.access_key_id, settings.rate_limit_qps
     )
-    return CloudRunner(limiter, RetryPolicy(max_attempts=settings.max_attempts))
+    return CloudRunner(limiter, policy, deadline=deadline)

@@ -4,7 +4,9 @@ The steps of one level do not depend on one another, so they run side by side (a
 `Settings.max_concurrency` at a time, paced by the account's shared rate limiter, retried by the
 runner); the next level starts once the whole level is done, so no step races the one it depends
 on. "Does not exist" counts as done; any other failure is recorded and the rest carries on, so
-one run finishes all it can and a replay finishes the rest.
+one run finishes all it can and a replay finishes the rest. A step that gets no API budget in time
+(BudgetExhausted) is not a failure: the level ends, then the exception goes up to the handler, which
+hands the event back to be retried later rather than report it `partial`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Protocol
 
 from shared.cloud.ram import PolicyEntities
 from shared.concurrency import run_all
-from shared.errors import CloudError, EntityNotFound
+from shared.errors import BudgetExhausted, CloudError, EntityNotFound
 from shared.models.events import CloudEvent
 from shared.models.results import Result
 from shared.runtime import Runtime
@@ -138,13 +140,19 @@ class Stepper:
             self.progress.level(description, len(live))
         outcomes = iter(run_all([(s.action, self._tracked(s.call)) for s in live], self.max_workers))
         done: list[Done] = []
+        out_of_budget: BudgetExhausted | None = None
         for step in steps:
             if not step.read_only and self.dry_run:
                 self.journal.planned.append(step.describe())
                 done.append(Done(step, planned=True))
                 continue
             outcome = next(outcomes)
+            if isinstance(outcome.error, BudgetExhausted):
+                out_of_budget = out_of_budget or outcome.error
+                continue
             done.append(self._judge(step, outcome.value, outcome.error))
+        if out_of_budget is not None:
+            raise out_of_budget  # not a failure of the step: the whole event is retried later
         return done
 
     def _tracked(self, call: Callable[[], Any]) -> Callable[[], Any]:

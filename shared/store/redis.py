@@ -56,6 +56,11 @@ class RedisBackend(BaseBackend):
         client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5)
         return cls(client, namespace)
 
+    @property
+    def client(self) -> redis.Redis:
+        """The connection, for scripts of their own (the API budget's token buckets)."""
+        return self._client
+
     def close(self) -> None:
         self._client.close()
 

@@ -1,0 +1,148 @@
+"""The API budget's token buckets in the store: shared by every connection, atomic, adaptive (AIMD).
+
+Each test runs on every backend (memory, SQLite, a real Redis, the Tablestore fake). Redis keeps time
+on its server, so waits are compared with a tolerance; the adaptive rate is checked on a fake clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from shared.store import open_store
+from shared.store.budget import CUT_COOLDOWN, RECOVERY, Bucket, DocumentBudget, budget_store
+from shared.store.memory import MemoryBackend
+
+TOLERANCE = 0.05  # seconds: one store round trip on a loaded machine
+
+
+def due_times(takes: list[tuple[bool, float]], stamps: list[float]) -> list[float]:
+    """When each reserved token falls due, from the start: the time the take returned plus its wait."""
+    return [stamp + wait - stamps[0] for (_, wait), stamp in zip(takes, stamps, strict=True)]
+
+
+def take_and_stamp(take, stamps: list[float]):  # type: ignore[no-untyped-def]
+    result = take()
+    stamps.append(time.time())
+    return result
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_callers_reserve_successive_slots(store_url: str) -> None:
+    with open_store(store_url) as backend:
+        budget = budget_store(backend)
+        bucket = Bucket("t:account", rate=10)
+        stamps: list[float] = []
+        takes = [take_and_stamp(lambda: budget.take([bucket], float("inf")), stamps) for _ in range(5)]
+    assert all(taken for taken, _ in takes) and takes[0][1] == 0.0
+    for n, due in enumerate(due_times(takes, stamps)):
+        assert due == pytest.approx(n / 10, abs=TOLERANCE)
+
+
+def test_two_connections_draw_on_one_bucket(shared_store_url: str) -> None:
+    """Two instances (two connections to the same store) are paced as one: their reservations
+    interleave instead of each starting its own second."""
+    with open_store(shared_store_url) as a, open_store(shared_store_url) as b:
+        first, second = budget_store(a), budget_store(b)
+        bucket = Bucket("t:account", rate=10)
+        stamps: list[float] = []
+        takes = [
+            take_and_stamp(lambda n=n: (first if n % 2 else second).take([bucket], float("inf")), stamps)
+            for n in range(6)
+        ]
+    for n, due in enumerate(due_times(takes, stamps)):
+        assert due == pytest.approx(n / 10, abs=TOLERANCE)
+
+
+def test_a_take_that_would_wait_too_long_reserves_nothing(store_url: str) -> None:
+    with open_store(store_url) as backend:
+        budget = budget_store(backend)
+        bucket = Bucket("t:account", rate=10)
+        for _ in range(10):
+            budget.take([bucket], float("inf"))  # the next token is due in about a second
+        taken, wait = budget.take([bucket], max_wait=0.5)
+        assert not taken and 0.5 < wait <= 1.0
+        taken, again = budget.take([bucket], float("inf"))
+    assert taken and again <= wait  # the refused take held no slot: the next one is no later
+
+
+def test_a_call_takes_from_every_bucket_or_from_none(store_url: str) -> None:
+    with open_store(store_url) as backend:
+        budget = budget_store(backend)
+        account, api = Bucket("t:account", rate=1, burst=2), Bucket("t:api:DeleteUser", rate=1)
+        assert budget.take([account, api], 0.0) == (True, 0.0)
+        taken, wait = budget.take([account, api], max_wait=0.5)  # the API's bucket needs ~1 s
+        assert not taken and 0.5 < wait <= 1.0
+        taken, wait = budget.take([account], 0.0)
+    assert taken and wait == 0.0  # the account's second token was not kept by the refused call
+
+
+def test_concurrent_takes_never_share_a_slot(shared_store_url: str) -> None:
+    """Eight threads, each with its own connection, 5 takes each: 40 slots at least 1/rate apart.
+
+    Compare-and-set backends run on a clock standing still (their round trips are slow enough to
+    blur the waits); Redis keeps its own clock, but its round trips take about a millisecond."""
+    rate, waits, lock = 5.0, [], threading.Lock()
+    frozen = FakeClock()
+
+    def worker() -> None:
+        with open_store(shared_store_url) as backend:
+            budget = budget_store(backend, clock=frozen)
+            for _ in range(5):
+                _, wait = budget.take([Bucket("t:account", rate=rate)], float("inf"))
+                with lock:
+                    waits.append(wait)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    waits.sort()
+    assert len(waits) == 40
+    # Two takes sharing a slot would have the same wait.
+    assert min(b - a for a, b in zip(waits, waits[1:], strict=False)) >= 0.5 / rate
+
+
+def test_throttling_cuts_the_rate_once_per_cooldown(store_url: str) -> None:
+    with open_store(store_url) as backend:
+        budget = budget_store(backend)
+        bucket = Bucket("t:api:UpdateAccessKey", rate=20)
+        assert budget.rate(bucket) == pytest.approx(20)
+        assert budget.cut(bucket, 0.5) == pytest.approx(10, rel=0.02)
+        # every call in flight comes back throttled together: one congestion, one cut
+        assert budget.cut(bucket, 0.5) == pytest.approx(10, rel=0.05)
+        budget.take([bucket], float("inf"))
+        assert budget.rate(bucket) == pytest.approx(10, rel=0.1)  # calls leave the cut rate be
+
+
+def test_a_cut_rate_recovers_additively_up_to_its_ceiling() -> None:
+    clock = FakeClock()
+    budget = DocumentBudget(MemoryBackend(), clock=clock)
+    bucket = Bucket("t:api:DeleteUser", rate=20)
+    assert budget.cut(bucket, 0.5) == 10
+    clock.now += CUT_COOLDOWN  # a second of recovery, then throttled again: halved again
+    assert budget.cut(bucket, 0.5) == pytest.approx((10 + 20 * RECOVERY * CUT_COOLDOWN) * 0.5)
+    clock.now += 1.0
+    assert budget.rate(bucket) == pytest.approx(5.5 + 20 * RECOVERY)
+    clock.now += 60
+    assert budget.rate(bucket) == 20  # never above the configured ceiling
+
+
+def test_a_rate_is_never_cut_to_nothing() -> None:
+    clock = FakeClock()
+    budget = DocumentBudget(MemoryBackend(), clock=clock)
+    bucket = Bucket("t:api:DeleteUser", rate=20)
+    for _ in range(50):
+        clock.now += CUT_COOLDOWN
+        rate = budget.cut(bucket, 0.5)
+    assert rate == pytest.approx(bucket.floor()) and rate > 0
