@@ -5,9 +5,12 @@ themselves at the account's rate send five times too much. Each bucket is theref
 the shared store, and a call takes a token from every bucket that limits it in one atomic step:
 
 - Redis: one Lua script over all the call's buckets, on the server's clock (`TIME`), one round trip;
-- any other backend (memory, SQLite, Tablestore): the bucket is a versioned document changed by
+- any other backend (memory, Tablestore): the bucket is a versioned document changed by
   compare-and-set (`put_if_version` / `put_if_absent`, Tablestore's conditional PutRow), retried on
-  a lost race, on the caller's clock.
+  a lost race, on the caller's clock;
+- SQLite, the local single-machine store: the same documents in a memory store per database file,
+  shared by every connection of the process (an fsync'd write per call would double each call's
+  cost). Processes that must share one budget (several `ramflow serve`) use Redis.
 
 A caller that finds no token reserves the next one (the balance goes negative) and sleeps until it
 is due, so waiting callers of every instance are served in arrival order without polling. A caller
@@ -21,13 +24,16 @@ the rate climbs back towards the configured ceiling by `RECOVERY` × ceiling per
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.store.base import KeyValueBackend
+from shared.store.memory import MemoryBackend
 from shared.store.redis import RedisBackend
+from shared.store.sqlite import SqliteBackend
 
 PREFIX = "budget:"
 IDLE_TTL = 3600.0
@@ -70,7 +76,14 @@ def budget_store(backend: KeyValueBackend, *, clock: Callable[[], float] = time.
     """The fastest implementation the backend allows: a Lua script on Redis, else compare-and-set."""
     if isinstance(backend, RedisBackend):
         return RedisBudget(backend)
+    if isinstance(backend, SqliteBackend):
+        with _local_lock:
+            backend = _local.setdefault(str(backend.path), MemoryBackend())
     return DocumentBudget(backend, clock=clock)
+
+
+_local: dict[str, MemoryBackend] = {}
+_local_lock = threading.Lock()
 
 
 # --- the arithmetic both implementations share (the Lua script repeats it) -------------------------
