@@ -7,13 +7,13 @@ the id-to-name map when it needs them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from alibabacloud_ims20190815 import models as ims
 
 from shared.cloud.base import SdkGateway, by_next_token, nested
-from shared.cloud.ram import RamGateway
+from shared.cloud.ram import RamGateway, RamUser
 from shared.cloud.retry import CloudRunner
 
 USER = "user"
@@ -64,8 +64,9 @@ class ImsGateway(SdkGateway):
         rows = self._list_tag_rows(request)
         return {row.tag_key: row.tag_value or "" for row in rows}
 
-    def users_with_tag(self, key: str, value: str) -> list[str]:
-        """Logon names of every user tagged `key=value`, in the order IMS lists them."""
+    def users_with_tag(self, key: str, value: str, *, users: Sequence[RamUser] | None = None) -> list[str]:
+        """Logon names of every user tagged `key=value`, in the order IMS lists them. IMS answers user
+        ids: `users` (a ListUsers the caller made already) names them, else ListUsers is called."""
         request = ims.ListTagResourcesRequest(
             resource_type=USER,
             tag=[ims.ListTagResourcesRequestTag(key=key, value=value)],
@@ -74,7 +75,7 @@ class ImsGateway(SdkGateway):
         user_ids = list(dict.fromkeys(row.resource_id for row in self._list_tag_rows(request)))
         if not user_ids:
             return []
-        names = {user.user_id: user.name for user in self._ram.list_users()}
+        names = {user.user_id: user.name for user in (self._ram.list_users() if users is None else users)}
         return [names[user_id] for user_id in user_ids if user_id in names]
 
     def _list_tag_rows(self, request: ims.ListTagResourcesRequest) -> list[Any]:

@@ -48,6 +48,9 @@ from shared.store.ledger import Ledger
 from shared.store.records import GrantRecord, Intent, TicketRecord
 
 MEMO = "offboard/"
+LOCK_WAIT = 10.0
+"""Seconds an offboarding waits for a user's lock: reconcile holds one for a user's few calls only,
+so a leaver is never turned away because a sweep happens to be looking at them."""
 UNMANAGED = "not tagged managed-by=ramflow: ramflow never changes it"
 
 State = Literal["deleted", "disabled", "gone", "needs_human", "busy", "failed", "planned"]
@@ -236,7 +239,7 @@ def _locked(rt: Runtime, names: Sequence[str], dry_run: bool) -> Iterator[tuple[
     if dry_run:  # a dry run changes nothing, so it needs no lock (and writes nothing)
         yield list(names), []
         return
-    with user_locks(rt, names) as (held, busy):
+    with user_locks(rt, names, wait=LOCK_WAIT) as (held, busy):
         yield held, busy
 
 

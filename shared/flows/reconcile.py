@@ -15,14 +15,19 @@
 from __future__ import annotations
 
 import contextlib
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from shared.audit import audit
+from shared.cloud.resource_manager import PolicyAttachment
+from shared.concurrency import run_all
 from shared.delivery import deliver_due
-from shared.flows.holdings import Holdings, discover
+from shared.errors import BudgetExhausted
+from shared.flows.holdings import Holdings
 from shared.flows.keys import Finding, UserKeyReport, check_user_keys, describe_rotation, keys_in_rotation
 from shared.flows.offboard import UserOutcome, learn_alias, take_apart
 from shared.flows.provision import access_key_intent
@@ -32,15 +37,19 @@ from shared.flows.saga import (
     Progress,
     Step,
     Stepper,
+    is_resource_group,
 )
 from shared.flows.users import MANAGED_BY, user_locks
 from shared.models.results import Result
 from shared.notify import deleted_notices, expiry_notices, revoked_notice, send_all
-from shared.runtime import Runtime
+from shared.runtime import Runtime, invocation_deadline
 from shared.store.records import AccessKeyRecord, GrantRecord, KeyFindingsRecord, UserRecord
+from shared.store.sweep import SweepLog, SweepRecord
 
 REFERENCE = "reconcile"
 BUSY = "another ramflow flow is changing this user; next pass"
+TICK_MARGIN = 30.0
+"""Seconds before the invocation's deadline at which a tick stops taking new slices of the sweep."""
 
 
 @dataclass(frozen=True)
@@ -70,16 +79,22 @@ class ReconcileReport:
     keys: dict[str, UserKeyReport] = field(default_factory=dict)
     remediate: bool = False
     dry_run: bool = False
+    busy: bool = False
+    """Another sweep holds the lease: this tick did nothing."""
+    sweep: dict[str, Any] | None = None
 
     @property
     def findings(self) -> list[Finding]:
         return [f for report in self.keys.values() for f in report.findings]
 
     def result(self) -> Result:
+        if self.busy:
+            return Result(status="in_progress", plan={"reason": "another reconcile sweep is running"})
         fixed = self.remediate and not self.dry_run
         return self.journal.result(
             plan={
                 "dry_run": self.dry_run,
+                **({"sweep": self.sweep} if self.sweep else {}),
                 "expired_grants": [g.grant_id for g in self.expired],
                 "deletions": {name: outcome.state for name, outcome in self.deletions.items()},
                 "drift": [d.describe(fixed and d.fix is not None) for d in self.drift],
@@ -100,13 +115,45 @@ def reconcile(
     remediate: bool | None = None,
     progress: Progress | None = None,
     actor: str = REFERENCE,
+    max_users: int | None = None,
 ) -> ReconcileReport:
-    """One pass; every step is idempotent, so a failed or overlapping pass is finished by the next."""
+    """One tick: expiries and due deletions, then the drift sweep from its cursor for as long as the
+    invocation allows (or `max_users`). Ticks never overlap: one that finds another holding the
+    sweep's lease answers `in_progress` and does nothing. A dry run reads every user, holds no lease
+    and leaves the cursor alone."""
     remediate = rt.settings.reconcile_remediate if remediate is None else remediate
     stepper = Stepper(rt.settings.max_concurrency, dry_run=dry_run, progress=progress)
     report = ReconcileReport(stepper.journal, remediate=remediate, dry_run=dry_run)
+    if dry_run:  # reads only: no lease, no cursor, every user
+        return _pass(rt, stepper, report, actor=actor, sweep=None, sweeps=None, max_users=max_users)
+    sweeps = SweepLog(rt.store.backend)
+    sweep = sweeps.claim(uuid.uuid4().hex)
+    if sweep is None:
+        report.busy = True
+        return report
+    try:
+        return _pass(rt, stepper, report, actor=actor, sweep=sweep, sweeps=sweeps, max_users=max_users)
+    finally:
+        report.sweep = sweep.progress(time.time())
+        sweeps.release(sweep)
+
+
+def _pass(
+    rt: Runtime,
+    stepper: Stepper,
+    report: ReconcileReport,
+    *,
+    actor: str,
+    sweep: SweepRecord | None,
+    sweeps: SweepLog | None,
+    max_users: int | None,
+) -> ReconcileReport:
+    """Expiries and due deletions first, always; then as much of the drift sweep as time allows."""
+    remediate, dry_run = report.remediate, report.dry_run
     ledger = rt.store.ledger
     now = rt.clock()
+    deadline = invocation_deadline.get()
+    stop_at = deadline - TICK_MARGIN if deadline is not None else float("inf")
     stepper.run("learn the account alias", [Step("account", "GetAccountAlias", "", lambda: learn_alias(rt))])
 
     # 1. grants whose duration ended
@@ -131,7 +178,17 @@ def reconcile(
 
     # 3. drift
     skip = set(report.deletions) | ({g.user_name for g in report.expired} if dry_run else set())
-    report.drift = find_drift(rt, stepper, now=now, skip=skip, remediate=remediate)
+    report.drift = find_drift(
+        rt,
+        stepper,
+        now=now,
+        skip=skip,
+        remediate=remediate,
+        sweep=sweep,
+        sweeps=sweeps,
+        stop_at=stop_at,
+        max_users=max_users,
+    )
     for d in report.drift:
         if not (remediate and d.fix is not None):
             stepper.journal.human(d.user_name, f"{d.kind} {d.target}".strip())
@@ -222,44 +279,198 @@ def _locked(rt: Runtime, names: Sequence[str], stepper: Stepper) -> Iterator[set
 
 
 def find_drift(
-    rt: Runtime, stepper: Stepper, *, now: datetime, skip: set[str], remediate: bool = False
+    rt: Runtime,
+    stepper: Stepper,
+    *,
+    now: datetime,
+    skip: set[str],
+    remediate: bool = False,
+    sweep: SweepRecord | None = None,
+    sweeps: SweepLog | None = None,
+    stop_at: float = float("inf"),
+    max_users: int | None = None,
 ) -> list[Drift]:
-    """Read every managed user and compare it with what the ledger says it should hold; with
-    `remediate`, undo what may be undone.
+    """Examine managed users one at a time, each under its own lock, and compare what RAM holds with
+    what the ledger says it should; with `remediate`, undo what may be undone.
 
-    Reading, comparing and remediating all happen under the users' locks, with the ledger and RAM
-    read after the locks are taken: what another flow does to a user meanwhile (a new key, a grant)
-    can never look like drift. Users another flow holds are left to the next pass."""
-    ledger = rt.store.ledger
+    What can be read in bulk is read once per tick: RAM's users (ListUsers), IMS's
+    `managed-by=ramflow` users and every resource-group grant (ListPolicyAttachments). Then, slice by
+    slice from the sweep's cursor, each user is locked, its ledger record and grants are read, and
+    RAM is asked only what the bulk reads do not answer: its AccessKeys, account-scope policies,
+    groups and login profile. What another flow does to a user meanwhile can never look like drift:
+    the ledger is read under the lock, and a bulk answer that disagrees with it (a missing or extra
+    user, tag or resource-group grant) is read again under the lock before it is believed. A user
+    another flow holds is left to the next sweep; the lock is held for one user's few calls, so an
+    offboarding never waits for a sweep. After each slice the cursor is saved; at `stop_at` the tick
+    ends (as it does after `max_users`) and the next one goes on from there."""
+    ledger, ram, rm, ims = rt.store.ledger, rt.cloud.ram, rt.cloud.rm, rt.cloud.ims
+    bulk = BulkView()
     found = stepper.run(
+        "read RAM's users in bulk",
+        [
+            Step("account", "ListUsers", "", lambda: ram.list_users()),
+            Step(
+                "account",
+                "ListPolicyAttachments",
+                "IMSUser",
+                lambda: rm.list_policy_attachments(principal_type="IMSUser"),
+            ),
+        ],
+    )
+    if not all(d.ok for d in found):
+        return []  # the journal has the error; the next tick tries again
+    users = found[0].value
+    bulk.existing = {u.name for u in users}
+    for attachment in found[1].value:
+        if is_resource_group(attachment.resource_group_id):
+            bulk.rg_grants.setdefault(attachment.principal_name, []).append(attachment)
+    tagged = stepper.run(
         "find managed users",
         [
             Step(
                 "account",
                 "ListTagResources",
                 "=".join(MANAGED_BY),
-                lambda: rt.cloud.ims.users_with_tag(*MANAGED_BY),
+                lambda: ims.users_with_tag(*MANAGED_BY, users=users),
             )
         ],
     )
-    tagged = set(found[0].value or []) if found[0].ok else set()
-    known = {record.user_name for record in ledger.all_users() if record.status != "deleted"}
-    candidates = sorted((known | tagged) - skip)
-    if not candidates:
+    if not tagged[0].ok:
         return []
+    bulk.tagged = set(tagged[0].value or [])
+    known = {record.user_name for record in ledger.all_users() if record.status != "deleted"}
+    candidates = sorted((known | bulk.tagged) - skip)
+    cursor = sweep.cursor if sweep is not None else ""
+    todo = [name for name in candidates if name > cursor]
+    if sweep is not None:
+        sweep.total = sweep.checked + len(todo)
+
     drift: list[Drift] = []
-    with _locked(rt, candidates, stepper) as held:
-        names = [name for name in candidates if name in held]
-        records = {record.user_name: record for record in ledger.all_users()}
-        holdings = discover(rt, names, stepper, login_profile=True)
-        for name in names:
-            user = holdings[name]
-            if user.readable:
-                drift += _compare(rt, user, records.get(name), ledger.grants_of_user(name), now)
-        fixes = [d.fix for d in drift if d.fix is not None]
-        if remediate and fixes:
-            stepper.run("remediate drift", fixes)
+    if stepper.progress is not None:
+        stepper.progress.level("examine users", len(todo))
+    for start in range(0, len(todo), SLICE):
+        if time.time() >= stop_at or (max_users is not None and start >= max_users):
+            break
+        names = todo[start : start + SLICE]
+        examined = run_all(
+            [(name, lambda n=name: _examine(rt, stepper, n, bulk, now, remediate)) for name in names],
+            rt.settings.max_concurrency,
+        )
+        if any(isinstance(o.error, BudgetExhausted) for o in examined):
+            # no API budget left in this tick: the slice is examined again by the next one
+            stepper.journal.error("reconcile", "sweep", "the account's API budget is spent; next tick")
+            break
+        found_here = [d for o in examined for d in o.unwrap()]
+        drift += found_here
+        if sweep is not None and sweeps is not None:
+            sweep.cursor, sweep.checked = names[-1], sweep.checked + len(names)
+            sweep.drift += len(found_here)
+            if not sweeps.save(sweep):
+                stepper.journal.error("reconcile", "sweep", "another sweep took over the lease; stopping")
+                break
+    else:
+        if sweep is not None:
+            sweep.finished_at = time.time()
     return drift
+
+
+SLICE = 50
+"""Users examined between two saves of the cursor."""
+
+
+@dataclass
+class BulkView:
+    """What one tick read in bulk: RAM's users, the managed-by tag, resource-group grants by principal."""
+
+    existing: set[str] = field(default_factory=set)
+    tagged: set[str] = field(default_factory=set)
+    rg_grants: dict[str, list[PolicyAttachment]] = field(default_factory=dict)
+
+
+def _examine(
+    rt: Runtime, stepper: Stepper, name: str, bulk: BulkView, now: datetime, remediate: bool
+) -> list[Drift]:
+    """One user, under its lock: read what the bulk view does not answer, compare, maybe fix."""
+    own = Stepper(4, stepper.journal, dry_run=stepper.dry_run)
+    try:
+        with _locked(rt, [name], stepper) as held:
+            if name not in held:
+                return []
+            ledger = rt.store.ledger
+            record = ledger.get_user(name)
+            holdings = _read_user(rt, own, name, bulk, record)
+            if not holdings.readable:
+                return []
+            drift = _compare(rt, holdings, record, ledger.grants_of_user(name), now)
+            if remediate:
+                fixes = [d.fix for d in drift if d.fix is not None]
+                if fixes:
+                    own.run("remediate drift", fixes)
+            return drift
+    finally:
+        if stepper.progress is not None:
+            stepper.progress.advance()
+
+
+def _read_user(
+    rt: Runtime, stepper: Stepper, name: str, bulk: BulkView, record: UserRecord | None
+) -> Holdings:
+    """The user's holdings: per-user reads for what only they answer, the bulk view for the rest,
+    re-read under the lock where the bulk view disagrees with the ledger."""
+    ram, rm, ims = rt.cloud.ram, rt.cloud.rm, rt.cloud.ims
+    principal = rt.logon_principal(name)
+    held = Holdings(name)
+    expected_rg = record is not None and any(
+        g.resource_group_id and g.status == "active" for g in rt.store.ledger.grants_of_user(name)
+    )
+    rg = bulk.rg_grants.get(principal, [])
+    steps: list[Step] = []
+    in_ledger = record is not None and record.status != "deleted"
+    if name not in bulk.existing and in_ledger:  # made after ListUsers, or really gone?
+        steps.append(Step(name, "GetUser", "", lambda: ram.get_user(name)))
+    if name in bulk.existing or in_ledger:
+        steps += [
+            Step(name, "ListAccessKeys", "", lambda: ram.list_access_keys(name)),
+            Step(name, "ListPoliciesForUser", "", lambda: ram.list_policies_for_user(name)),
+            Step(name, "ListGroupsForUser", "", lambda: ram.list_groups_for_user(name)),
+            Step(name, "GetLoginProfile", "", lambda: ram.get_login_profile(name) is not None),
+        ]
+    if in_ledger and name not in bulk.tagged:  # tagged since the bulk read, or really untagged?
+        steps.append(Step(name, "ListTagResources", "tags", lambda: ims.list_user_tags(name)))
+    else:
+        held.tags = dict([MANAGED_BY]) if name in bulk.tagged else {}
+    if rg or expected_rg:  # the bulk view would report drift either way: read it again under the lock
+        steps.append(
+            Step(
+                name,
+                "ListPolicyAttachments",
+                principal,
+                lambda: rm.list_policy_attachments(principal_name=principal, principal_type="IMSUser"),
+            )
+        )
+    held.found = name in bulk.existing
+    for d in stepper.run("read what RAM holds", steps):
+        if not d.ok:
+            held.readable = False
+        elif d.step.action == "GetUser":
+            held.found = d.value is not None and not d.absent
+        elif d.absent:
+            if d.step.action in ("ListAccessKeys", "ListPoliciesForUser", "ListGroupsForUser"):
+                held.found = False  # deleted since the bulk read
+        elif d.step.action == "ListAccessKeys":
+            held.keys = list(d.value)
+        elif d.step.action == "ListPoliciesForUser":
+            held.policies = list(d.value)
+        elif d.step.action == "ListGroupsForUser":
+            held.groups = list(d.value)
+        elif d.step.action == "GetLoginProfile":
+            held.login_profile = bool(d.value)
+        elif d.step.action == "ListTagResources":
+            held.tags = dict(d.value or {})
+        elif d.step.action == "ListPolicyAttachments":
+            rg = [a for a in d.value if is_resource_group(a.resource_group_id)]
+    held.rg_grants = list(rg)
+    return held
 
 
 def _compare(

@@ -37,6 +37,7 @@ log = logging.getLogger("ramflow")
 
 MANAGED_BY = ("managed-by", "ramflow")
 USER_LOCK_SECONDS = 300
+LOCK_POLL = 0.05
 
 
 def is_managed(tags: dict[str, str]) -> bool:
@@ -84,16 +85,28 @@ def owner_lock(rt: Runtime, owner: str) -> Iterator[None]:
 
 
 @contextmanager
-def user_locks(rt: Runtime, names: Sequence[str]) -> Iterator[tuple[list[str], list[str]]]:
-    """Hold the per-user lock for each name: yields (held, busy). Always released."""
+def user_locks(
+    rt: Runtime, names: Sequence[str], *, wait: float = 0.0
+) -> Iterator[tuple[list[str], list[str]]]:
+    """Hold the per-user lock for each name: yields (held, busy). Always released.
+
+    `wait`: seconds to keep trying the busy ones, for locks that are held briefly (reconcile holds
+    a user's lock for that user's few calls only)."""
     owner, lease_until = uuid.uuid4().hex, lock_lease_until()
     idempotency = rt.store.idempotency
     held: list[str] = []
-    busy: list[str] = []
+    busy: list[str] = list(names)
+    give_up_at = time.monotonic() + wait
     try:
-        for name in names:
-            claim = idempotency.begin(user_lock_key(name), "user-lock", owner, lease_until)
-            (held if claim.status is BeginStatus.ACQUIRED else busy).append(name)
+        while True:
+            still: list[str] = []
+            for name in busy:
+                claim = idempotency.begin(user_lock_key(name), "user-lock", owner, lease_until)
+                (held if claim.status is BeginStatus.ACQUIRED else still).append(name)
+            busy = still
+            if not busy or time.monotonic() >= give_up_at:
+                break
+            time.sleep(LOCK_POLL)
         yield held, busy
     finally:
         for name in held:

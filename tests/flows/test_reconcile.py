@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
@@ -161,9 +162,9 @@ def test_access_provisioning_restores_while_a_pass_runs_is_not_taken_for_drift(w
     rt = world.runtime(reconcile_remediate=True)
     list_managed = rt.cloud.ims.users_with_tag
 
-    def provisioning_finishes_meanwhile(key: str, value: str) -> list[str]:
+    def provisioning_finishes_meanwhile(key: str, value: str, **options: Any) -> list[str]:
         world.provision("alice", "a@example.com", ticket="T-2")
-        return list_managed(key, value)
+        return list_managed(key, value, **options)
 
     rt.cloud.ims.users_with_tag = provisioning_finishes_meanwhile  # type: ignore[method-assign]
 
