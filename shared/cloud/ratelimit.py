@@ -157,6 +157,10 @@ def quota_group(action: str) -> QuotaGroup:
 
 
 DECREASE = 0.5
+BURST_SECONDS = 0.5
+"""A quiet bucket lets half a second's calls through at once. The quotas are counted per second
+("20/1(s)"), so a burst within the second is allowed; half of it leaves the cloud's own bucket
+headroom for the difference between its clock and ours."""
 """Multiplicative decrease of a bucket's rate when the cloud throttles a call it let through."""
 
 
@@ -187,9 +191,10 @@ class AccountBudget:
 
     def buckets(self, action: str) -> list[Bucket]:
         group = quota_group(action)
+        account, api = self._rate, min(group.rate, self._rate)
         return [
-            Bucket(f"{self._scope}:account", self._rate),
-            Bucket(f"{self._scope}:api:{action}", min(group.rate, self._rate)),
+            Bucket(f"{self._scope}:account", account, burst=max(1.0, account * BURST_SECONDS)),
+            Bucket(f"{self._scope}:api:{action}", api, burst=max(1.0, api * BURST_SECONDS)),
         ]
 
     def acquire(self, action: str = "", max_wait: float | None = None) -> float:

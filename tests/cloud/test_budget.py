@@ -59,6 +59,28 @@ def burst(clouds: list[Cloud], calls_each: int) -> list[BaseException | None]:
     return [o.error for o in run_all(tasks, max_workers=len(tasks))]
 
 
+def scheduled(clouds: list[Cloud]) -> list[float]:
+    """Record when each limiter lets a call go (the time its token is due), across instances."""
+    times: list[float] = []
+    for cloud in clouds:
+        limiter = cloud.runner.limiter
+        acquire = limiter.acquire
+
+        def recording(action: str = "", max_wait: float | None = None, acquire=acquire) -> float:  # type: ignore[no-untyped-def]
+            before = time.time()
+            wait = acquire(action, max_wait)
+            times.append(before + wait)
+            return wait
+
+        limiter.acquire = recording  # type: ignore[method-assign]
+    return times
+
+
+def most_in_one_second(times: list[float]) -> int:
+    times = sorted(times)
+    return max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+
+
 def test_quota_groups_follow_the_published_limits() -> None:
     assert quota_group("ListAccessKeys").rate == 100
     assert quota_group("DeleteLoginProfile").rate == 20
@@ -67,26 +89,31 @@ def test_quota_groups_follow_the_published_limits() -> None:
 
 
 def test_instances_sharing_the_store_stay_within_the_account_limit(store_url: str) -> None:
-    """Two instances, each firing 20 calls at once, at a cloud allowing 10/s: none is throttled."""
+    """Two instances, each firing 20 calls at once, at a cloud allowing 10/s: between them they send
+    at most the account's rate (plus its half-second burst) in any second, and every call succeeds.
+    (What the cloud answered depends on when the requests arrive, which a loaded machine blurs; the
+    schedule the shared budget made does not.)"""
     with EmulatorServer(Emulator(qps=10)) as server:
         settings = Settings(cloud_endpoint=server.endpoint, rate_limit_qps=10)
         clouds = [instance(settings, store_url), instance(settings, store_url)]
+        times = scheduled(clouds)
         errors = burst(clouds, 20)
         assert errors == [None] * 40
-        assert sum(c.stats.snapshot()["throttled"] for c in clouds) == 0
+        assert most_in_one_second(times) <= 10 + 5 + 1  # rate + burst, and a slot on the boundary
         assert server.emulator.recorder.actions(outcome="OK") == ["GetAccountAlias"] * 40
 
 
-def test_without_a_shared_budget_the_same_instances_are_throttled() -> None:
+def test_without_a_shared_budget_the_same_instances_send_twice_the_rate() -> None:
     """The control: each instance pacing itself at the account's rate sends twice too much."""
-    with EmulatorServer(Emulator(qps=10)) as server:
+    with EmulatorServer(Emulator()) as server:
         settings = Settings(cloud_endpoint=server.endpoint, rate_limit_qps=10)
         clouds = [
             Cloud(CloudClients(settings, ROOT_CREDENTIALS), settings, runner=CloudRunner(TokenBucket(10)))
             for _ in range(2)
         ]
+        times = scheduled(clouds)
         burst(clouds, 20)
-        assert sum(c.stats.snapshot()["throttled"] for c in clouds) > 0
+        assert most_in_one_second(times) >= 18
 
 
 def test_throttling_lowers_the_shared_rate_and_every_call_still_succeeds(store_url: str) -> None:
@@ -107,11 +134,11 @@ def test_throttling_lowers_the_shared_rate_and_every_call_still_succeeds(store_u
 
 def test_a_call_without_budget_in_time_is_refused_before_it_is_sent(store_url: str) -> None:
     with EmulatorServer(Emulator()) as server:
-        settings = Settings(cloud_endpoint=server.endpoint, rate_limit_qps=1)
+        settings = Settings(cloud_endpoint=server.endpoint, rate_limit_qps=0.2)
         cloud = instance(settings, store_url, max_wait=0.2)
         cloud.ram.get_account_alias()
         with pytest.raises(BudgetExhausted) as info:
-            cloud.ram.get_account_alias()  # the next token is up to 1 s away
+            cloud.ram.get_account_alias()  # the next token is up to 5 s away
         assert info.value.code == "Throttling.Budget" and info.value.wait > 0.2
         assert server.emulator.recorder.actions() == ["GetAccountAlias"]
 

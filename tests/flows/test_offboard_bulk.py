@@ -76,11 +76,11 @@ def test_two_hundred_users_offboarded_within_the_qps_limit_without_a_failure(wor
 
 def test_concurrent_events_share_one_rate_limit_and_throttling_is_absorbed(world: World) -> None:
     """Four HR events at once, each its own runtime (as separate invocations), draw on one budget
-    in the store they share. The account allows a little less than configured and starts
+    in the store they share. The account allows a quarter of what is configured and starts
     with no burst to spare, so the cloud does throttle: backoff and retries absorb all of it."""
     owners = [f"team{i}@example.com" for i in range(4)]
     names = [n for i, owner in enumerate(owners) for n in managed_users(world, owner, 25, f"t{i}u")]
-    world.emulator.faults.set_qps(QPS * 0.8, start_full=False)
+    world.emulator.faults.set_qps(QPS * 0.25, start_full=False)  # reachable even on a busy machine
     results: dict[str, Result] = {}
     runtimes = {owner: world.runtime(max_attempts=10) for owner in owners}
 

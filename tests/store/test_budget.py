@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from shared.store import open_store
-from shared.store.budget import CUT_COOLDOWN, RECOVERY, Bucket, DocumentBudget, budget_store
+from shared.store import KeyValueBackend, RedisBackend, SqliteBackend, open_store
+from shared.store.budget import CUT_COOLDOWN, PREFIX, RECOVERY, Bucket, DocumentBudget, budget_store
 from shared.store.memory import MemoryBackend
 
-TOLERANCE = 0.05  # seconds: one store round trip on a loaded machine
+TOLERANCE = 0.2  # seconds: a store round trip on a loaded machine; slots below are 0.5 s apart
 
 
 def due_times(takes: list[tuple[bool, float]], stamps: list[float]) -> list[float]:
@@ -40,12 +40,12 @@ class FakeClock:
 def test_callers_reserve_successive_slots(store_url: str) -> None:
     with open_store(store_url) as backend:
         budget = budget_store(backend)
-        bucket = Bucket("t:account", rate=10)
+        bucket = Bucket("t:account", rate=2)
         stamps: list[float] = []
         takes = [take_and_stamp(lambda: budget.take([bucket], float("inf")), stamps) for _ in range(5)]
     assert all(taken for taken, _ in takes) and takes[0][1] == 0.0
     for n, due in enumerate(due_times(takes, stamps)):
-        assert due == pytest.approx(n / 10, abs=TOLERANCE)
+        assert due == pytest.approx(n / 2, abs=TOLERANCE)
 
 
 def test_two_connections_draw_on_one_bucket(shared_store_url: str) -> None:
@@ -53,14 +53,14 @@ def test_two_connections_draw_on_one_bucket(shared_store_url: str) -> None:
     interleave instead of each starting its own second."""
     with open_store(shared_store_url) as a, open_store(shared_store_url) as b:
         first, second = budget_store(a), budget_store(b)
-        bucket = Bucket("t:account", rate=10)
+        bucket = Bucket("t:account", rate=2)
         stamps: list[float] = []
         takes = [
             take_and_stamp(lambda n=n: (first if n % 2 else second).take([bucket], float("inf")), stamps)
             for n in range(6)
         ]
     for n, due in enumerate(due_times(takes, stamps)):
-        assert due == pytest.approx(n / 10, abs=TOLERANCE)
+        assert due == pytest.approx(n / 2, abs=TOLERANCE)
 
 
 def test_a_take_that_would_wait_too_long_reserves_nothing(store_url: str) -> None:
@@ -86,31 +86,42 @@ def test_a_call_takes_from_every_bucket_or_from_none(store_url: str) -> None:
     assert taken and wait == 0.0  # the account's second token was not kept by the refused call
 
 
+def bucket_state(backend: KeyValueBackend, key: str) -> dict[str, float]:
+    """A bucket's stored (tokens, ts, rate), read behind the budget's back."""
+    if isinstance(backend, RedisBackend):
+        raw = backend.client.hgetall(backend.namespace + PREFIX + key)
+        return {str(k): float(v) for k, v in raw.items()}
+    if isinstance(backend, SqliteBackend):
+        backend = budget_store(backend)._backend  # type: ignore[attr-defined]  # the per-file memory store
+    doc = backend.get(PREFIX + key)
+    assert doc is not None
+    return {k: float(v) for k, v in doc.value.items()}
+
+
 def test_concurrent_takes_never_share_a_slot(shared_store_url: str) -> None:
-    """Eight threads, each with its own connection, 5 takes each: 40 slots at least 1/rate apart.
+    """Eight threads, each with its own connection, 5 takes each. Whatever the timing, the bucket
+    must account for all 40: tokens now = tokens then - 40 + rate x (time between), to the
+    microsecond. A lost update (two takes sharing a slot) would leave a token too many."""
+    rate = 5.0
+    bucket = Bucket("t:account", rate=rate)
+    with open_store(shared_store_url) as main:
+        budget_store(main).take([bucket], float("inf"))
+        before = bucket_state(main, bucket.key)
 
-    Compare-and-set backends run on a clock standing still (their round trips are slow enough to
-    blur the waits); Redis keeps its own clock, but its round trips take about a millisecond."""
-    rate, waits, lock = 5.0, [], threading.Lock()
-    frozen = FakeClock()
+        def worker() -> None:
+            with open_store(shared_store_url) as backend:
+                budget = budget_store(backend)
+                for _ in range(5):
+                    budget.take([bucket], float("inf"))
 
-    def worker() -> None:
-        with open_store(shared_store_url) as backend:
-            budget = budget_store(backend, clock=frozen)
-            for _ in range(5):
-                _, wait = budget.take([Bucket("t:account", rate=rate)], float("inf"))
-                with lock:
-                    waits.append(wait)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    waits.sort()
-    assert len(waits) == 40
-    # Two takes sharing a slot would have the same wait.
-    assert min(b - a for a, b in zip(waits, waits[1:], strict=False)) >= 0.5 / rate
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        after = bucket_state(main, bucket.key)
+    expected = before["tokens"] - 40 + rate * (after["ts"] - before["ts"])
+    assert after["tokens"] == pytest.approx(expected, abs=1e-3)
 
 
 def test_throttling_cuts_the_rate_once_per_cooldown(store_url: str) -> None:
@@ -118,11 +129,14 @@ def test_throttling_cuts_the_rate_once_per_cooldown(store_url: str) -> None:
         budget = budget_store(backend)
         bucket = Bucket("t:api:UpdateAccessKey", rate=20)
         assert budget.rate(bucket) == pytest.approx(20)
+        started = time.monotonic()
         assert budget.cut(bucket, 0.5) == pytest.approx(10, rel=0.02)
-        # every call in flight comes back throttled together: one congestion, one cut
-        assert budget.cut(bucket, 0.5) == pytest.approx(10, rel=0.05)
+        again = budget.cut(bucket, 0.5)
+        if time.monotonic() - started < CUT_COOLDOWN:  # (a slow store may take longer than that)
+            # every call in flight comes back throttled together: one congestion, one cut
+            assert again == pytest.approx(10, rel=0.05)
         budget.take([bucket], float("inf"))
-        assert budget.rate(bucket) == pytest.approx(10, rel=0.1)  # calls leave the cut rate be
+        assert budget.rate(bucket) < 20 * 0.75  # calls leave the cut rate be (it recovers slowly)
 
 
 def test_a_cut_rate_recovers_additively_up_to_its_ceiling() -> None:
