@@ -8,7 +8,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ["bench.offboarding", "bench.token_vendor"]
+BENCHMARKS = ["bench.offboarding", "bench.token_vendor", "bench.scale"]
 
 
 def main() -> None:

