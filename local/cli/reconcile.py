@@ -51,6 +51,12 @@ def show_reconcile(console: Console, report: ReconcileReport) -> None:
     summary.add_row("deletions due", str(len(report.deletions)))
     summary.add_row("drift", str(len(report.drift)))
     summary.add_row("AccessKey findings", str(len(report.findings)))
+    if report.busy:
+        summary.add_row("sweep", "another reconcile sweep is running: nothing done")
+    elif report.sweep:
+        sweep = report.sweep
+        state = "finished" if sweep["finished"] else f"about {sweep['eta_seconds']} s to go"
+        summary.add_row("sweep", f"{sweep['checked']} of {sweep['total']} users ({state})")
     console.print(summary)
     if report.expired:
         table = Table("ticket", "user", "policy", "scope", "expired at", title="Expired grants")
