@@ -66,11 +66,11 @@ def test_two_connections_draw_on_one_bucket(shared_store_url: str) -> None:
 def test_a_take_that_would_wait_too_long_reserves_nothing(store_url: str) -> None:
     with open_store(store_url) as backend:
         budget = budget_store(backend)
-        bucket = Bucket("t:account", rate=10)
+        bucket = Bucket("t:account", rate=2)
         for _ in range(10):
-            budget.take([bucket], float("inf"))  # the next token is due in about a second
+            budget.take([bucket], float("inf"))  # the next token is due in about 5 s
         taken, wait = budget.take([bucket], max_wait=0.5)
-        assert not taken and 0.5 < wait <= 1.0
+        assert not taken and 0.5 < wait <= 5.0
         taken, again = budget.take([bucket], float("inf"))
     assert taken and again <= wait  # the refused take held no slot: the next one is no later
 
@@ -121,7 +121,8 @@ def test_concurrent_takes_never_share_a_slot(shared_store_url: str) -> None:
             thread.join()
         after = bucket_state(main, bucket.key)
     expected = before["tokens"] - 40 + rate * (after["ts"] - before["ts"])
-    assert after["tokens"] == pytest.approx(expected, abs=1e-3)
+    # (Redis keeps the numbers as 14-digit text: a few thousandths over 40 takes; a lost take is 1)
+    assert after["tokens"] == pytest.approx(expected, abs=0.05)
 
 
 def test_throttling_cuts_the_rate_once_per_cooldown(store_url: str) -> None:
