@@ -149,6 +149,7 @@ def _run(demo: Demo) -> None:
                         },
                     },
                     indent=2,
+                    ensure_ascii=False,
                 ),
             )
             home = workdir / "home"
