@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 
 import fc2
 
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
-from local.receiver import WebhookReceiver
+from local.receiver import WebhookReceiver, free_port
 from local.testing import serve_process
+from shared.sealing import generate_keypair
 from shared.webhooks import new_secret
 from tests.flows.conftest import sample
 from tests.requester.helpers import caller_identity_with_profile, ramflow
@@ -97,3 +99,52 @@ def test_async_invocation_result_arrives_by_callback_and_opens_into_a_working_pr
     stored = b"".join(f.read_bytes() for f in tmp_path.glob("state.db*"))
     assert event["data"]["ticket_id"].encode() in stored, "the store is where the test looks"
     assert secret_value.encode() not in stored and private.encode() not in stored
+
+
+def test_a_receiver_down_at_first_gets_exactly_one_delivery_once_it_is_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    secret = new_secret()
+    port = free_port()
+    destinations = tmp_path / "destinations.yaml"
+    destinations.write_text(
+        json.dumps(
+            {
+                "routes": [
+                    {
+                        "name": "itsm",
+                        "source": "itsm.example.com",
+                        "webhook": {
+                            "url": f"http://127.0.0.1:{port}/hooks/ramflow",
+                            "secret_env": SECRET_ENV,
+                        },
+                    }
+                ],
+                "retry_schedule": [2] * 20,
+            }
+        )
+    )
+    env = {**os.environ, SECRET_ENV: secret, "RAMFLOW_DESTINATIONS": str(destinations)}
+    _, public = generate_keypair()
+    event = auto_approved_request(public)
+    with serve_process("--store", f"sqlite:///{tmp_path}/state.db", env=env) as served:
+        client = fc2.Client(
+            endpoint=served.endpoint, accessKeyID=DEFAULT_ROOT_KEY_ID, accessKeySecret=DEFAULT_ROOT_KEY_SECRET
+        )
+        client.invoke_function(
+            "ramflow",
+            "user-requested",
+            payload=json.dumps(event).encode(),
+            headers={"x-fc-invocation-type": "Async"},
+        )
+        listed: list = []
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(r["status"] == "failing" for r in listed):
+            time.sleep(0.3)
+            shown = ramflow("deliveries", "--json", "--store", f"sqlite:///{tmp_path}/state.db")
+            listed = json.loads(shown.stdout) if shown.returncode == 0 and shown.stdout.strip() else []
+        assert [r["status"] for r in listed] == ["failing"], "the first attempt failed: nobody listens"
+        assert listed[0]["last_error"] == "ConnectionError"
+        with WebhookReceiver(secret, port=port) as receiver:
+            (arrival,) = receiver.wait_for(1, timeout=60)
+            time.sleep(1.5)  # three more delivery passes: a second delivery would have come by now
+            assert len(receiver.arrivals) == 1
+    assert arrival.event["data"]["ticket_id"] == event["data"]["ticket_id"]
