@@ -63,8 +63,7 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/hooks/ramflow"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks/ramflow"
 
     def _receive(self, body: bytes, headers: dict[str, str]) -> int:
         lowered = {k.lower(): v for k, v in headers.items()}

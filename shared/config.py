@@ -70,7 +70,10 @@ class Settings(BaseModel):
         None, description="RAMFLOW_PICKUP_AUTH: issuer, audience and JWKS of credential-pickup callers"
     )
     pickup_ttl_seconds: int = Field(
-        7 * 86400, ge=60, le=90 * 86400, description="RAMFLOW_PICKUP_TTL: how long a sealed secret waits"
+        default=7 * 86400,
+        ge=60,
+        le=90 * 86400,
+        description="RAMFLOW_PICKUP_TTL: how long a sealed secret waits",
     )
     key_max_age_days: int = Field(
         90, ge=1, le=3650, description="RAMFLOW_KEY_MAX_AGE_DAYS: ram-user-ak-create-date-expired-check days"

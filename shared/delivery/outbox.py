@@ -37,14 +37,14 @@ class DeliveryRecord(BaseModel):
     destination: str
     kind: Literal["result", "notice"] = "result"
     ticket_id: str | None = None
-    source: str | None = Field(None, description="the CloudEvent source of the request it answers")
+    source: str | None = Field(default=None, description="the CloudEvent source of the request it answers")
     event: dict[str, Any] = Field(description="the CloudEvent sent, ciphertext only")
     status: Status = "pending"
     attempts: int = 0
     next_at: float = 0.0
     lease_until: float | None = None
     last_error: str | None = Field(
-        None, description="status code or error type of the last attempt, never a body"
+        default=None, description="status code or error type of the last attempt, never a body"
     )
     created_at: float = Field(default_factory=time.time)
     delivered_at: float | None = None
