@@ -62,7 +62,7 @@ def latency(latency_ms: float, n: int) -> dict[str, dict[str, float]]:
         url = stack.runtime.url("token-vendor")
         token = mint_dev_token("demo-app", ttl=3600)
         session = requests.Session()
-        module = stack.runtime._instances["token-vendor"].module
+        function = stack.runtime._instances["token-vendor"].module.handler.__self__
 
         def get() -> None:
             reply = session.get(url, params={"token": token}, timeout=30)
@@ -71,7 +71,7 @@ def latency(latency_ms: float, n: int) -> dict[str, dict[str, float]]:
         get()  # warm the instance: module import, JWKS, SDK client, first session
         results["warm cache (HTTP trigger)"] = percentiles(timed(get, n))
 
-        vendor = module.vendor_for(Settings.from_env())
+        vendor = function.vendor_for(Settings.from_env())
         before = stack.emulator.recorder.count()["AssumeRole"]
 
         def miss() -> None:
@@ -85,7 +85,7 @@ def latency(latency_ms: float, n: int) -> dict[str, dict[str, float]]:
         assert made == n // 4, f"expected one AssumeRole per miss, saw {made}"
 
         request = VendRequest(token=token)
-        sts = module.sts_for(Settings.from_env(), CloudCredentials.from_env())
+        sts = function.sts_for(Settings.from_env(), CloudCredentials.from_env())
         vendor.vend(request, lambda: sts)
         results["warm cache (flow only, no HTTP)"] = percentiles(
             timed(lambda: vendor.vend(request, lambda: sts), n)

@@ -1,21 +1,53 @@
 """Every exception ramflow raises, in one place.
 
-Messages never carry a secret: callers pass names, codes and field paths only.
+Each class carries the HTTP `status` and the error `code` a caller is told about it, as the
+Powertools event handler's `ServiceError` does
+(https://docs.powertools.aws.dev/lambda/python/latest/core/event_handler/api_gateway/#raising-http-errors):
+an HTTP function maps an exception to its reply by type (`shared.http`), never by its message.
+A reply shows the message of a 4xx error (it tells the caller what to fix) and only `summary` of a
+5xx one. Messages never carry a secret: callers pass names, codes and field paths only.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from shared.models.results import Result
 
 
 class RamflowError(Exception):
     """Base of every ramflow error."""
 
+    status: int | None = 500
+    code: str = "InternalError"
+    summary: ClassVar[str] = "{what} failed"
+
+    def public_message(self, what: str = "the function") -> str:
+        """What a reply may say: the message of a caller's mistake, a summary of ours (`what`
+        names the function)."""
+        status = self.status or 500
+        return str(self) if status < 500 else self.summary.format(what=what)
+
 
 class ConfigError(RamflowError):
     """Settings, the catalog or the entitlements are missing or malformed."""
 
+    code = "ConfigError"
+    summary = "{what} is misconfigured"
 
-class ValidationFailed(RamflowError):
+
+class BadRequest(RamflowError):
+    """The request's parameters are invalid (HTTP 400)."""
+
+    status = 400
+    code = "InvalidParameter"
+
+
+class ValidationFailed(BadRequest):
     """Input was rejected before any cloud call; `errors` lists field and reason."""
+
+    code = "ValidationFailed"
 
     def __init__(self, errors: list[dict[str, str]]):
         self.errors = errors
@@ -25,9 +57,14 @@ class ValidationFailed(RamflowError):
 class GuardDenied(ValidationFailed):
     """The safety rules refuse the request (deny by default, break-glass, approvers)."""
 
+    code = "GuardDenied"
+
 
 class CloudError(RamflowError):
-    """A cloud API answered with an error. `code` is the API's error code."""
+    """A cloud API answered with an error. `code` and `status` are the API's (status None: no
+    answer); an HTTP reply about it is 502 (`shared.http`), never the cloud's status."""
+
+    summary = "{what} could not complete a cloud call"
 
     def __init__(
         self,
@@ -64,13 +101,9 @@ class EntityAlreadyExists(CloudError):
 class StoreError(RamflowError):
     """The state store failed or refused a write."""
 
-
-class IdempotencyConflict(StoreError):
-    """The same idempotency key arrived with a different payload."""
-
-
-class IdempotencyInProgress(StoreError):
-    """Another invocation holds the lease for this idempotency key."""
+    status = 503
+    code = "StoreUnavailable"
+    summary = "{what} could not reach its state store; retry later"
 
 
 class LeaseLost(StoreError):
@@ -80,17 +113,38 @@ class LeaseLost(StoreError):
 class AuthenticationFailed(RamflowError):
     """A caller's token or signature did not verify (HTTP 401)."""
 
+    status = 401
+    code = "InvalidToken"
+
+
+class MissingToken(AuthenticationFailed):
+    """The caller sent no token at all (HTTP 401)."""
+
+    code = "MissingToken"
+
 
 class NotEntitled(RamflowError):
     """The caller is authenticated but not allowed what it asked (HTTP 403)."""
 
+    status = 403
+    code = "NotEntitled"
 
-class BadRequest(RamflowError):
-    """The request's parameters are invalid (HTTP 400)."""
+
+class AssumeRoleFailed(RamflowError):
+    """STS refused the session the token vendor asked for (HTTP 502): the caller may retry later."""
+
+    status = 502
+    code = "AssumeRoleFailed"
+
+    def public_message(self, what: str = "the function") -> str:
+        return str(self)  # names the STS error code only, never a secret
 
 
 class SealedSecretUnreadable(RamflowError):
     """A sealed secret did not open: the private key is wrong or the ciphertext was altered."""
+
+    status = 400
+    code = "SealedSecretUnreadable"
 
 
 class CloudUnreachable(CloudError):
@@ -116,6 +170,9 @@ class AmbiguousOutcome(CloudError):
 class RecordNotFound(StoreError):
     """The ledger holds no record under that id."""
 
+    status = 404
+    code = "RecordNotFound"
+
 
 class RotationRefused(RamflowError):
     """This user's AccessKey cannot be rotated (no managed programmatic key, no delivery key)."""
@@ -124,9 +181,51 @@ class RotationRefused(RamflowError):
 class UserBusy(RamflowError):
     """Another invocation holds this user's lock; the event is retried later, not dropped."""
 
+    status = 409
+    code = "UserBusy"
+
 
 class PolicyContentMismatch(RamflowError):
     """A custom policy with ramflow's content-derived name exists but holds another document."""
+
+    status = 409
+    code = "PolicyContentMismatch"
+
+
+class NeedsHuman(RamflowError):
+    """The named RAM user exists but ramflow does not manage it: a person must decide."""
+
+    status = 409
+    code = "NeedsHuman"
+
+
+class FlowFailed(RamflowError):
+    """The flow stopped on a cloud or store failure; the event may be replayed to finish the job.
+
+    Raised out of the handler so that FC / EventBridge retries it; `result` is what was done.
+    """
+
+    status = 503
+    code = "FlowFailed"
+    summary = "{what} stopped before it finished; retry"
+
+    def __init__(self, result: Result, *, retryable: bool = True):
+        self.result = result
+        self.retryable = retryable
+        super().__init__("; ".join(e.reason for e in result.errors) or "flow failed")
+
+
+class InvokeDenied(RamflowError):
+    """The local FC runtime refuses an invocation: 401 (unsigned) or 403 (unknown key, bad signature)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+    def public_message(self, what: str = "the function") -> str:
+        return self.message
 
 
 class DeliveryFailed(RamflowError):

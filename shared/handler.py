@@ -6,10 +6,9 @@ ingress calls `process_event` with the `webhook-id` as its idempotency key.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from shared.audit import audit, audit_scope
 from shared.cloud.clients import CloudCredentials
@@ -17,14 +16,14 @@ from shared.config import Settings
 from shared.errors import (
     BudgetExhausted,
     CloudError,
+    FlowFailed,
     LeaseLost,
-    RamflowError,
     StoreError,
     UserBusy,
     ValidationFailed,
 )
 from shared.fc import deadline_of, request_id_of
-from shared.logs import configure_logging
+from shared.logs import audited
 from shared.models.events import CloudEvent, parse_data, parse_events
 from shared.models.results import Result
 from shared.outcomes import deliver_outcome, record_outcome
@@ -35,18 +34,6 @@ from shared.store.idempotency import IdempotencyStore
 log = logging.getLogger("ramflow")
 
 Flow = Callable[[Any, CloudEvent, Runtime], Result]
-
-
-class FlowFailed(RamflowError):
-    """The flow stopped on a cloud or store failure; the event may be replayed to finish the job.
-
-    Raised out of the handler so that FC / EventBridge retries it; `result` is what was done.
-    """
-
-    def __init__(self, result: Result, *, retryable: bool = True):
-        self.result = result
-        self.retryable = retryable
-        super().__init__("; ".join(e.reason for e in result.errors) or "flow failed")
 
 
 def process_event(
@@ -197,23 +184,6 @@ def _process_event(
         idempotency.complete(key, owner, result.to_json())
     deliver_outcome(runtime, queued)
     return result
-
-
-H = TypeVar("H", bound=Callable[[Any, Any], Any])
-
-
-def audited(handler: H) -> H:
-    """An FC handler whose audit and log lines carry FC's request id and the function's name (and,
-    in FC, are JSON lines: `shared.logs`)."""
-    configure_logging()
-
-    @functools.wraps(handler)
-    def wrapper(event: Any, context: Any) -> Any:
-        function = getattr(getattr(context, "function", None), "name", None)
-        with audit_scope(request_id=request_id_of(context), function=function, event_id=None):
-            return handler(event, context)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _release(idempotency: IdempotencyStore, key: str, owner: str) -> None:

@@ -10,16 +10,19 @@ becomes `{"ts", "level", "logger", "message", "request_id", "function", "event_i
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pythonjsonlogger.json import JsonFormatter
 
-from shared.audit import LOGGER_NAME, current_scope
+from shared.audit import LOGGER_NAME, audit_scope, current_scope
+from shared.fc import request_id_of
 
 _configured = False
 _lock = threading.Lock()
@@ -81,3 +84,20 @@ def configure_logging() -> None:
         if root.level > logging.INFO or root.level == logging.NOTSET:
             root.setLevel(logging.INFO)
         _configured = True
+
+
+H = TypeVar("H", bound=Callable[[Any, Any], Any])
+
+
+def audited(handler: H) -> H:
+    """An FC handler whose audit and log lines carry FC's request id and the function's name (and,
+    in FC, are JSON lines: `shared.logs`)."""
+    configure_logging()
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        function = getattr(getattr(context, "function", None), "name", None)
+        with audit_scope(request_id=request_id_of(context), function=function, event_id=None):
+            return handler(event, context)
+
+    return wrapper  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 from jwt import PyJWK, PyJWKSet
 
-from shared.errors import AuthenticationFailed, ConfigError
+from shared.errors import AuthenticationFailed, ConfigError, MissingToken
 from shared.webhooks import DEV_MODE_ENV, dev_mode
 
 log = logging.getLogger("ramflow.tokens")
@@ -152,7 +152,7 @@ class JwtVerifier:
 
     def verify(self, token: str | None) -> Claims:
         if not token:
-            raise AuthenticationFailed("no token: send ?token=<JWT> or Authorization: Bearer <JWT>")
+            raise MissingToken("no token: send ?token=<JWT> or Authorization: Bearer <JWT>")
         if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
             raise AuthenticationFailed("the token is not a JWT")
         try:

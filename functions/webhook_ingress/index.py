@@ -17,10 +17,10 @@ from typing import Any
 from shared.audit import audit, configure_audit
 from shared.cloud.clients import CloudCredentials
 from shared.config import Settings
-from shared.errors import BadRequest, ConfigError, ValidationFailed
+from shared.errors import BadRequest, ConfigError, FlowFailed, ValidationFailed
 from shared.fc import HttpEvent, deadline_of, http_reply, request_id_of
 from shared.flows import FLOWS
-from shared.handler import FlowFailed, audited, process_event
+from shared.handler import audited, process_event
 from shared.models.events import CloudEvent, parse_events
 from shared.models.results import Result
 from shared.runtime import runtime_for

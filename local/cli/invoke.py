@@ -11,9 +11,8 @@ import typer
 from local.cli import app
 from local.cli._context import check_endpoint, credentials, fail, target, unreachable
 from local.invoke import invoke as invoke_function
-from shared.errors import ConfigError, RamflowError
+from shared.errors import ConfigError, FlowFailed, RamflowError
 from shared.fc import FcCredentials
-from shared.handler import FlowFailed
 
 
 @app.command()

@@ -38,9 +38,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from local.emulator.core import EmulatorRequest
 from local.fcruntime.credentials import CredentialSource, NoCredentials
-from local.fcruntime.signing import InvokeDenied, KeyResolver, verify_fc2
+from local.fcruntime.signing import KeyResolver, verify_fc2
 from local.fcruntime.spec import FunctionSpec, load_functions
 from local.loopback import LoopbackHTTPServer
+from shared.errors import InvokeDenied
 from shared.fc import FcContext, FcFunction
 
 log = logging.getLogger("ramflow.fcruntime")

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 from local.emulator.auth import parse_authorization
 from local.emulator.core import Emulator, EmulatorRequest
 from local.emulator.errors import ApiError
+from shared.errors import InvokeDenied
 
 DATE_SKEW_SECONDS = 15 * 60
 
@@ -34,16 +35,6 @@ class Caller:
 
     access_key_id: str
     arn: str
-
-
-class InvokeDenied(Exception):
-    """The invocation is refused: `status` 401 (unsigned) or 403 (unknown key, bad signature)."""
-
-    def __init__(self, status: int, code: str, message: str):
-        self.status = status
-        self.code = code
-        self.message = message
-        super().__init__(f"{code}: {message}")
 
 
 class KeyResolver(Protocol):

@@ -18,7 +18,14 @@ from pydantic import SecretStr
 from shared.audit import audit
 from shared.cloud.ram import NewAccessKey
 from shared.concurrency import failures, run_all
-from shared.errors import CloudError, EntityAlreadyExists, GuardDenied, PolicyContentMismatch, UserBusy
+from shared.errors import (
+    CloudError,
+    EntityAlreadyExists,
+    GuardDenied,
+    NeedsHuman,
+    PolicyContentMismatch,
+    UserBusy,
+)
 from shared.flows.references import check_references
 from shared.flows.users import MANAGED_BY, is_managed, owner_lock, user_locks
 from shared.models.events import AccessApproved, CloudEvent, UserRequested
@@ -38,10 +45,6 @@ from shared.store.records import (
 )
 
 AUTO_APPROVER = "catalog:auto-approve"
-
-
-class NeedsHuman(Exception):
-    """The named RAM user exists but ramflow does not manage it: a person must decide."""
 
 
 # --- user.requested --------------------------------------------------------------------------------

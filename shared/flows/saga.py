@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from shared.cloud.ram import PolicyEntities
 from shared.concurrency import run_all
-from shared.errors import BudgetExhausted, CloudError, EntityNotFound
+from shared.errors import BudgetExhausted, CloudError, EntityNotFound, FlowFailed
 from shared.models.events import CloudEvent
 from shared.models.results import Result
 from shared.runtime import Runtime
@@ -290,8 +290,6 @@ def retried_until_complete(flow: EventFlow) -> EventFlow:
     EventBridge deliver the event again, and the replay finishes what is left."""
 
     def run(data: Any, event: CloudEvent, rt: Runtime) -> Result:
-        from shared.handler import FlowFailed
-
         result = flow(data, event, rt)
         if result.status == "partial":
             result.event_id = event.id

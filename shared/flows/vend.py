@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from shared.entitlements import Entitlements, RoleGrant
+from shared.errors import AssumeRoleFailed, CloudError
 from shared.tokens import JwtVerifier, load_jwks
 
 log = logging.getLogger("ramflow.vend")
@@ -181,13 +182,17 @@ class TokenVendor:
         margin = min(float(self.entitlements.cache_margin_seconds), duration / 2)
 
         def assume() -> VendedCredentials:
-            result = sts().assume_role(
-                grant.role_arn,
-                session_name,
-                duration_seconds=duration,
-                policy=grant.session_policy,
-                external_id=grant.external_id,
-            )
+            try:
+                result = sts().assume_role(
+                    grant.role_arn,
+                    session_name,
+                    duration_seconds=duration,
+                    policy=grant.session_policy,
+                    external_id=grant.external_id,
+                )
+            except CloudError as exc:
+                log.warning("STS refused %s: %s (cloud request %s)", grant.alias, exc.code, exc.request_id)
+                raise AssumeRoleFailed(f"STS refused the session: {exc.code}") from exc
             return VendedCredentials(
                 access_key_id=str(result.access_key_id),
                 access_key_secret=_secret(result.access_key_secret),

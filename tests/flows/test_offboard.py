@@ -9,9 +9,10 @@ import pytest
 from local.emulator.core import Emulator
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
+from shared.errors import FlowFailed
 from shared.flows.offboard import offboard, offboard_event
 from shared.flows.reconcile import reconcile
-from shared.handler import FlowFailed, process_event
+from shared.handler import process_event
 from shared.models.events import USER_OFFBOARDED, UserOffboarded
 from tests.flows.conftest import sample
 from tests.flows.test_offboard_world import SYSTEM_POLICY, TEMPLATE, World, make_world, offboarded

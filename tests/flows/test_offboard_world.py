@@ -18,8 +18,9 @@ from local.emulator.core import Emulator
 from local.testing import ROOT_CREDENTIALS
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
+from shared.errors import FlowFailed
 from shared.flows.provision import approve, request
-from shared.handler import Flow, FlowFailed, process_event
+from shared.handler import Flow, process_event
 from shared.models.events import (
     ACCESS_APPROVED,
     ACCESS_REVOKED,

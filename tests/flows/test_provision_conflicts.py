@@ -7,7 +7,7 @@ import json
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
 
-from shared.handler import FlowFailed
+from shared.errors import FlowFailed
 from shared.policy.templates import canonical_json
 from shared.sealing import open_sealed
 from shared.store import StateStore

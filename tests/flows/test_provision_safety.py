@@ -17,7 +17,7 @@ from local.emulator.server import EmulatorServer
 from local.testing import ROOT_CREDENTIALS
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
-from shared.handler import FlowFailed
+from shared.errors import FlowFailed
 from shared.sealing import open_sealed
 from tests.flows.conftest import sample
 from tests.flows.test_provision import approval, keys_of, policies_of, programmatic_request, rg_attachments

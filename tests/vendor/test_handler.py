@@ -95,7 +95,7 @@ def test_unexpected_errors_are_a_generic_500(
     def explode(*_: Any) -> Any:
         raise RuntimeError("secret-looking detail that must not reach the caller")
 
-    monkeypatch.setattr(index, "vendor_for", explode)
+    monkeypatch.setattr(index.handler.__wrapped__.__self__, "vendor_for", explode)
     reply = call(index, {"token": mint()})
     assert reply["Code"] == "InternalError"
     assert "secret-looking" not in json.dumps(reply)

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from local.dev import DEV_ENTITLEMENTS
 from shared.entitlements import Entitlements
-from shared.errors import AuthenticationFailed, CloudError, NotEntitled
+from shared.errors import AssumeRoleFailed, AuthenticationFailed, CloudError, NotEntitled
 from shared.flows.vend import TokenVendor, VendRequest, session_name_for
 from tests.vendor.conftest import Mint
 
@@ -154,8 +154,10 @@ def test_cache_keys_on_app_and_role(vendor: TokenVendor, sts: FakeSts, mint: Min
 
 def test_failures_are_not_cached(vendor: TokenVendor, sts: FakeSts, mint: Mint) -> None:
     sts.fail = True
-    with pytest.raises(CloudError):
+    with pytest.raises(AssumeRoleFailed) as refused:
         vendor.vend(VendRequest(mint()), lambda: sts)
+    assert (refused.value.status, refused.value.code) == (502, "AssumeRoleFailed")
+    assert isinstance(refused.value.__cause__, CloudError)
     sts.fail = False
     assert not vendor.vend(VendRequest(mint()), lambda: sts).cached
     assert len(sts.calls) == 2
