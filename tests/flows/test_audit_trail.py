@@ -43,7 +43,12 @@ def test_every_line_names_the_request_the_function_and_the_event(function_env: P
         assert line["outcome"] and line["actor"]
 
 
-def test_a_failed_flow_writes_an_audit_line(function_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_flow_writes_an_audit_line(
+    function_env: Path, emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from local.seed import DevConfig, seed_resource_groups
+
+    seed_resource_groups(DevConfig.load(), emulator=emulator)  # the sample's resource group is read first
     invoke("user-requested", (EVENTS / "user-requested-console.json").read_bytes())
     with socket.socket() as closed:  # bound, never listening: every call is refused
         closed.bind(("127.0.0.1", 0))
@@ -96,18 +101,19 @@ def test_in_function_compute_every_line_on_stdout_is_a_json_object(tmp_path: Pat
     code = (
         "import logging\n"
         "from local.invoke import invoke\n"
-        f"invoke('user-requested', open({str(EVENTS / 'user-requested-console.json')!r}, 'rb').read())\n"
+        f"invoke('access-approved', open({str(EVENTS / 'access-approved.json')!r}, 'rb').read())\n"
         "logging.getLogger('ramflow').warning('after the invocation')\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "RAMFLOW_"))}
-    env.update(FC_FUNCTION_NAME="user-requested", RAMFLOW_STORE=f"sqlite:///{tmp_path}/state.db")
+    env.update(FC_FUNCTION_NAME="access-approved", RAMFLOW_STORE=f"sqlite:///{tmp_path}/state.db")
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=EVENTS.parent, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     written = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert any(
-        line.get("action") == "ticket.requested" and line["function"] == "user-requested" for line in written
+        line.get("action") == "ticket.approval_kept" and line["function"] == "access-approved"
+        for line in written
     )
     assert any(
         line.get("level") == "WARNING" and line["message"] == "after the invocation" for line in written
