@@ -207,7 +207,10 @@ def check_entitlements(config: Path = CONFIG_DIR) -> None:
             raise SystemExit(
                 f"cannot build token-vendor: {path}: {exc} (the deployed vendor would answer 500 to every request)"
             ) from None
-    policy = [NamedPolicy(FUNCTIONS_ROLE, functions_policy())]
+    from local.roles import ROLES, VENDED_ROLE_PATTERN, role_policy
+
+    vendor = ROLES["token-vendor"]
+    policy = [NamedPolicy(vendor.role, role_policy(vendor.function))]
     request = RequestContext("sts:AssumeRole", {}, now=0.0)
     refused = sorted(
         f"roles.{alias}.role_arn {grant.role_arn}"
@@ -216,8 +219,8 @@ def check_entitlements(config: Path = CONFIG_DIR) -> None:
     )
     if refused:
         raise SystemExit(
-            f"cannot build token-vendor: {path}: {'; '.join(refused)}: the functions' role may assume only "
-            f"{VENDED_ROLE_PATTERN} (never {FUNCTIONS_ROLE} itself); name every vended role ramflow-…"
+            f"cannot build token-vendor: {path}: {'; '.join(refused)}: the token vendor's role may assume only "
+            f"{VENDED_ROLE_PATTERN} (never a function's role, ramflow-fn-…); name every vended role ramflow-…"
         )
 
 
@@ -265,84 +268,6 @@ def build(
     return built
 
 
-# --- the functions' RAM policy ---------------------------------------------------------------------
-POLICY_PATH = REPO / "deploy" / "ramflow-functions-policy.json"
-FUNCTIONS_ROLE = "ramflow-functions"
-CUSTOM_POLICY_PREFIX = "ramflow-"  # shared.policy.templates names rendered policies ramflow-<template>-<hash>
-VENDED_ROLE_PATTERN = "acs:ram::*:role/ramflow-*"
-
-USER_ACTIONS = [
-    "ram:CreateUser", "ram:GetUser", "ram:ListUsers", "ram:DeleteUser",
-    "ram:CreateLoginProfile", "ram:GetLoginProfile", "ram:UpdateLoginProfile", "ram:DeleteLoginProfile",
-    "ram:CreateAccessKey", "ram:ListAccessKeys", "ram:UpdateAccessKey", "ram:DeleteAccessKey",
-    "ram:GetAccessKeyLastUsed",
-    "ram:GetUserMFAInfo", "ram:UnbindMFADevice",
-    "ram:ListPoliciesForUser", "ram:ListGroupsForUser",
-    "ram:TagResources", "ram:ListTagResources",
-]  # fmt: skip
-
-
-def functions_policy(catalog_path: Path | None = None) -> dict:
-    """The role's permissions: what the code calls, on the narrowest resources RAM can express.
-
-    Creating policies is limited to ramflow's names (`ramflow-*`), granting to the catalog's policies
-    and ramflow's own rendered ones; taking access away (detach, remove from group) works on any
-    policy or group, because offboarding must strip whatever a leaver holds. See deploy/README.md
-    for each statement's reason.
-    """
-    from shared.config import DEFAULT_CATALOG
-    from shared.policy.catalog import Catalog
-
-    catalog = Catalog.load(catalog_path or DEFAULT_CATALOG)
-    grantable = sorted(
-        f"acs:ram:*:{'system' if entry.type == 'System' else '*'}:policy/{name}"
-        for name, entry in catalog.policies.items()
-    )
-    users, groups = "acs:ram:*:*:user/*", "acs:resourcemanager::*:resourcegroup/*"
-    rendered = f"acs:ram:*:*:policy/{CUSTOM_POLICY_PREFIX}*"
-    return {
-        "Version": "1",
-        "Statement": [
-            {"Effect": "Allow", "Action": USER_ACTIONS, "Resource": users},
-            {"Effect": "Allow", "Action": "ram:CreatePolicy", "Resource": rendered},
-            {
-                "Effect": "Allow",
-                "Action": ["ram:GetPolicy", "ram:ListEntitiesForPolicy", "ram:DeletePolicy"],
-                "Resource": rendered,
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["ram:AttachPolicyToUser", "resourcemanager:AttachPolicy"],
-                "Resource": [users, groups, rendered, *grantable],
-            },
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "ram:DetachPolicyFromUser",
-                    "resourcemanager:DetachPolicy",
-                    "ram:RemoveUserFromGroup",
-                ],
-                "Resource": [users, groups, "acs:ram:*:*:policy/*", "acs:ram:*:*:group/*"],
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["resourcemanager:ListPolicyAttachments", "resourcemanager:GetResourceGroup"],
-                "Resource": groups,
-            },
-            # references are checked before the first write: the catalog's system policies exist
-            {"Effect": "Allow", "Action": "ram:GetPolicy", "Resource": sorted(set(grantable) - {rendered})},
-            {"Effect": "Allow", "Action": "ram:DeleteVirtualMFADevice", "Resource": "acs:ram:*:*:mfa/*"},
-            {"Effect": "Allow", "Action": ["ram:GetAccountAlias", "ram:GetPasswordPolicy"], "Resource": "*"},
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": VENDED_ROLE_PATTERN},
-            {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": f"acs:ram::*:role/{FUNCTIONS_ROLE}"},
-        ],
-    }
-
-
-def policy_text(catalog_path: Path | None = None) -> str:
-    return json.dumps(functions_policy(catalog_path), indent=2) + "\n"
-
-
 def _commit() -> str:
     try:
         return subprocess.run(
@@ -375,12 +300,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--write-policy",
         action="store_true",
-        help=f"render {POLICY_PATH.relative_to(REPO)} from the catalog instead of building",
+        help="render every function role's policy and trust in deploy/ (local/roles.py) instead of building; "
+        "RAMFLOW_MANAGED_USER_PREFIX sets the managed-user prefix (default rf-)",
     )
     args = parser.parse_args(argv)
     if args.write_policy:
-        POLICY_PATH.write_text(policy_text(), encoding="utf-8")
-        print(f"wrote {POLICY_PATH.relative_to(REPO)}: review its diff with the catalog change")
+        from local.roles import write
+
+        for path in write():
+            print(f"wrote {path.relative_to(REPO)}")
+        print("review the diff: a role's power grows only where a reviewer sees it")
         return
     for package in build(
         args.out,

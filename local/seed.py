@@ -1,12 +1,12 @@
 """Seed an (emulated) account with what the development configuration names, over the real RAM API.
 
 - the roles applications get through the token vendor (trusting the account, system policies attached);
-- `ramflow-functions`, the role every function runs as, holding the deployed policy document
-  (`deploy/ramflow-functions-policy.json`, rendered from the catalog), so what runs locally is what
-  deploys; a vended role that document does not let the functions assume is added by name;
-- `ramflow-local-fc`, a RAM user standing in for the Function Compute service: the functions' role
-  trusts it and the local runtime assumes the role with its AccessKey (the root key never reaches a
-  function, and the cloud refuses AssumeRole by a root key anyway).
+- one role per function (`ramflow-fn-<function>`, `local/roles.py`), each holding the document
+  `deploy/` deploys, rendered for the local managed-user prefix, so what runs locally is what deploys;
+  a vended role the token vendor's document does not let it assume is added by name;
+- `ramflow-local-fc`, a RAM user standing in for the Function Compute service: the functions' roles
+  trust it and the local runtime assumes each function's role with its AccessKey (the root key never
+  reaches a function, and the cloud refuses AssumeRole by a root key anyway).
 
 Every step is idempotent, so seeding an account twice changes nothing but the runtime's AccessKey.
 """
@@ -25,10 +25,10 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_resourcemanager20200331 import models as rm_models
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from local.build import POLICY_PATH
 from local.emulator.core import Emulator
 from local.emulator.enforcement import NamedPolicy, RequestContext, evaluate
 from local.emulator.resourcemanager.models import for_account
+from local.roles import FUNCTION_ROLE_PATTERN, ROLES, Scope, role_policy
 from shared.cloud import Cloud
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.entitlements import Entitlements
@@ -67,7 +67,6 @@ class DevConfig(BaseModel):
 
     account: SeedAccount
     entitlements: Path
-    functions_role: str = "ramflow-functions"
     fc_identity: str = "ramflow-local-fc"
     roles: dict[str, SeedRole] = Field(default_factory=dict)
     resource_groups: dict[str, SeedResourceGroup] = Field(default_factory=dict)  # id → group
@@ -99,7 +98,7 @@ class DevConfig(BaseModel):
 @dataclass(frozen=True)
 class SeedResult:
     account_id: str
-    functions_role_arn: str
+    function_roles: dict[str, str]  # function → its role's ARN
     fc_identity: CloudCredentials = field(repr=False)
     roles: dict[str, str]  # role name → ARN
 
@@ -199,11 +198,11 @@ class _Seeder:
         return CloudCredentials(created.access_key_id, created.secret.get_secret_value())
 
 
-def functions_policy_document(vended: list[str]) -> dict[str, Any]:
-    """The deployed document; a vended role it does not let the functions assume (deployed, every
-    vended role is named `ramflow-…`) gets one more statement naming exactly those roles."""
-    document: dict[str, Any] = json.loads(POLICY_PATH.read_text(encoding="utf-8"))
-    policy = [NamedPolicy(POLICY_PATH.name, document)]
+def vendor_policy_document(vended: list[str], scope: Scope | None = None) -> dict[str, Any]:
+    """The token vendor's deployed document; a vended role it does not let the vendor assume (deployed,
+    every vended role is named `ramflow-…`) gets one more statement naming exactly those roles."""
+    document = role_policy("token-vendor", scope)
+    policy = [NamedPolicy("token-vendor", document)]
     request = RequestContext("sts:AssumeRole", {}, time.time())
     missing = [arn for arn in vended if evaluate(policy, "sts:AssumeRole", arn, request)[0] != "Allow"]
     if missing:
@@ -242,7 +241,13 @@ def seed_resource_groups(
     return missing
 
 
-def seed(root: CloudClients, config: DevConfig, entitlements: Entitlements | None = None) -> SeedResult:
+def seed(
+    root: CloudClients,
+    config: DevConfig,
+    entitlements: Entitlements | None = None,
+    *,
+    scope: Scope | None = None,
+) -> SeedResult:
     """Create (or bring up to date) the development account's roles, policies and runtime identity."""
     if entitlements is None:
         entitlements = Entitlements.load(config.entitlements)
@@ -262,22 +267,20 @@ def seed(root: CloudClients, config: DevConfig, entitlements: Entitlements | Non
         arns[name] = config.role_arn(name)
 
     vended = sorted({grant.role_arn for grant in entitlements.roles.values()})
-    functions_policy = f"{config.functions_role}-local"  # the deployed name stays free for deploy/'s steps
-    s.custom_policy(
-        functions_policy,
-        functions_policy_document(vended),
-        f"{POLICY_PATH.name}, as deployed (local development)",
-    )
     fc_user = config.fc_identity
-    functions_arn = config.role_arn(config.functions_role)
-    s.role(
-        config.functions_role,
-        _trust({"RAM": [f"acs:ram::{account}:user/{fc_user}"], "Service": ["fc.aliyuncs.com"]}),
-        "The role every ramflow function runs as",
-        3600,
-    )
-    s.attach_to_role(config.functions_role, functions_policy, "Custom")
-    arns[config.functions_role] = functions_arn
+    trust = _trust({"RAM": [f"acs:ram::{account}:user/{fc_user}"], "Service": ["fc.aliyuncs.com"]})
+    function_roles: dict[str, str] = {}
+    for function, entry in ROLES.items():
+        document = (
+            vendor_policy_document(vended, scope)
+            if function == "token-vendor"
+            else role_policy(function, scope)
+        )
+        local_policy = f"{entry.role}-local"  # the deployed name stays free for deploy/'s steps
+        s.custom_policy(local_policy, document, f"deploy/{entry.role}-policy.json, as deployed (local)")
+        s.role(entry.role, trust, f"The role of the ramflow function {function}", 3600)
+        s.attach_to_role(entry.role, local_policy, "Custom")
+        function_roles[function] = arns[entry.role] = config.role_arn(entry.role)
 
     s.call(
         "CreateUser",
@@ -292,9 +295,9 @@ def seed(root: CloudClients, config: DevConfig, entitlements: Entitlements | Non
         assume_policy,
         {
             "Version": "1",
-            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": functions_arn}],
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": FUNCTION_ROLE_PATTERN}],
         },
-        "The local FC runtime may assume the functions' role, nothing else",
+        "The local FC runtime may assume the functions' roles, nothing else",
     )
     s.call(
         "AttachPolicyToUser",
@@ -304,4 +307,4 @@ def seed(root: CloudClients, config: DevConfig, entitlements: Entitlements | Non
             )
         ),
     )
-    return SeedResult(account, functions_arn, s.fresh_access_key(fc_user), arns)
+    return SeedResult(account, function_roles, s.fresh_access_key(fc_user), arns)

@@ -100,8 +100,25 @@ class Settings(BaseModel):
     @classmethod
     def _iso_duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
+    managed_user_prefix: str = Field(
+        "", description="RAMFLOW_MANAGED_USER_PREFIX: the only user names ramflow creates or changes"
+    )
+    allow_unscoped_users: bool = Field(
+        False, description="RAMFLOW_ALLOW_UNSCOPED_USERS: run without a prefix (warned at every cold start)"
+    )
+    fc_endpoint: str | None = Field(
+        None, description="RAMFLOW_FC_ENDPOINT: Function Compute API base URL for InvokeFunction"
+    )
+    jwt_max_age_seconds: int = Field(
+        3600, ge=60, description="RAMFLOW_JWT_MAX_AGE: token vendor refuses JWTs issued longer ago (iat)"
+    )
+    jwt_max_lifetime_seconds: int = Field(
+        86400,
+        ge=60,
+        description="RAMFLOW_JWT_MAX_LIFETIME: token vendor refuses JWTs living longer (exp - iat)",
+    )
 
-    @field_validator("cloud_endpoint")
+    @field_validator("cloud_endpoint", "fc_endpoint")
     @classmethod
     def _endpoint_is_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
@@ -125,6 +142,9 @@ class Settings(BaseModel):
             "pickup_auth_path": env.get("RAMFLOW_PICKUP_AUTH") or None,
             "key_rotation": _flag(env.get("RAMFLOW_KEY_ROTATION")),
             "key_unused_deactivate": _flag(env.get("RAMFLOW_KEY_UNUSED_DEACTIVATE")),
+            "managed_user_prefix": env.get("RAMFLOW_MANAGED_USER_PREFIX") or "",
+            "allow_unscoped_users": _flag(env.get("RAMFLOW_ALLOW_UNSCOPED_USERS")),
+            "fc_endpoint": env.get("RAMFLOW_FC_ENDPOINT") or None,
         }
         for field, var in (
             ("max_concurrency", "RAMFLOW_MAX_CONCURRENCY"),
@@ -137,6 +157,8 @@ class Settings(BaseModel):
             ("key_rotation_overlap", "RAMFLOW_KEY_ROTATION_OVERLAP"),
             ("key_rotation_delete_after", "RAMFLOW_KEY_ROTATION_DELETE_AFTER"),
             ("budget_max_wait", "RAMFLOW_BUDGET_MAX_WAIT"),
+            ("jwt_max_age_seconds", "RAMFLOW_JWT_MAX_AGE"),
+            ("jwt_max_lifetime_seconds", "RAMFLOW_JWT_MAX_LIFETIME"),
         ):
             if env.get(var):
                 raw[field] = env[var]

@@ -245,3 +245,14 @@ class BudgetExhausted(CloudError):
     @property
     def retryable(self) -> bool:
         return True
+
+
+class OutOfScope(CloudError):
+    """A write on a user outside the managed-user prefix: refused by ramflow before any cloud call."""
+
+    def __init__(self, user_name: str, action: str, prefix: str):
+        super().__init__(
+            "Ramflow.UnmanagedUser",
+            f"{user_name!r} does not start with the managed-user prefix {prefix!r}",
+            action=action,
+        )

@@ -19,6 +19,7 @@ from shared.audit import configure_audit
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
 from shared.policy.catalog import Catalog
+from shared.scope import check_configuration
 from shared.store import StateStore
 
 if TYPE_CHECKING:
@@ -101,7 +102,8 @@ def runtime_for(settings: Settings, credentials: CloudCredentials) -> Runtime:
         current = _instances.get(key)
         if current is not None and current.credentials == credentials:
             return current
-        if current is None:
+        if current is None:  # a cold start (or new settings): the scope is checked, and warned, each time
+            check_configuration(settings.managed_user_prefix, settings.allow_unscoped_users)
             store = StateStore.from_url(settings.store)
             if settings.audit_path:
                 configure_audit(settings.audit_path)

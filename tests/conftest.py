@@ -11,6 +11,9 @@ pytest_plugins = ["local.testing"]
 # Tests never wait on the deployed 20 calls/s budget unless they ask for it: the tests of the limiter
 # and the benchmarks set their own rate. Subprocesses (`ramflow serve`, the CLI) inherit this.
 os.environ.setdefault("RAMFLOW_RATE_LIMIT_QPS", "1000")
+# The sample events name users without a managed-user prefix: tests run unscoped unless they set one
+# (tests/enforcement and tests/flows/test_scope.py do). A deployment must choose (README).
+os.environ.setdefault("RAMFLOW_ALLOW_UNSCOPED_USERS", "true")
 
 
 # --- redis_url: a real redis-server for the tests that need one -------------------------------------

@@ -1,4 +1,4 @@
-"""`webhook-ingress`: Standard Webhooks in, the lifecycle flows behind (HTTP trigger).
+"""`webhook-ingress`: Standard Webhooks in, the owning lifecycle function behind (HTTP trigger).
 
 Order matters: size, then signature, then content — an unauthenticated caller learns nothing about
 what would be accepted, and nothing is stored or called before the signature verifies. The
@@ -6,6 +6,9 @@ what would be accepted, and nothing is stored or called before the signature ver
 effect. Replies: 200 completed, 202 pending approval / request, 400 rejected, 401 bad signature,
 405 not POST, 409 in progress (Retry-After), 413 too large, 415 not JSON, 422 a permanent failure,
 503 a cloud failure the sender should retry (Retry-After).
+
+A verified event is handed to the function that owns its type by a synchronous InvokeFunction
+(`shared.handoff`): the ingress's role holds only `fc:InvokeFunction`, never RAM powers.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from typing import Any
 
 from shared.audit import audit, configure_audit
 from shared.cloud.clients import CloudCredentials
+from shared.cloud.fc import FcGateway
+from shared.cloud.gateway import account_runner
 from shared.config import Settings
 from shared.errors import BadRequest, ConfigError, FlowFailed, ValidationFailed
 from shared.fc import HttpEvent, deadline_of, http_reply, request_id_of
-from shared.flows import FLOWS
 from shared.handler import audited, process_event
+from shared.handoff import OWNER, handoff_flows
 from shared.models.events import CloudEvent, parse_events
 from shared.models.results import Result
 from shared.runtime import runtime_for
@@ -71,7 +76,7 @@ def _event_of(delivery: Delivery, request: HttpEvent) -> CloudEvent | dict[str, 
         (event,) = parse_events(delivery.body)
     except ValidationFailed as exc:
         return _reply(400, Result.rejected(exc))
-    if event.type not in FLOWS:
+    if event.type not in OWNER:
         return _reply(
             400,
             Result.rejected(
@@ -122,11 +127,13 @@ def handle(request: HttpEvent, context: Any) -> dict[str, Any]:
         )
         return parsed
 
-    runtime = runtime_for(settings, CloudCredentials.resolve(context))
+    credentials = CloudCredentials.resolve(context)
+    runtime = runtime_for(settings, credentials)
+    functions = FcGateway(settings, credentials, account_runner(settings, credentials))
     try:
         result = process_event(
             parsed,
-            FLOWS,
+            handoff_flows(functions.invoke, verdict.body),
             runtime,
             owner=request_id_of(context),
             lease_until=deadline_of(context),

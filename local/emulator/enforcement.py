@@ -312,8 +312,12 @@ def _attached(ram: Any, kind: str, name: str) -> list[NamedPolicy]:
 
 def identity_policies(ctx: CallContext) -> list[NamedPolicy]:
     """Account-scope policies of a RAM user (with its groups') or of an assumed role."""
-    ram = ctx.account.ram
-    principal = ctx.principal
+    return policies_of(ctx.account, ctx.principal)
+
+
+def policies_of(account: Any, principal: Any) -> list[NamedPolicy]:
+    """`identity_policies` for a caller authenticated elsewhere (the local FC runtime's invocations)."""
+    ram = account.ram
     if principal.kind == "user" and principal.user_name:
         found = _attached(ram, "User", principal.user_name)
         for group, _ in ram.groups_for_user(principal.user_name):
@@ -346,15 +350,26 @@ class PolicyEnforcer:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, ctx: CallContext) -> None:
-        if ctx.principal.kind == "root":
-            return
         action = action_name(ctx)
-        if action.lower() in self.exempt:
+        if ctx.principal.kind == "root" or action.lower() in self.exempt:
             return
-        resources = resources_of(ctx)
-        request = RequestContext(action, dict(ctx.params), ctx.now())
-        identity = identity_policies(ctx)
-        session = ctx.principal.session_policy
+        self.authorize(ctx.account, ctx.principal, action, resources_of(ctx), dict(ctx.params), ctx.now())
+
+    def authorize(
+        self,
+        account: Any,
+        principal: Any,
+        action: str,
+        resources: list[str],
+        params: dict[str, str],
+        now: float,
+    ) -> None:
+        """Raise `NoPermission` unless the principal's policies allow `action` on every resource."""
+        if principal.kind == "root":
+            return
+        request = RequestContext(action, params, now)
+        identity = policies_of(account, principal)
+        session = principal.session_policy
         grants: list[Grant] = []
         for resource in resources:
             effect, allowed_by = evaluate(identity, action, resource, request)
@@ -365,10 +380,10 @@ class PolicyEnforcer:
                 effect = "Allow" if session_effect == "Allow" else None
                 allowed_by += session_grants
             if effect != "Allow":
-                self._record(Decision(ctx.principal.arn, action, tuple(resources), False))
+                self._record(Decision(principal.arn, action, tuple(resources), False))
                 raise errors.no_permission(action, resource)
             grants += allowed_by
-        self._record(Decision(ctx.principal.arn, action, tuple(resources), True, tuple(grants)))
+        self._record(Decision(principal.arn, action, tuple(resources), True, tuple(grants)))
 
     def _record(self, decision: Decision) -> None:
         with self._lock:

@@ -87,3 +87,37 @@ class AssumedRoleCredentials:
                 self._expires_at = expires.timestamp()
                 self.renewals += 1
             return self._current
+
+
+class FunctionRoleCredentials:
+    """Each function's own role (s.yaml's `role:`), assumed by `identity` as FC does for each function.
+
+    A function whose role was not seeded gets no credentials, as FC would refuse to run it.
+    """
+
+    def __init__(
+        self,
+        *,
+        cloud_endpoint: str | None,
+        identity: CloudCredentials,
+        roles: dict[str, str],  # role name → ARN
+        clock: Callable[[], float] = time.time,
+        region: str = "cn-hangzhou",
+    ):
+        self._sources = {
+            name: AssumedRoleCredentials(
+                cloud_endpoint=cloud_endpoint, identity=identity, role_arn=arn, clock=clock, region=region
+            )
+            for name, arn in roles.items()
+        }
+
+    def get(self) -> FcCredentials | None:
+        """No function in particular: none (every invocation asks `for_role`)."""
+        return None
+
+    def for_role(self, role_name: str | None) -> FcCredentials | None:
+        source = self._sources.get(role_name or "")
+        return source.get() if source is not None else None
+
+    def source(self, role_name: str) -> AssumedRoleCredentials | None:
+        return self._sources.get(role_name)

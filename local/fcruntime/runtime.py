@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from local.emulator.core import EmulatorRequest
 from local.fcruntime.credentials import CredentialSource, NoCredentials
+from local.fcruntime.environ import install_instance_environ, instance_credentials
 from local.fcruntime.signing import KeyResolver, verify_fc2
 from local.fcruntime.spec import FunctionSpec, load_functions
 from local.loopback import LoopbackHTTPServer
@@ -179,9 +180,20 @@ class FcRuntime:
             "functions": {name: spec.present for name, spec in sorted((self.functions or {}).items())},
         }
 
+    def function_arn(self, name: str) -> str:
+        """FC 3.0's resource for fc:InvokeFunction: `acs:fc:<region>:<account>:functions/<name>`."""
+        return f"acs:fc:{self.region}:{self.account_id}:functions/{name}"
+
+    def credentials_for(self, spec: FunctionSpec) -> Any:
+        """The session of the function's own role when the source knows roles, else the one session."""
+        for_role = getattr(self.credentials, "for_role", None)
+        return for_role(spec.role_name) if callable(for_role) else self.credentials.get()
+
     def start(self) -> FcRuntime:
         self._apply_environment()
-        self._set_credential_env(self.credentials.get())
+        install_instance_environ()
+        if not callable(getattr(self.credentials, "for_role", None)):
+            self._set_credential_env(self.credentials.get())
         self._thread = self._server.start_thread(f"fcruntime-{self.id}")
         return self
 
@@ -259,8 +271,9 @@ class FcRuntime:
             event = json.dumps(event)
         payload = event.encode("utf-8") if isinstance(event, str) else event
         spec = instance.spec
-        credentials = self.credentials.get()
-        self._set_credential_env(credentials)
+        credentials = self.credentials_for(spec)
+        if not callable(getattr(self.credentials, "for_role", None)):
+            self._set_credential_env(credentials)
         context = FcContext(
             function=FcFunction(spec.name, spec.handler, spec.memory, spec.timeout),
             request_id=request_id or str(uuid.uuid4()),
@@ -273,7 +286,9 @@ class FcRuntime:
         started = time.perf_counter()
 
         def call() -> Any:
-            return instance.handler()(payload, context)
+            # This thread is the function's instance: its environment holds its own role's session.
+            with instance_credentials(credentials):
+                return instance.handler()(payload, context)
 
         try:
             instance.invocations += 1
@@ -447,7 +462,7 @@ class _Server(LoopbackHTTPServer):
         body: bytes,
         request_id: str,
     ) -> Reply:
-        verify_fc2(self.runtime.keys, method=method, path=path, headers=headers, query=query or None)
+        caller = verify_fc2(self.runtime.keys, method=method, path=path, headers=headers, query=query or None)
         service, function = unquote(m.group(1)), unquote(m.group(2))
         if method != "POST":
             return _json_reply(405, {"ErrorCode": "MethodNotAllowed", "ErrorMessage": "use POST"}, request_id)
@@ -457,6 +472,7 @@ class _Server(LoopbackHTTPServer):
             return self._not_found_2016(
                 "FunctionNotFound", f"function '{function}' does not exist in service '{service}'", request_id
             )
+        self.runtime.keys.authorize_invoke(caller, self.runtime.function_arn(function))
         return self._run_invocation(function, body, headers, request_id)
 
     def _invoke_2023(
@@ -470,7 +486,7 @@ class _Server(LoopbackHTTPServer):
         request_id: str,
     ) -> Reply:
         flat_query = {k: v[0] for k, v in query.items()}
-        self.runtime.keys.authenticate_acs3(EmulatorRequest(method, path, flat_query, headers, body))
+        caller = self.runtime.keys.authenticate_acs3(EmulatorRequest(method, path, flat_query, headers, body))
         function = unquote(m.group(1))
         if method != "POST":
             return _json_reply(
@@ -486,6 +502,7 @@ class _Server(LoopbackHTTPServer):
                 },
                 request_id,
             )
+        self.runtime.keys.authorize_invoke(caller, self.runtime.function_arn(function))
         return self._run_invocation(function, body, headers, request_id)
 
     def _run_invocation(self, function: str, body: bytes, headers: dict[str, str], request_id: str) -> Reply:

@@ -16,9 +16,9 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from local.emulator.auth import parse_authorization
@@ -31,16 +31,20 @@ DATE_SKEW_SECONDS = 15 * 60
 
 @dataclass(frozen=True)
 class Caller:
-    """Who signed an invocation (never their secret)."""
+    """Who signed an invocation (never their secret); the emulator's account and principal, if known."""
 
     access_key_id: str
     arn: str
+    account: Any = field(default=None, compare=False, repr=False)
+    principal: Any = field(default=None, compare=False, repr=False)
 
 
 class KeyResolver(Protocol):
     def secret(self, access_key_id: str, security_token: str | None) -> tuple[str, Caller]: ...
 
     def authenticate_acs3(self, request: EmulatorRequest) -> Caller: ...
+
+    def authorize_invoke(self, caller: Caller, function_arn: str) -> None: ...
 
 
 def _denied(err: ApiError) -> InvokeDenied:
@@ -56,17 +60,28 @@ class EmulatorKeys:
 
     def secret(self, access_key_id: str, security_token: str | None) -> tuple[str, Caller]:
         try:
-            secret, _account, principal = self.emulator.resolve_key(access_key_id, security_token)
+            secret, account, principal = self.emulator.resolve_key(access_key_id, security_token)
         except ApiError as err:
             raise _denied(err) from None
-        return secret, Caller(access_key_id, principal.arn)
+        return secret, Caller(access_key_id, principal.arn, account, principal)
 
     def authenticate_acs3(self, request: EmulatorRequest) -> Caller:
         try:
-            _account, principal = self.emulator.authenticate(request)
+            account, principal = self.emulator.authenticate(request)
         except ApiError as err:
             raise _denied(err) from None
-        return Caller(principal.access_key_id, principal.arn)
+        return Caller(principal.access_key_id, principal.arn, account, principal)
+
+    def authorize_invoke(self, caller: Caller, function_arn: str) -> None:
+        """With the emulator's enforcement on, the caller's policies must allow fc:InvokeFunction on
+        `acs:fc:<region>:<account>:functions/<name>`, as FC 3.0 checks it."""
+        authorize = getattr(self.emulator.authorizer, "authorize", None)
+        if authorize is None or caller.principal is None:
+            return
+        try:
+            authorize(caller.account, caller.principal, "fc:InvokeFunction", [function_arn], {}, time.time())
+        except ApiError as err:
+            raise InvokeDenied(403, err.code, err.message) from None
 
 
 class StaticKeys:
@@ -84,6 +99,9 @@ class StaticKeys:
                 403, "InvalidAccessKeyId.NotFound", f"Specified access key is not found: {access_key_id}"
             )
         return secret, Caller(access_key_id, f"acs:ram::{self._account_id}:root")
+
+    def authorize_invoke(self, caller: Caller, function_arn: str) -> None:
+        """A remote cloud's keys: the root key table may invoke anything."""
 
     def authenticate_acs3(self, request: EmulatorRequest) -> Caller:
         try:

@@ -24,14 +24,15 @@ from local.dev import DEV_PICKUP_AUTH
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET, Emulator
 from local.emulator.server import EmulatorServer
 from local.fcruntime.credentials import (
-    AssumedRoleCredentials,
     CredentialSource,
+    FunctionRoleCredentials,
     NoCredentials,
     StaticCredentials,
 )
 from local.fcruntime.dispatcher import DeliveryLoop
 from local.fcruntime.runtime import DEFAULT_FUNCTIONS_DIR, DEFAULT_S_YAML, FcRuntime
 from local.fcruntime.signing import EmulatorKeys, KeyResolver, StaticKeys
+from local.roles import Scope
 from local.seed import DEV_CONFIG, DevConfig, SeedResult, seed, seed_resource_groups
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
@@ -142,7 +143,8 @@ class LocalStack:
             self._tmp = tempfile.TemporaryDirectory(prefix="ramflow-serve-")
             self.workdir = Path(self._tmp.name)
         if self.seed_account:
-            self.seeded = seed(self.root_clients(), self.config)
+            prefix = self._function_environment().get("RAMFLOW_MANAGED_USER_PREFIX", "")
+            self.seeded = seed(self.root_clients(), self.config, scope=Scope(managed_user_prefix=prefix))
             absent = seed_resource_groups(self.config, emulator=emulator, root=self.root_clients())
             if absent:
                 self.missing.append(
@@ -170,7 +172,10 @@ class LocalStack:
             port=self.port,
             account_id=self.config.account.id,
         )
-        self.runtime.credentials.get()  # like an FC instance, start with the role's session in hand
+        # webhook-ingress hands events to the other functions through this runtime's InvokeFunction
+        self.runtime.environment = {"RAMFLOW_FC_ENDPOINT": self.runtime.endpoint, **self.runtime.environment}
+        for spec in (self.runtime.functions or {}).values():  # like FC, start with each role's session
+            self.runtime.credentials_for(spec)
         self.runtime.start()
         self.delivery = DeliveryLoop(self.runtime.credentials).start()
         return self
@@ -198,10 +203,10 @@ class LocalStack:
 
     def _credentials(self, emulator: Emulator | None) -> CredentialSource:
         if self.seeded is not None:
-            return AssumedRoleCredentials(
+            return FunctionRoleCredentials(
                 cloud_endpoint=self.cloud_endpoint,
                 identity=self.seeded.fc_identity,
-                role_arn=self.seeded.functions_role_arn,
+                roles={arn.rsplit("role/", 1)[1]: arn for arn in self.seeded.function_roles.values()},
                 clock=emulator.clock if emulator is not None else time.time,
             )
         if os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID"):

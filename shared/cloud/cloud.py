@@ -16,6 +16,7 @@ from shared.cloud.sts import StsGateway
 from shared.config import Settings
 from shared.store.base import KeyValueBackend
 from shared.store.budget import budget_store
+from shared.scope import UserScope
 
 if TYPE_CHECKING:
     from shared.cloud.eventbridge import EventBridgeGateway
@@ -43,7 +44,9 @@ class Cloud:
 
     @cached_property
     def ram(self) -> RamGateway:
-        return RamGateway(self.clients.ram, self.runner)
+        gateway = RamGateway(self.clients.ram, self.runner)
+        gateway.scope = UserScope(self.settings.managed_user_prefix)
+        return gateway
 
     @cached_property
     def ims(self) -> ImsGateway:
@@ -57,7 +60,9 @@ class Cloud:
 
     @cached_property
     def rm(self) -> ResourceManagerGateway:
-        return ResourceManagerGateway(self.clients.resource_manager, self.runner)
+        gateway = ResourceManagerGateway(self.clients.resource_manager, self.runner)
+        gateway.scope = UserScope(self.settings.managed_user_prefix)
+        return gateway
 
     @cached_property
     def eventbridge(self) -> EventBridgeGateway:

@@ -38,6 +38,7 @@ class ImsGateway(SdkGateway):
 
     def tag_user(self, name: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite these tags; others stay."""
+        self._ram.scope.check(name, "TagResources")
         if not tags:
             return
         request = ims.TagResourcesRequest(
@@ -49,6 +50,7 @@ class ImsGateway(SdkGateway):
 
     def untag_user(self, name: str, keys: Iterable[str]) -> None:
         """Remove these tag keys; keys the user does not carry are fine."""
+        self._ram.scope.check(name, "UntagResources")
         keys = list(keys)
         if not keys:
             return

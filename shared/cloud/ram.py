@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from shared.cloud.base import CloudModel, SdkGateway, Timestamp, by_marker, nested
 from shared.policy.templates import canonical_json
+from shared.scope import UserScope
 
 PolicyType = Literal["System", "Custom"]
 KeyStatus = Literal["Active", "Inactive"]
@@ -108,6 +109,7 @@ class RamGateway(SdkGateway):
     """Typed RAM calls. `get_*` answer None where the cloud says the thing does not exist."""
 
     page_size = 1000
+    scope: UserScope = UserScope()  # Cloud sets the configured one: writes outside it are refused
 
     # --- account ---------------------------------------------------------------------------------
     def get_account_alias(self) -> str:
@@ -142,6 +144,7 @@ class RamGateway(SdkGateway):
         email: str | None = None,
         comments: str | None = None,
     ) -> RamUser:
+        self.scope.check(name, "CreateUser")
         request = ram.CreateUserRequest(
             user_name=name, display_name=display_name, email=email, comments=comments
         )
@@ -156,6 +159,7 @@ class RamGateway(SdkGateway):
         comments: str | None = None,
         new_name: str | None = None,
     ) -> RamUser:
+        self.scope.check(name, "UpdateUser")
         request = ram.UpdateUserRequest(
             user_name=name,
             new_display_name=display_name,
@@ -166,6 +170,7 @@ class RamGateway(SdkGateway):
         return RamUser.from_sdk(self._call(self._sdk.update_user, request).user)
 
     def delete_user(self, name: str) -> None:
+        self.scope.check(name, "DeleteUser")
         self._call(self._sdk.delete_user, ram.DeleteUserRequest(user_name=name))
 
     def list_users(self) -> list[RamUser]:
@@ -184,6 +189,7 @@ class RamGateway(SdkGateway):
         password_reset_required: bool = True,
         mfa_bind_required: bool = True,
     ) -> LoginProfile:
+        self.scope.check(name, "CreateLoginProfile")
         request = ram.CreateLoginProfileRequest(
             user_name=name,
             password=_reveal(password),
@@ -205,6 +211,7 @@ class RamGateway(SdkGateway):
         mfa_bind_required: bool | None = None,
     ) -> None:
         """A new password is not repeated after an ambiguous failure (the reuse rule may refuse it)."""
+        self.scope.check(name, "UpdateLoginProfile")
         request = ram.UpdateLoginProfileRequest(
             user_name=name,
             password=_reveal(password) if password is not None else None,
@@ -214,10 +221,12 @@ class RamGateway(SdkGateway):
         self._call(self._sdk.update_login_profile, request, idempotent=password is None)
 
     def delete_login_profile(self, name: str) -> None:
+        self.scope.check(name, "DeleteLoginProfile")
         self._call(self._sdk.delete_login_profile, ram.DeleteLoginProfileRequest(user_name=name))
 
     # --- programmatic access ---------------------------------------------------------------------
     def create_access_key(self, name: str) -> NewAccessKey:
+        self.scope.check(name, "CreateAccessKey")
         key = self._call(self._sdk.create_access_key, ram.CreateAccessKeyRequest(user_name=name)).access_key
         return NewAccessKey(
             access_key_id=key.access_key_id,
@@ -242,10 +251,12 @@ class RamGateway(SdkGateway):
         return _LastUsed(value=used).value
 
     def update_access_key(self, name: str, key_id: str, status: KeyStatus) -> None:
+        self.scope.check(name, "UpdateAccessKey")
         request = ram.UpdateAccessKeyRequest(user_name=name, user_access_key_id=key_id, status=status)
         self._call(self._sdk.update_access_key, request)
 
     def delete_access_key(self, name: str, key_id: str) -> None:
+        self.scope.check(name, "DeleteAccessKey")
         request = ram.DeleteAccessKeyRequest(user_name=name, user_access_key_id=key_id)
         self._call(self._sdk.delete_access_key, request)
 
@@ -293,12 +304,14 @@ class RamGateway(SdkGateway):
         return [PolicyRef(p.policy_name, p.policy_type) for p in nested(body.policies, "policy")]
 
     def attach_policy_to_user(self, name: str, policy_name: str, policy_type: PolicyType) -> None:
+        self.scope.check(name, "AttachPolicyToUser")
         request = ram.AttachPolicyToUserRequest(
             user_name=name, policy_name=policy_name, policy_type=policy_type
         )
         self._call(self._sdk.attach_policy_to_user, request)
 
     def detach_policy_from_user(self, name: str, policy_name: str, policy_type: PolicyType) -> None:
+        self.scope.check(name, "DetachPolicyFromUser")
         request = ram.DetachPolicyFromUserRequest(
             user_name=name, policy_name=policy_name, policy_type=policy_type
         )
@@ -319,6 +332,7 @@ class RamGateway(SdkGateway):
         return [g.group_name for g in nested(body.groups, "group")]
 
     def remove_user_from_group(self, name: str, group: str) -> None:
+        self.scope.check(name, "RemoveUserFromGroup")
         request = ram.RemoveUserFromGroupRequest(user_name=name, group_name=group)
         self._call(self._sdk.remove_user_from_group, request)
 
@@ -330,6 +344,7 @@ class RamGateway(SdkGateway):
 
     def unbind_mfa_device(self, name: str) -> str | None:
         """Unbinds the user's MFA device and returns its serial number (to delete a virtual one)."""
+        self.scope.check(name, "UnbindMFADevice")
         body = self._call(self._sdk.unbind_mfadevice, ram.UnbindMFADeviceRequest(user_name=name))
         return body.mfadevice.serial_number if body.mfadevice is not None else None
 

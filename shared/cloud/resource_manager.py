@@ -7,6 +7,7 @@ from typing import Literal
 from alibabacloud_resourcemanager20200331 import models as rm
 
 from shared.cloud.base import CloudModel, SdkGateway, Timestamp, by_page_number, nested
+from shared.scope import UserScope
 
 PrincipalType = Literal["IMSUser", "IMSGroup", "ServiceRole"]
 
@@ -30,6 +31,8 @@ class ResourceGroup(CloudModel):
 class ResourceManagerGateway(SdkGateway):
     """`principal_name` is as ResourceManager spells it: `alice@<alias>.onaliyun.com` for a RAM user."""
 
+    scope: UserScope = UserScope()  # Cloud sets the configured one: grants outside it are refused
+
     def get_resource_group(self, resource_group_id: str) -> ResourceGroup | None:
         """None when it does not exist (EntityNotExists.ResourceGroup / NotFound.ResourceGroup).
         https://www.alibabacloud.com/help/en/resource-management/resource-group/developer-reference/api-resourcemanager-2020-03-31-getresourcegroup"""
@@ -49,6 +52,8 @@ class ResourceManagerGateway(SdkGateway):
         principal_name: str,
         principal_type: PrincipalType = "IMSUser",
     ) -> None:
+        if principal_type == "IMSUser":
+            self.scope.check(principal_name.split("@", 1)[0], "AttachPolicy")
         request = rm.AttachPolicyRequest(
             resource_group_id=resource_group_id,
             policy_name=policy_name,
@@ -66,6 +71,8 @@ class ResourceManagerGateway(SdkGateway):
         principal_name: str,
         principal_type: PrincipalType = "IMSUser",
     ) -> None:
+        if principal_type == "IMSUser":
+            self.scope.check(principal_name.split("@", 1)[0], "DetachPolicy")
         request = rm.DetachPolicyRequest(
             resource_group_id=resource_group_id,
             policy_name=policy_name,

@@ -33,6 +33,7 @@ from shared.models.results import AccessKeyReply, LoginProfileReply, Result
 from shared.passwords import generate_password
 from shared.policy.guard import Plan, PlannedGrant, check_access_mode, check_approval, plan_request
 from shared.runtime import Runtime
+from shared.scope import check_managed_name
 from shared.sealing import seal
 from shared.store.records import (
     AccessKeyRecord,
@@ -52,6 +53,7 @@ def request(data: UserRequested, event: CloudEvent, rt: Runtime) -> Result:
     """Validate, record the ticket, return the plan; go on at once when the catalog auto-approves."""
     try:
         plan = plan_request(data, rt.catalog, now=rt.clock())
+        check_managed_name(data.user.logon_name, rt.settings.managed_user_prefix)
         existing_user = rt.store.ledger.get_user(data.user.logon_name)
         check_access_mode(existing_user.access_mode if existing_user else None, data.access_mode)
         _check_owner(existing_user, data)

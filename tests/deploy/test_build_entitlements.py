@@ -14,6 +14,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local import build as builder
+from local import roles
 
 ACCOUNT = "5123456789012345"
 
@@ -81,7 +82,7 @@ def test_entitlements_that_do_not_load_stop_the_build(tmp_path: Path, no_depende
     assert not (tmp_path / "out" / "token_vendor").exists()
 
 
-@pytest.mark.parametrize("role", ["payments-reader", "ramflow-functions"])
+@pytest.mark.parametrize("role", ["payments-reader", "ramflow-fn-access-approved"])
 def test_a_role_the_functions_role_may_not_assume_stops_the_build(
     tmp_path: Path, no_dependencies: None, role: str
 ) -> None:
@@ -93,7 +94,7 @@ def test_a_role_the_functions_role_may_not_assume_stops_the_build(
     message = str(refused.value)
     assert f"role_arn acs:ram::{ACCOUNT}:role/{role}" in message
     assert "ramflow-reader" not in message, "only the roles at fault are named"
-    assert builder.VENDED_ROLE_PATTERN in message
+    assert roles.VENDED_ROLE_PATTERN in message
 
 
 def test_usable_entitlements_are_packaged(tmp_path: Path, no_dependencies: None) -> None:

@@ -132,7 +132,9 @@ def test_every_function_is_declared_completely(function: str, props: dict[str, d
     assert p["code"] == f"./build/{folder}"
     assert (REPO / "functions" / folder / "index.py").is_file(), "the code `make build` packages"
     assert p["runtime"] in {"python3.10", "python3.12"}
-    assert p["role"] == f"acs:ram::{ACCOUNT_ID}:role/ramflow-functions"
+    assert p["role"] == f"acs:ram::{ACCOUNT_ID}:role/ramflow-fn-{function}", "one role per function"
+    assert (REPO / "deploy" / f"ramflow-fn-{function}-policy.json").is_file()
+    assert (REPO / "deploy" / f"ramflow-fn-{function}-trust.json").is_file()
     assert p["memorySize"] >= 512 and p["timeout"] >= 30
     assert p["environmentVariables"]["RAMFLOW_STORE"]
     assert p["logConfig"]["project"] and p["logConfig"]["logstore"]

@@ -17,7 +17,7 @@ edition: 3.0.0
 name: probe-project
 vars:
   region: cn-hangzhou
-  role: acs:ram::${config('AccountID')}:role/ramflow-functions
+  role: acs:ram::${config('AccountID')}:role/ramflow-fn-token-vendor
   environment:
     PROBE_PLAIN: hello-${vars.region}
     PROBE_FROM_DEPLOY: ${env('PROBE_FROM_DEPLOY', 'not-locally')}

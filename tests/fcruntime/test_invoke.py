@@ -88,7 +88,7 @@ def test_functions_run_as_their_role_never_the_root_key(endpoint: str, stack: Lo
     creds = CloudCredentials(info["env_key"], info["env_secret"], info["env_token"])
     sts: StsClient = CloudClients(Settings(cloud_endpoint=stack.cloud_endpoint), creds).sts
     arn = sts.get_caller_identity().body.arn
-    assert arn == "acs:ram::5123456789012345:assumed-role/ramflow-functions/fc-local"
+    assert arn == "acs:ram::5123456789012345:assumed-role/ramflow-fn-token-vendor/fc-local"
 
 
 def test_python310_gets_credentials_on_the_context(endpoint: str) -> None:
@@ -98,7 +98,7 @@ def test_python310_gets_credentials_on_the_context(endpoint: str) -> None:
 
 def test_an_sts_session_may_invoke(endpoint: str, stack: LocalStack) -> None:
     assert stack.seeded is not None
-    creds = stack.runtime.credentials.get() if stack.runtime else None
+    creds = stack.runtime.credentials.for_role("ramflow-fn-token-vendor") if stack.runtime else None  # type: ignore[attr-defined]
     assert creds is not None
     client = fc2_client(endpoint, creds.access_key_id, creds.access_key_secret, creds.security_token or "")
     assert json.loads(client.invoke_function("ramflow", "probe", payload=b"{}").data)["function"] == "probe"
@@ -275,9 +275,11 @@ def test_environment_is_restored_on_stop(
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "caller-own-key")
     with project_stack(DevConfig.load(), emulator_server, project, tmp_path) as running:
         assert running.runtime is not None
-        fc2_client(running.runtime.endpoint).invoke_function("ramflow", "probe", payload=b"{}")
+        reply = fc2_client(running.runtime.endpoint).invoke_function("ramflow", "probe", payload=b"{}")
         assert os.environ["PROBE_PLAIN"] == "hello-cn-hangzhou"
-        assert os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"].startswith("STS.")
+        # Each function's instance sees its own role's session; the hosting process keeps its own.
+        assert json.loads(reply.data)["env_key"].startswith("STS.")
+        assert os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"] == "caller-own-key"
     assert "PROBE_PLAIN" not in os.environ
     assert os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"] == "caller-own-key"
 

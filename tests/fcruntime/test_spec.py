@@ -32,7 +32,7 @@ def test_the_projects_s_yaml() -> None:
     assert vendor.handler_name == "handler"
     assert vendor.present
     assert vendor.http is not None
-    assert vendor.role_name == "ramflow-functions"
+    assert vendor.role_name == "ramflow-fn-token-vendor"
     assert "GET" in vendor.http.methods and "POST" in vendor.http.methods
     # ${env(...)} / ${config(...)} are deploy-time values: left out, for local settings to supply.
     assert all("${" not in value for f in functions.values() for value in f.environment.values())

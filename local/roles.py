@@ -1,0 +1,363 @@
+"""One RAM role per function: what each may do, rendered into `deploy/<role>-policy.json` and
+`deploy/<role>-trust.json` from the catalog, the managed-user prefix and the calls its code makes.
+
+`ROLES` is the table reviewers read: function → role name → duties. Adding a function's role is one
+entry (a new function names the duties it needs; a new duty is one builder in `DUTIES`). Run
+`.venv/bin/python -m local.build --write-policy` after a change; a test fails while a committed file
+differs from its rendering.
+
+What RAM's policy language can express, and where this relies on it (the ARN formats and which
+actions take which resource are RAM's own tables, https://www.alibabacloud.com/help/doc-detail/187392.htm
+"RAM authorization" of IMS/RAM: `acs:ram:*:<account-id>:user/<user-name>`, `ram:CreateUser` and
+`ram:ListUsers` only on `user/*`; STS: https://help.aliyun.com/en/ram/developer-reference/api-sts-2015-04-01-ram):
+
+- user-level writes name the user's ARN, and RAM matches `*` inside it: every write on a user is
+  scoped to `user/<managed prefix>*`. RAM publishes no condition key on a RAM user's tags (its
+  tables list none for user actions, and RAM users are not among the resource types with
+  "Tag Ram Support", https://www.alibabacloud.com/help/doc-detail/172061.htm): `managed-by=ramflow`
+  cannot be a condition, so the name is the boundary;
+- `ram:CreateUser` is authorized on `user/*` whatever the name: policy cannot refuse a name outside
+  the prefix, the code does (`shared.policy.guard`), and an alert fires;
+- `ram:CreatePolicy` is checked against the new policy's ARN, never its document: creating, granting
+  and deleting custom policies is limited to the catalog templates' rendered names
+  (`ramflow-<template>-*`); the content is the code's job (only catalog templates are rendered) and
+  an alert fires on every creation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DEPLOY_DIR = REPO / "deploy"
+
+ROLE_PREFIX = "ramflow-fn-"
+"""Every function's role is `ramflow-fn-<function>`; no vended role may be named so."""
+VENDED_ROLE_PATTERN = "acs:ram::*:role/ramflow-*"
+FUNCTION_ROLE_PATTERN = f"acs:ram::*:role/{ROLE_PREFIX}*"
+CUSTOM_POLICY_PREFIX = "ramflow-"  # shared.policy.templates names rendered policies ramflow-<template>-<hash>
+DEFAULT_MANAGED_USER_PREFIX = "rf-"
+"""The prefix the committed documents are rendered with; s.yaml's default for RAMFLOW_MANAGED_USER_PREFIX."""
+
+# The platform policy every function role also holds: what FC does with the role on the function's
+# behalf (ship logs to s.yaml's Logstore, park failed async events in the MNS queue).
+PLATFORM_POLICY = "ramflow-platform"
+
+Statement = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the documents are rendered for."""
+
+    managed_user_prefix: str = DEFAULT_MANAGED_USER_PREFIX
+    catalog_path: Path | None = None
+
+    @property
+    def users(self) -> str:
+        """Users ramflow may change. An empty prefix means every user (the unscoped mode)."""
+        return f"acs:ram:*:*:user/{self.managed_user_prefix}*"
+
+
+ALL_USERS = "acs:ram:*:*:user/*"
+RESOURCE_GROUPS = "acs:resourcemanager::*:resourcegroup/*"
+ANY_POLICY = "acs:ram:*:*:policy/*"
+
+# --- reads every lifecycle function makes (reporting unmanaged users needs them on any user) ----------
+READ_USERS = ["ram:GetUser", "ram:ListUsers", "ram:ListTagResources"]
+SYSTEM_POLICIES = "acs:ram:*:system:policy/*"
+
+
+def _catalog(scope: Scope) -> Any:
+    from shared.config import DEFAULT_CATALOG
+    from shared.policy.catalog import Catalog
+
+    return Catalog.load(scope.catalog_path or DEFAULT_CATALOG)
+
+
+def _grantable(scope: Scope, at: str) -> list[str]:
+    """The catalog's policies and ramflow's rendered ones that may be granted at scope `at`
+    (`account` or `resource_group`): all a grant may name there."""
+    catalog = _catalog(scope)
+    policies = sorted(
+        f"acs:ram:*:{'system' if entry.type == 'System' else '*'}:policy/{name}"
+        for name, entry in catalog.policies.items()
+        if at in entry.scopes
+    )
+    templates = [
+        f"acs:ram:*:*:policy/{CUSTOM_POLICY_PREFIX}{name}-*"
+        for name, entry in sorted(catalog.templates.items())
+        if at in entry.scopes
+    ]
+    return [*templates, *policies]
+
+
+def _grantable_system(scope: Scope) -> list[str]:
+    catalog = _catalog(scope)
+    return sorted(
+        f"acs:ram:*:{'system' if entry.type == 'System' else '*'}:policy/{name}"
+        for name, entry in catalog.policies.items()
+    )
+
+
+def _template_names(scope: Scope) -> list[str]:
+    return [
+        f"acs:ram:*:*:policy/{CUSTOM_POLICY_PREFIX}{name}-*" for name in sorted(_catalog(scope).templates)
+    ]
+
+
+def _read(scope: Scope) -> list[Statement]:
+    return [{"Effect": "Allow", "Action": READ_USERS, "Resource": ALL_USERS}]
+
+
+def _provision(scope: Scope) -> list[Statement]:
+    users = scope.users
+    return [
+        {"Effect": "Allow", "Action": "ram:CreateUser", "Resource": ALL_USERS},
+        {
+            "Effect": "Allow",
+            "Action": [
+                "ram:TagResources",
+                "ram:CreateLoginProfile",
+                "ram:GetLoginProfile",
+                "ram:UpdateLoginProfile",
+                "ram:CreateAccessKey",
+                "ram:ListAccessKeys",
+                "ram:UpdateAccessKey",
+                "ram:DeleteAccessKey",
+            ],
+            "Resource": users,
+        },
+        {"Effect": "Allow", "Action": "ram:CreatePolicy", "Resource": _template_names(scope)},
+        {"Effect": "Allow", "Action": "ram:GetPolicy", "Resource": _template_names(scope)},
+        # references are checked before the first write: the catalog's policies and the group exist
+        {"Effect": "Allow", "Action": "ram:GetPolicy", "Resource": _grantable_system(scope)},
+        {"Effect": "Allow", "Action": "resourcemanager:GetResourceGroup", "Resource": RESOURCE_GROUPS},
+        # RAM checks both the user and the policy; ResourceManager checks the group and the policy but
+        # not the principal, so the code refuses a principal outside the prefix there (shared.scope).
+        {
+            "Effect": "Allow",
+            "Action": "ram:AttachPolicyToUser",
+            "Resource": [users, *_grantable(scope, "account")],
+        },
+        {
+            "Effect": "Allow",
+            "Action": "resourcemanager:AttachPolicy",
+            "Resource": [RESOURCE_GROUPS, *_grantable(scope, "resource_group")],
+        },
+        {"Effect": "Allow", "Action": ["ram:GetAccountAlias", "ram:GetPasswordPolicy"], "Resource": "*"},
+    ]
+
+
+def _take_away(scope: Scope) -> list[Statement]:
+    """Remove grants and disable access, on managed users only; delete rendered policies nobody uses."""
+    users = scope.users
+    return [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "ram:ListPoliciesForUser",
+                "ram:ListAccessKeys",
+                "ram:GetAccessKeyLastUsed",
+                "ram:UpdateAccessKey",
+                "ram:GetLoginProfile",
+                "ram:DeleteLoginProfile",
+            ],
+            "Resource": users,
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["ram:DetachPolicyFromUser", "resourcemanager:DetachPolicy"],
+            "Resource": [users, RESOURCE_GROUPS, ANY_POLICY],
+        },
+        {"Effect": "Allow", "Action": "resourcemanager:ListPolicyAttachments", "Resource": RESOURCE_GROUPS},
+        # resource-group grants name the principal `<user>@<alias>.onaliyun.com`
+        {"Effect": "Allow", "Action": "ram:GetAccountAlias", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": ["ram:ListEntitiesForPolicy", "ram:DeletePolicy"],
+            "Resource": _template_names(scope),
+        },
+    ]
+
+
+def _delete_users(scope: Scope) -> list[Statement]:
+    users = scope.users
+    return [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "ram:DeleteAccessKey",
+                "ram:ListGroupsForUser",
+                "ram:GetUserMFAInfo",
+                "ram:UnbindMFADevice",
+                "ram:DeleteUser",
+                "ram:TagResources",
+            ],
+            "Resource": users,
+        },
+        {
+            "Effect": "Allow",
+            "Action": "ram:RemoveUserFromGroup",
+            "Resource": [users, "acs:ram:*:*:group/*"],
+        },
+        {"Effect": "Allow", "Action": "ram:DeleteVirtualMFADevice", "Resource": "acs:ram:*:*:mfa/*"},
+    ]
+
+
+def _vend(scope: Scope) -> list[Statement]:
+    return [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": VENDED_ROLE_PATTERN},
+        {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": FUNCTION_ROLE_PATTERN},
+    ]
+
+
+DUTIES: dict[str, Callable[[Scope], list[Statement]]] = {
+    "read": _read,
+    "provision": _provision,
+    "take-away": _take_away,
+    "delete-users": _delete_users,
+    "vend": _vend,
+}
+
+
+@dataclass(frozen=True)
+class FunctionRole:
+    """A function's role: its duties, and the functions it hands events to (fc:InvokeFunction)."""
+
+    function: str
+    duties: tuple[str, ...] = ()
+    invokes: tuple[str, ...] = ()
+    summary: str = ""
+
+    @property
+    def role(self) -> str:
+        return f"{ROLE_PREFIX}{self.function}"
+
+
+ROLES: dict[str, FunctionRole] = {
+    r.function: r
+    for r in (
+        # user-requested carries out an auto-approved ticket at once: it provisions like access-approved.
+        FunctionRole(
+            "user-requested", ("read", "provision"), summary="record and plan; provision auto-approved"
+        ),
+        FunctionRole("access-approved", ("read", "provision"), summary="create users, grant, enable access"),
+        FunctionRole("access-revoked", ("read", "take-away"), summary="remove one ticket's grants"),
+        FunctionRole(
+            "user-offboarded", ("read", "take-away", "delete-users"), summary="disable and delete leavers"
+        ),
+        FunctionRole(
+            "reconcile", ("read", "take-away", "delete-users"), summary="expire grants, finish deletions"
+        ),
+        FunctionRole("token-vendor", ("vend",), summary="STS sessions of the vended roles"),
+        FunctionRole(
+            "webhook-ingress",
+            invokes=("user-requested", "access-approved", "access-revoked", "user-offboarded"),
+            summary="verify, then invoke the owning function",
+        ),
+        # Reads the state store only: no cloud permission at all.
+        FunctionRole("credential-pickup", summary="hand a requester its sealed secret"),
+    )
+}
+
+
+def _merge(statements: Sequence[Statement]) -> list[Statement]:
+    """Statements with the same effect and resources become one; actions keep their first order."""
+    merged: dict[str, Statement] = {}
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        key = json.dumps([statement["Effect"], statement["Resource"]])
+        if key in merged:
+            known = merged[key]["Action"]
+            known += [a for a in actions if a not in known]
+        else:
+            merged[key] = {
+                "Effect": statement["Effect"],
+                "Action": list(actions),
+                "Resource": statement["Resource"],
+            }
+    for statement in merged.values():
+        if len(statement["Action"]) == 1:
+            statement["Action"] = statement["Action"][0]
+    return list(merged.values())
+
+
+def role_policy(function: str, scope: Scope | None = None) -> dict[str, Any]:
+    """The permissions policy of a function's role."""
+    scope = scope or Scope()
+    entry = ROLES[function]
+    statements: list[Statement] = []
+    for duty in entry.duties:
+        statements += DUTIES[duty](scope)
+    if entry.invokes:
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": "fc:InvokeFunction",
+                "Resource": [f"acs:fc:*:*:functions/{name}" for name in entry.invokes],
+            }
+        )
+    if not statements:  # a function that calls no cloud API holds nothing
+        statements = [{"Effect": "Deny", "Action": "*", "Resource": "*"}]
+    return {"Version": "1", "Statement": _merge(statements)}
+
+
+def trust_policy() -> dict[str, Any]:
+    """Only Function Compute may assume a function's role."""
+    return {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": ["fc.aliyuncs.com"]}}
+        ],
+    }
+
+
+def platform_policy() -> dict[str, Any]:
+    """FC's own use of every function role: s.yaml's Logstore and the failed-events queue."""
+    return {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "log:PostLogStoreLogs",
+                "Resource": "acs:log:*:*:project/ramflow-logs/logstore/functions",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "mns:SendMessage",
+                "Resource": "acs:mns:*:*:/queues/ramflow-failed-events/messages",
+            },
+        ],
+    }
+
+
+def text(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2) + "\n"
+
+
+def documents(scope: Scope | None = None) -> dict[Path, str]:
+    """Every deploy/ file this module renders, by path."""
+    found = {DEPLOY_DIR / f"{PLATFORM_POLICY}-policy.json": text(platform_policy())}
+    for function, entry in ROLES.items():
+        found[DEPLOY_DIR / f"{entry.role}-policy.json"] = text(role_policy(function, scope))
+        found[DEPLOY_DIR / f"{entry.role}-trust.json"] = text(trust_policy())
+    return found
+
+
+def scope_from_env() -> Scope:
+    prefix = os.environ.get("RAMFLOW_MANAGED_USER_PREFIX")
+    return Scope(managed_user_prefix=DEFAULT_MANAGED_USER_PREFIX if prefix is None else prefix)
+
+
+def write(scope: Scope | None = None) -> list[Path]:
+    written = []
+    for path, content in documents(scope or scope_from_env()).items():
+        path.write_text(content, encoding="utf-8")
+        written.append(path)
+    return written
