@@ -100,6 +100,7 @@ class Settings(BaseModel):
     @classmethod
     def _iso_duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
+
     managed_user_prefix: str = Field(
         "", description="RAMFLOW_MANAGED_USER_PREFIX: the only user names ramflow creates or changes"
     )
@@ -110,7 +111,7 @@ class Settings(BaseModel):
         None, description="RAMFLOW_FC_ENDPOINT: Function Compute API base URL for InvokeFunction"
     )
     jwt_max_age_seconds: int = Field(
-        3600, ge=60, description="RAMFLOW_JWT_MAX_AGE: token vendor refuses JWTs issued longer ago (iat)"
+        43200, ge=60, description="RAMFLOW_JWT_MAX_AGE: token vendor refuses JWTs issued longer ago (iat)"
     )
     jwt_max_lifetime_seconds: int = Field(
         86400,

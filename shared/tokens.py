@@ -12,7 +12,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ log = logging.getLogger("ramflow.tokens")
 
 ALLOWED_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256")
 MAX_TOKEN_CHARS = 8192  # a JWT from our issuers is < 2 KB; bigger ones are refused before parsing
-REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+DEFAULT_MAX_AGE_SECONDS = 43200  # RAMFLOW_JWT_MAX_AGE: a token older than this (by `iat`) is refused
+DEFAULT_MAX_LIFETIME_SECONDS = 86400  # RAMFLOW_JWT_MAX_LIFETIME: `exp - iat` above this is refused
 
 # local/dev/entitlements.yaml and jwks.json: the private half of this key is in the repository, so
 # whoever copies that configuration trusts everyone. Refused unless RAMFLOW_DEV_MODE=1.
@@ -138,6 +141,9 @@ class JwtVerifier:
         audience: str,
         leeway_seconds: int = 30,
         algorithms: Sequence[str] = ALLOWED_ALGORITHMS,
+        max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS,
+        max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS,
+        clock: Callable[[], float] = time.time,
     ):
         unknown = set(algorithms) - set(ALLOWED_ALGORITHMS)
         if unknown:
@@ -149,6 +155,9 @@ class JwtVerifier:
         self._audience = audience
         self._leeway = leeway_seconds
         self._algorithms = list(algorithms)
+        self._max_age = max_age_seconds
+        self._max_lifetime = max_lifetime_seconds
+        self._clock = clock
 
     def verify(self, token: str | None) -> Claims:
         if not token:
@@ -187,6 +196,7 @@ class JwtVerifier:
             raise AuthenticationFailed("the token's signature does not verify") from None
         except jwt.PyJWTError:
             raise AuthenticationFailed("the token is invalid") from None
+        self._check_freshness(claims)
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject.strip():
             raise AuthenticationFailed("the token's 'sub' claim must name the application")
@@ -197,6 +207,21 @@ class JwtVerifier:
             expires_at=int(claims["exp"]),
             raw=claims,
         )
+
+    def _check_freshness(self, claims: Mapping[str, Any]) -> None:
+        """A stolen token is worth little: it must be recent (`iat`) and short-lived (`exp - iat`)."""
+        issued, expires = claims["iat"], claims["exp"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (issued, expires)):
+            raise AuthenticationFailed("the token's 'iat' and 'exp' claims must be numbers")
+        now = self._clock()
+        if issued > now + self._leeway:
+            raise AuthenticationFailed("the token's 'iat' is in the future")
+        if now - issued > self._max_age + self._leeway:
+            raise AuthenticationFailed(f"the token was issued more than {self._max_age} seconds ago")
+        if expires - issued > self._max_lifetime:
+            raise AuthenticationFailed(
+                f"the token's lifetime (exp - iat) exceeds {self._max_lifetime} seconds"
+            )
 
     def _key_for(self, kid: Any, alg: str) -> PyJWK:
         """The key named by `kid`, or the only key for `alg` when the token names none."""

@@ -32,7 +32,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[StateStore]:
 
 
 def test_the_same_credentials_get_the_same_runtime(tmp_path: Path, opened: list[StateStore]) -> None:
-    settings = Settings(store=f"sqlite:///{tmp_path}/state.db")
+    settings = Settings(store=f"sqlite:///{tmp_path}/state.db", managed_user_prefix="rf-")
     assert runtime_for(settings, FIRST) is runtime_for(settings, FIRST)
     assert len(opened) == 1
 
@@ -40,7 +40,7 @@ def test_the_same_credentials_get_the_same_runtime(tmp_path: Path, opened: list[
 def test_rotated_credentials_replace_the_runtime_and_keep_its_store(
     tmp_path: Path, opened: list[StateStore]
 ) -> None:
-    settings = Settings(store=f"sqlite:///{tmp_path}/state.db")
+    settings = Settings(store=f"sqlite:///{tmp_path}/state.db", managed_user_prefix="rf-")
     first = runtime_for(settings, FIRST)
     store = first.store
     assert store.ledger.get_intent("nothing") is None

@@ -17,10 +17,11 @@ import logging
 import re
 from typing import Any
 
+from shared.cloud.gateway import account_runner
+
 from shared.audit import audit, configure_audit
 from shared.cloud.clients import CloudCredentials
 from shared.cloud.fc import FcGateway
-from shared.cloud.gateway import account_runner
 from shared.config import Settings
 from shared.errors import BadRequest, ConfigError, FlowFailed, ValidationFailed
 from shared.fc import HttpEvent, deadline_of, http_reply, request_id_of

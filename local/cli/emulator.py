@@ -14,6 +14,7 @@ from local.emulator.core import (
     DEFAULT_ROOT_KEY_SECRET,
     Emulator,
 )
+from local.emulator.enforcement import enforce
 from local.emulator.server import EmulatorServer
 
 
@@ -39,6 +40,11 @@ def emulator(
     seed: bool = typer.Option(
         True, "--seed/--no-seed", help="Create the resource groups the sample events in events/ name."
     ),
+    enforce_policies: bool = typer.Option(
+        False,
+        "--enforce",
+        help="Evaluate every non-root caller's RAM policies on every call (NoPermission when not allowed).",
+    ),
 ) -> None:
     """Run the RAM / IMS / STS / ResourceManager emulator until interrupted."""
     emu = Emulator(
@@ -49,6 +55,8 @@ def emulator(
         qps=qps,
         fault_rate=fault_rate,
     )
+    if enforce_policies:
+        enforce(emu)
     with port_guard("--port", host, port):
         server = EmulatorServer(emu, host=host, port=port)
     if seed:
@@ -58,8 +66,9 @@ def emulator(
         if config.account.id in emu.accounts:
             seed_resource_groups(config, emulator=emu)
     console = Console()
+    mode = ", policies enforced" if enforce_policies else ""
     console.print(
-        f"emulator ready on {server.endpoint} (account {account_id}, alias {account_alias}); "
+        f"emulator ready on {server.endpoint} (account {account_id}, alias {account_alias}{mode}); "
         f"control: {server.endpoint}/emulator-api/ (reset, clock, recorder, faults)",
         highlight=False,
         soft_wrap=True,

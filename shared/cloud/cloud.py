@@ -14,9 +14,9 @@ from shared.cloud.resource_manager import ResourceManagerGateway
 from shared.cloud.retry import CallStats, CloudRunner, RetryPolicy
 from shared.cloud.sts import StsGateway
 from shared.config import Settings
+from shared.scope import UserScope
 from shared.store.base import KeyValueBackend
 from shared.store.budget import budget_store
-from shared.scope import UserScope
 
 if TYPE_CHECKING:
     from shared.cloud.eventbridge import EventBridgeGateway

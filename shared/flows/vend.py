@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from shared.entitlements import Entitlements, RoleGrant
 from shared.errors import AssumeRoleFailed, CloudError
-from shared.tokens import JwtVerifier, load_jwks
+from shared.tokens import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_LIFETIME_SECONDS, JwtVerifier, load_jwks
 
 log = logging.getLogger("ramflow.vend")
 
@@ -154,6 +154,8 @@ class TokenVendor:
         verifier: JwtVerifier | None = None,
         cache: CredentialCache | None = None,
         clock: Callable[[], float] = time.time,
+        max_token_age: int = DEFAULT_MAX_AGE_SECONDS,
+        max_token_lifetime: int = DEFAULT_MAX_LIFETIME_SECONDS,
     ):
         self.entitlements = entitlements
         self.verifier = verifier or JwtVerifier(
@@ -161,6 +163,9 @@ class TokenVendor:
             issuer=entitlements.issuer,
             audience=entitlements.audience,
             leeway_seconds=entitlements.leeway_seconds,
+            max_age_seconds=max_token_age,
+            max_lifetime_seconds=max_token_lifetime,
+            clock=clock,
         )
         self.cache = cache or CredentialCache(clock)
         self._clock = clock

@@ -42,13 +42,23 @@ class TokenVendorFunction:
         """One vendor per warm instance (rebuilt only if the configured files change)."""
         if settings.entitlements_path is None:
             raise ConfigError("RAMFLOW_ENTITLEMENTS is not set: the token vendor has no entitlements")
-        key = (str(settings.entitlements_path), str(settings.catalog_path))
+        key = (
+            str(settings.entitlements_path),
+            str(settings.catalog_path),
+            str(settings.jwt_max_age_seconds),
+            str(settings.jwt_max_lifetime_seconds),
+        )
         with self._lock:
             if self._vendor is None or self._vendor[0] != key:
                 entitlements = Entitlements.load(
                     settings.entitlements_path, renderer=catalog_renderer(settings.catalog_path)
                 )
-                self._vendor = (key, TokenVendor(entitlements))
+                vendor = TokenVendor(
+                    entitlements,
+                    max_token_age=settings.jwt_max_age_seconds,
+                    max_token_lifetime=settings.jwt_max_lifetime_seconds,
+                )
+                self._vendor = (key, vendor)
             return self._vendor[1]
 
     def sts_for(self, settings: Settings, credentials: CloudCredentials) -> RoleAssumer:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from local.testing import REPO
@@ -20,6 +21,9 @@ from shared.config import Settings
 
 KEY_ID, SECRET = "AKTEST", "secret-for-test"
 READY = re.compile(r"emulator ready on (http://127\.0\.0\.1:\d+) ")
+READ_USERS = (
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":["ram:GetUser","ram:ListUsers"],"Resource":"*"}]}'
+)
 STARTUP_TIMEOUT = 30.0
 
 
@@ -78,3 +82,32 @@ def test_emulator_command_serves_its_root_key_and_alias() -> None:
         with pytest.raises(ClientException) as info:
             wrong.ram.get_account_alias()
         assert info.value.code == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize("enforced", [True, False])
+def test_enforce_makes_every_non_root_caller_hold_a_policy(enforced: bool) -> None:
+    """`--enforce`: a RAM user's key may do what its policies allow and gets NoPermission otherwise;
+    the root key is never refused. Without it, every authenticated caller may do anything."""
+    args = ("--root-key", f"{KEY_ID}:{SECRET}", *(("--enforce",) if enforced else ()))
+    with emulator_process(*args) as endpoint:
+        settings = Settings(cloud_endpoint=endpoint)
+        root = CloudClients(settings, CloudCredentials(KEY_ID, SECRET)).ram
+        root.create_user(ram_models.CreateUserRequest(user_name="reader"))
+        root.create_policy(
+            ram_models.CreatePolicyRequest(policy_name="read-users", policy_document=READ_USERS)
+        )
+        root.attach_policy_to_user(
+            ram_models.AttachPolicyToUserRequest(
+                policy_type="Custom", policy_name="read-users", user_name="reader"
+            )
+        )
+        key = root.create_access_key(ram_models.CreateAccessKeyRequest(user_name="reader")).body.access_key
+        reader = CloudClients(settings, CloudCredentials(key.access_key_id, key.access_key_secret)).ram
+
+        assert reader.get_user(ram_models.GetUserRequest(user_name="reader")).body.user.user_name == "reader"
+        if enforced:
+            with pytest.raises(ClientException) as info:
+                reader.create_access_key(ram_models.CreateAccessKeyRequest(user_name="reader"))
+            assert info.value.code == "NoPermission"
+        else:
+            reader.create_access_key(ram_models.CreateAccessKeyRequest(user_name="reader"))

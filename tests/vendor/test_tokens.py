@@ -71,6 +71,52 @@ def test_a_token_not_valid_yet_is_refused(verifier: JwtVerifier, mint: Mint) -> 
         verifier.verify(mint("demo-app", nbf=int(time.time()) + 600))
 
 
+def test_a_token_without_iat_is_refused(verifier: JwtVerifier, mint: Mint) -> None:
+    with pytest.raises(AuthenticationFailed, match="'iat'"):
+        verifier.verify(mint(iat=None))
+
+
+def test_a_token_older_than_the_maximum_age_is_refused(jwks: dict[str, Any], mint: Mint) -> None:
+    verifier = JwtVerifier(
+        load_jwks(jwks), issuer=ISSUER, audience=AUDIENCE, leeway_seconds=30, max_age_seconds=600
+    )
+    now = int(time.time())
+    assert verifier.verify(mint(iat=now - 600, ttl=600)).subject == "demo-app"
+    with pytest.raises(AuthenticationFailed, match="issued more than 600 seconds ago"):
+        verifier.verify(mint(iat=now - 700, ttl=600))
+    with pytest.raises(AuthenticationFailed, match="not valid yet"):
+        verifier.verify(mint(iat=now + 120))
+
+
+def test_a_token_living_longer_than_the_maximum_lifetime_is_refused(jwks: dict[str, Any], mint: Mint) -> None:
+    verifier = JwtVerifier(load_jwks(jwks), issuer=ISSUER, audience=AUDIENCE, max_lifetime_seconds=3600)
+    assert verifier.verify(mint(ttl=3600)).subject == "demo-app"
+    with pytest.raises(AuthenticationFailed, match="lifetime"):
+        verifier.verify(mint(ttl=3601))
+    ten_years = JwtVerifier(load_jwks(jwks), issuer=ISSUER, audience=AUDIENCE)  # the defaults
+    with pytest.raises(AuthenticationFailed, match="lifetime"):
+        ten_years.verify(mint(ttl=10 * 365 * 86400))
+
+
+def test_the_settings_bound_the_deployed_vendor(monkeypatch: pytest.MonkeyPatch, mint: Mint) -> None:
+    from shared.config import Settings
+
+    settings = Settings.from_env({"RAMFLOW_JWT_MAX_AGE": "120", "RAMFLOW_JWT_MAX_LIFETIME": "900"})
+    assert (settings.jwt_max_age_seconds, settings.jwt_max_lifetime_seconds) == (120, 900)
+    assert (Settings().jwt_max_age_seconds, Settings().jwt_max_lifetime_seconds) == (
+        tokens.DEFAULT_MAX_AGE_SECONDS,
+        tokens.DEFAULT_MAX_LIFETIME_SECONDS,
+    )
+
+
+def test_dev_tokens_are_acceptable_at_their_longest() -> None:
+    """`ramflow dev-token --ttl` goes up to 86400 s: exactly the default maximum lifetime."""
+    from local.dev import mint_dev_token
+
+    verifier = JwtVerifier(load_jwks(DEV_JWKS), issuer=tokens.DEV_ISSUER, audience="ramflow-token-vendor")
+    assert verifier.verify(mint_dev_token("demo-app", ttl=86400)).subject == "demo-app"
+
+
 def test_signature_must_verify(verifier: JwtVerifier, mint: Mint) -> None:
     header, payload, _ = mint("demo-app").split(".")
     other = mint("ops-app").split(".")[2]

@@ -6,7 +6,7 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,11 @@ import pytest
 from standardwebhooks import Webhook
 
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
+from local.fcruntime.credentials import StaticCredentials
+from local.fcruntime.runtime import FcRuntime
+from local.fcruntime.signing import EmulatorKeys
 from local.invoke import invoke
+from shared.cloud.clients import CloudCredentials
 from shared.fc import FcContext, FcFunction
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -81,16 +85,29 @@ Deliver = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def ingress_env(emulator_server, tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
-    """What the deployed ingress sees, pointed at the emulator, a fresh store and two secrets."""
-    monkeypatch.setenv("RAMFLOW_CLOUD_ENDPOINT", emulator_server.endpoint)
-    monkeypatch.setenv("RAMFLOW_STORE", f"sqlite:///{tmp_path}/state.db")
-    monkeypatch.setenv("RAMFLOW_AUDIT_PATH", str(tmp_path / "audit.jsonl"))
-    monkeypatch.setenv("RAMFLOW_RATE_LIMIT_QPS", "1000")
-    monkeypatch.setenv("RAMFLOW_WEBHOOK_SECRET", f"{NEW_SECRET},{OLD_SECRET}")
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ROOT_KEY_ID)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ROOT_KEY_SECRET)
-    return tmp_path
+def ingress_env(emulator_server, tmp_path, monkeypatch) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+    """What the deployed ingress sees, pointed at the emulator, a fresh store and two secrets; the
+    functions it hands events to are served by a local FC runtime (its InvokeFunction endpoint)."""
+    environment = {
+        "RAMFLOW_CLOUD_ENDPOINT": emulator_server.endpoint,
+        "RAMFLOW_STORE": f"sqlite:///{tmp_path}/state.db",
+        "RAMFLOW_AUDIT_PATH": str(tmp_path / "audit.jsonl"),
+        "RAMFLOW_RATE_LIMIT_QPS": "1000",
+        "RAMFLOW_WEBHOOK_SECRET": f"{NEW_SECRET},{OLD_SECRET}",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ROOT_KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ROOT_KEY_SECRET,
+    }
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    root = CloudCredentials(DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET)
+    with FcRuntime(
+        keys=EmulatorKeys(emulator_server.emulator),
+        credentials=StaticCredentials(root),
+        environment=environment,
+        account_id=emulator_server.emulator.default_account_id,
+    ) as functions:
+        monkeypatch.setenv("RAMFLOW_FC_ENDPOINT", functions.endpoint)
+        yield tmp_path
 
 
 @pytest.fixture
