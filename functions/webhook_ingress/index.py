@@ -21,6 +21,7 @@ from shared.cloud.gateway import account_runner
 
 from shared.audit import audit, configure_audit
 from shared.cloud.clients import CloudCredentials
+from shared.cloud.cloud import account_runner
 from shared.cloud.fc import FcGateway
 from shared.config import Settings
 from shared.errors import BadRequest, ConfigError, FlowFailed, ValidationFailed
