@@ -82,3 +82,42 @@ def test_the_token_vendor_holds_nothing_in_ram() -> None:
     document = json.loads((DEPLOY / "ramflow-fn-token-vendor-policy.json").read_text())
     actions = {s["Action"] for s in document["Statement"]}
     assert actions == {"sts:AssumeRole"}
+
+
+@pytest.mark.parametrize(
+    ("function", "action", "resource", "expected"),
+    [
+        ("access-approved", "ram:CreateUser", "acs:ram:*:5123:user/*", "Allow"),  # RAM: the collection
+        ("access-approved", "ram:CreateAccessKey", "acs:ram:*:5123:user/rf-alice", "Allow"),
+        ("access-approved", "ram:CreateAccessKey", "acs:ram:*:5123:user/alice", None),
+        ("access-approved", "ram:CreateAccessKey", "acs:ram:*:5123:user/*", None),
+        ("access-approved", "ram:CreatePolicy", "acs:ram:*:5123:policy/ramflow-evil", None),
+        (
+            "access-approved",
+            "ram:CreatePolicy",
+            "acs:ram:*:5123:policy/ramflow-kafka-instance-readonly-ab12",
+            "Allow",
+        ),
+        ("access-revoked", "ram:DetachPolicyFromUser", "acs:ram:*:5123:user/ops-admin", None),
+        ("user-offboarded", "ram:DeleteUser", "acs:ram:*:5123:user/rf-leaver", "Allow"),
+        ("user-offboarded", "ram:CreateAccessKey", "acs:ram:*:5123:user/rf-leaver", None),
+        ("token-vendor", "sts:AssumeRole", "acs:ram::5123:role/ramflow-kafka-reader", "Allow"),
+        ("token-vendor", "sts:AssumeRole", "acs:ram::5123:role/ramflow-fn-access-approved", "Deny"),
+        (
+            "webhook-ingress",
+            "fc:InvokeFunction",
+            "acs:fc:cn-hangzhou:5123:functions/access-approved",
+            "Allow",
+        ),
+        ("webhook-ingress", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/reconcile", None),
+    ],
+)
+def test_the_documents_mean_what_the_security_model_says(
+    function: str, action: str, resource: str, expected: str | None
+) -> None:
+    """Evaluated as RAM does (wildcards inside ARNs, Deny over Allow) by the emulator's evaluator."""
+    from local.emulator.enforcement import NamedPolicy, RequestContext, evaluate
+
+    document = json.loads((DEPLOY / f"{roles.ROLES[function].role}-policy.json").read_text())
+    effect, _ = evaluate([NamedPolicy(function, document)], action, resource, RequestContext(action, {}, 0.0))
+    assert effect == expected

@@ -1,9 +1,12 @@
 """STS itself (no policy enforcement switched on) lets the seeded callers assume what they must:
-the local FC identity the functions' role, and a session of that role every vended role."""
+the local FC identity every function's role, and a session of the token vendor's role every vended
+role; no other function's role may assume one."""
 
 from __future__ import annotations
 
+import pytest
 from alibabacloud_sts20150401 import models as sts_models
+from Tea.exceptions import TeaException
 
 from local.emulator.core import Emulator
 from local.seed import DevConfig, seed
@@ -28,9 +31,12 @@ def test_the_seeded_callers_hold_sts_assume_role_for_what_they_assume(
     assert emulator.authorizer is None  # STS checks the caller's permission on its own
 
     fc = CloudClients(root_clients.settings, result.fc_identity)
-    functions = _assume(fc, result.functions_role_arn, "fc-local")
+    sessions = {function: _assume(fc, arn, "fc-local") for function, arn in result.function_roles.items()}
     vended = {g.role_arn: g.external_id for g in Entitlements.load(config.entitlements).roles.values()}
-    assert vended
+    assert vended and set(sessions) >= {"token-vendor", "access-approved"}
     for arn, external_id in vended.items():
-        who = _assume(functions, arn, "app", external_id).sts.get_caller_identity().body.arn
+        who = _assume(sessions["token-vendor"], arn, "app", external_id).sts.get_caller_identity().body.arn
         assert who.endswith(f":assumed-role/{arn.rsplit('/', 1)[1]}/app")
+        with pytest.raises(TeaException) as refused:
+            _assume(sessions["access-approved"], arn, "app", external_id)
+        assert refused.value.code == "NoPermission"
