@@ -100,9 +100,9 @@ RULES: tuple[Rule, ...] = (
 )
 
 AUDIT_QUERY = (
-    "ticket.completed | select json_extract_scalar(content, '$.details.user') as user_name group by user_name"
+    'message.action: ticket.completed | select "message.details.user" as user_name group by user_name'
 )
-"""ramflow's audit lines (one JSON object per line, logger `ramflow.audit`) in the functions' Logstore."""
+"""ramflow's audit lines in the functions' Logstore, with the index of README "Audit and logs"."""
 
 
 def _query(store: str, query: str) -> dict[str, Any]:
