@@ -31,6 +31,13 @@ def invoke(
     cloud = check_endpoint(cloud)
     if cloud:
         os.environ["RAMFLOW_CLOUD_ENDPOINT"] = cloud
+    if not os.environ.get("RAMFLOW_MANAGED_USER_PREFIX") and "RAMFLOW_ALLOW_UNSCOPED_USERS" not in os.environ:
+        # Neither chosen: the development configuration's choice, as `ramflow serve` runs (the functions
+        # still warn that they run unscoped). A deployment's profile sets the prefix.
+        from local.seed import DevConfig
+
+        unscoped = DevConfig.load().environment.get("RAMFLOW_ALLOW_UNSCOPED_USERS", "false")
+        os.environ["RAMFLOW_ALLOW_UNSCOPED_USERS"] = unscoped
     where = target(cloud=cloud)
     try:
         body = event.read_bytes()
