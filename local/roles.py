@@ -130,6 +130,7 @@ def _provision(scope: Scope) -> list[Statement]:
                 "ram:ListAccessKeys",
                 "ram:UpdateAccessKey",
                 "ram:DeleteAccessKey",
+                "ram:GetAccessKeyLastUsed",
             ],
             "Resource": users,
         },

@@ -20,6 +20,7 @@ from shared.handler import Flow, FlowFailed
 from shared.models.events import (
     ACCESS_APPROVED,
     ACCESS_REVOKED,
+    KEY_ROTATION_REQUESTED,
     USER_OFFBOARDED,
     USER_REHIRED,
     USER_REQUESTED,
@@ -33,6 +34,7 @@ OWNER: dict[str, str] = {
     ACCESS_REVOKED: "access-revoked",
     USER_OFFBOARDED: "user-offboarded",
     USER_REHIRED: "user-offboarded",
+    KEY_ROTATION_REQUESTED: "access-approved",  # a new key: only the provisioning role creates keys
 }
 """CloudEvent type → the function that owns it (s.yaml's EventBridge filters say the same)."""
 

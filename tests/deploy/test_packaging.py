@@ -284,7 +284,7 @@ def _run_every_package(
 
     # The requester collects the sealed secret of the ticket user-requested completed, with a token of
     # the organisation's identity provider naming them (here the same issuer and key).
-    pickup_auth = tmp_path / "pickup-auth.yaml"
+    pickup_auth = Path(env["HOME"]) / "pickup-auth.yaml"
     pickup_auth.write_text(json.dumps({k: packaged_entitlements[k] for k in ("issuer", "audience", "jwks")}))
     requester_token = mint(signing_key, packaged_entitlements, "frank@example.com")
     request = json.loads(

@@ -177,9 +177,9 @@ def run_the_lifecycle(life: Lifecycle, monkeypatch: pytest.MonkeyPatch) -> None:
 
     # Its key is rotated on request (a second key, sealed to the owner), and a reconcile pass evaluates
     # the AccessKey rules (GetAccessKeyLastUsed) while the overlap runs.
-    rotation = sample("key-rotation-requested.json", user_name="orders-etl")
+    rotation = sample("key-rotation-requested.json", user_name=PROGRAMMATIC_USER)
     assert life.webhook(rotation, "msg_2001_rotate").status_code == 200
-    assert len(users["orders-etl"].access_keys) == 2
+    assert len(users[PROGRAMMATIC_USER].access_keys) == 2
     tick = {"triggerTime": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "every-15-minutes"}
     assert life.invoke("reconcile", tick)["errors"] == []
 
