@@ -17,8 +17,6 @@ import logging
 import re
 from typing import Any
 
-from shared.cloud.gateway import account_runner
-
 from shared.audit import audit, configure_audit
 from shared.cloud.clients import CloudCredentials
 from shared.cloud.cloud import account_runner

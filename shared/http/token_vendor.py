@@ -35,7 +35,7 @@ class TokenVendorFunction:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._vendor: tuple[tuple[str, str], TokenVendor] | None = None
+        self._vendor: tuple[tuple[str, ...], TokenVendor] | None = None
         self._gateways: dict[tuple[str, str, str | None], RoleAssumer] = {}
 
     def vendor_for(self, settings: Settings) -> TokenVendor:
