@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import yaml
 from alibabacloud_ram20150501 import models as ram_models
-from alibabacloud_resourcemanager20200331 import models as rm_models
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from local.emulator.core import Emulator
@@ -32,11 +31,12 @@ from local.roles import FUNCTION_ROLE_PATTERN, ROLES, Scope, role_policy
 from shared.cloud import Cloud
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.entitlements import Entitlements
-from shared.errors import ConfigError, EntityAlreadyExists, EntityNotFound
+from shared.errors import ConfigError, EntityAlreadyExists
 
 T = TypeVar("T")
 
 DEV_DIR = Path(__file__).resolve().parent / "dev"
+GROUP_READY_WAIT_SECONDS = 30.0  # a group answers Creating for a while after CreateResourceGroup
 DEV_CONFIG = DEV_DIR / "ramflow-dev.yaml"
 
 
@@ -212,11 +212,18 @@ def vendor_policy_document(vended: list[str], scope: Scope | None = None) -> dic
 
 
 def seed_resource_groups(
-    config: DevConfig, *, emulator: Emulator | None = None, root: CloudClients | None = None
+    config: DevConfig,
+    *,
+    emulator: Emulator | None = None,
+    root: CloudClients | None = None,
+    ready_wait_seconds: float = GROUP_READY_WAIT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """The resource groups the sample events name, so they complete as written; returns the ids still
-    missing. The API cannot choose a group's id, so only an emulator in this process gets them created;
-    another endpoint is only checked (GetResourceGroup)."""
+    missing. The API cannot choose a group's id, so only an emulator in this process gets them created
+    (already `OK`: they stand for groups the account has); another endpoint is only checked
+    (GetResourceGroup), and a group still `Creating` there is waited for, up to `ready_wait_seconds`,
+    since the events use it at once."""
     missing = []
     for group_id, group in config.resource_groups.items():
         if emulator is not None and config.account.id in emulator.accounts:
@@ -224,20 +231,26 @@ def seed_resource_groups(
             with emulator.lock:
                 if group_id not in backend.resource_groups:
                     backend.create_resource_group(
-                        group.name, group.display_name or group.name, emulator.clock(), group_id=group_id
+                        group.name,
+                        group.display_name or group.name,
+                        emulator.clock(),
+                        group_id=group_id,
+                        ready_after=0.0,
                     )
             continue
         if root is None:
             missing.append(group_id)
             continue
-        request = rm_models.GetResourceGroupRequest(resource_group_id=group_id)
-        try:
-            Cloud(root).runner.call(
-                "GetResourceGroup",
-                lambda client=root.resource_manager, r=request: client.get_resource_group(r),  # type: ignore[misc]
-            )
-        except EntityNotFound:
-            missing.append(group_id)
+        rm = Cloud(root).rm
+        waited, delay = 0.0, 0.5
+        while True:
+            found = rm.get_resource_group(group_id)
+            if found is None or found.status != "Creating" or waited + delay > ready_wait_seconds:
+                break
+            sleep(delay)
+            waited, delay = waited + delay, min(delay * 2, 4.0)
+        if found is None or found.status != "OK":
+            missing.append(group_id)  # absent, still Creating, or being deleted: the events would fail
     return missing
 
 

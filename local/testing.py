@@ -29,9 +29,15 @@ ROOT_CREDENTIALS = CloudCredentials(DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
 REPO = Path(__file__).resolve().parents[1]
 
 
+def emulator_for_tests() -> Emulator:
+    """An emulator for tests: new resource groups are `OK` at once (the tests of the `Creating`
+    phase, and of ramflow waiting it out, set `resource_group_ready_seconds` themselves)."""
+    return Emulator(resource_group_ready_seconds=0)
+
+
 @pytest.fixture
 def emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(Emulator()) as server:
+    with EmulatorServer(emulator_for_tests()) as server:
         yield server
 
 
@@ -53,7 +59,7 @@ def root_clients(cloud_settings: Settings) -> CloudClients:
 
 @pytest.fixture
 def mocked_cloud() -> Iterator[tuple[Emulator, CloudClients]]:
-    with mock_cloud() as emulator:
+    with mock_cloud(emulator_for_tests()) as emulator:
         yield emulator, CloudClients(Settings(cloud_endpoint=IN_PROCESS_ENDPOINT), ROOT_CREDENTIALS)
 
 

@@ -15,6 +15,7 @@ from local.emulator.core import (
     Emulator,
 )
 from local.emulator.enforcement import enforce
+from local.emulator.resourcemanager.models import DEFAULT_READY_SECONDS
 from local.emulator.server import EmulatorServer
 
 
@@ -45,6 +46,9 @@ def emulator(
         "--enforce",
         help="Evaluate every non-root caller's RAM policies on every call (NoPermission when not allowed).",
     ),
+    resource_group_ready_seconds: float = typer.Option(
+        DEFAULT_READY_SECONDS, min=0.0, help="How long a new resource group answers Creating; 0: OK at once."
+    ),
 ) -> None:
     """Run the RAM / IMS / STS / ResourceManager emulator until interrupted."""
     emu = Emulator(
@@ -54,6 +58,7 @@ def emulator(
         latency_ms=latency_ms,
         qps=qps,
         fault_rate=fault_rate,
+        resource_group_ready_seconds=resource_group_ready_seconds,
     )
     if enforce_policies:
         enforce(emu)

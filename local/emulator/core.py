@@ -234,7 +234,9 @@ class Emulator:
         qps: float | None = None,
         fault_rate: float = 0.0,
         seed: int | None = None,
+        resource_group_ready_seconds: float | None = None,
     ):
+        from local.emulator.resourcemanager.models import DEFAULT_READY_SECONDS
         from local.emulator.services import all_services
 
         self.lock = threading.RLock()
@@ -247,6 +249,10 @@ class Emulator:
         self.hooks: list[Callable[[str, str], None]] = []  # (when, action) at each call's boundaries
         self.reset_hooks: list[Callable[[Emulator], None]] = []  # e.g. `ramflow serve` re-seeds its account
         self._clock_offset = 0.0
+        # How long a new resource group answers `Creating` before `OK` (0: at once, for tests).
+        self.resource_group_ready_seconds = (
+            DEFAULT_READY_SECONDS if resource_group_ready_seconds is None else resource_group_ready_seconds
+        )
         self._nonces: OrderedDict[str, float] = OrderedDict()
         self.default_account_id = account_id
         self.add_account(account_id, account_alias, root_key)

@@ -7,9 +7,17 @@ from typing import Literal
 from alibabacloud_resourcemanager20200331 import models as rm
 
 from shared.cloud.base import CloudModel, SdkGateway, Timestamp, by_page_number, nested
+from shared.errors import CloudError
 from shared.scope import UserScope
 
 PrincipalType = Literal["IMSUser", "IMSGroup", "ServiceRole"]
+
+# AttachPolicy answers this (409) for a group "being created or deleted" (AttachPolicy's error codes,
+# https://www.alibabacloud.com/help/en/resource-management/developer-reference/api-attachpolicy). A
+# new group answers `Creating` for a while before it is usable (CreateResourceGroup's example), so a
+# grant on a group created just before the ticket waits for it, for up to READY_WAIT_SECONDS.
+GROUP_NOT_READY = "Invalid.ResourceGroup.Status"
+READY_WAIT_SECONDS = 30.0
 
 
 class PolicyAttachment(CloudModel):
@@ -32,6 +40,8 @@ class ResourceManagerGateway(SdkGateway):
     """`principal_name` is as ResourceManager spells it: `alice@<alias>.onaliyun.com` for a RAM user."""
 
     scope: UserScope = UserScope()  # Cloud sets the configured one: grants outside it are refused
+
+    ready_wait_seconds = READY_WAIT_SECONDS
 
     def get_resource_group(self, resource_group_id: str) -> ResourceGroup | None:
         """None when it does not exist (EntityNotExists.ResourceGroup / NotFound.ResourceGroup).
@@ -61,7 +71,16 @@ class ResourceManagerGateway(SdkGateway):
             principal_name=principal_name,
             principal_type=principal_type,
         )
-        self._call(self._sdk.attach_policy, request)
+        waited, delay = 0.0, 0.25
+        while True:
+            try:
+                self._call(self._sdk.attach_policy, request)
+                return
+            except CloudError as exc:
+                if exc.code != GROUP_NOT_READY or waited + delay > self.ready_wait_seconds:
+                    raise
+            self._runner.wait(delay)  # the group is still Creating: it turns OK on its own
+            waited, delay = waited + delay, min(delay * 2, 4.0)
 
     def detach_policy(
         self,

@@ -180,6 +180,12 @@ class CloudRunner:
             self.stats.add(retries=1, backoff_wait=delay)
             self._sleep(delay)
 
+    def wait(self, seconds: float) -> None:
+        """Sleep between calls for a reason the cloud documents (e.g. a resource still being created),
+        counted with the backoff waits."""
+        self.stats.add(backoff_wait=seconds)
+        self._sleep(seconds)
+
     def _judge(self, action: str, error: CloudError, attempt: int, idempotent: bool) -> CloudError | None:
         """None to try again, else the error to raise (throttling is handled by the caller)."""
         if error.retryable and not idempotent:

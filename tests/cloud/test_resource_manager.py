@@ -6,9 +6,11 @@ import pytest
 from alibabacloud_resourcemanager20200331 import models as rm_models
 
 from local.emulator.core import Emulator
-from shared.cloud import Cloud, PolicyAttachment
+from shared.cloud import Cloud, CloudRunner, PolicyAttachment
 from shared.cloud.clients import CloudClients
-from shared.errors import EntityAlreadyExists, EntityNotFound
+from shared.cloud.ratelimit import TokenBucket
+from shared.config import Settings
+from shared.errors import CloudError, EntityAlreadyExists, EntityNotFound
 
 
 @pytest.fixture
@@ -58,3 +60,43 @@ def test_listing_follows_every_page(cloud: Cloud, group_id: str, emulator: Emula
     found = cloud.rm.list_policy_attachments(resource_group_id=group_id)
     assert sorted(a.principal_name.partition("@")[0] for a in found) == names
     assert len(calls("ListPolicyAttachments")) == 3
+
+
+# --- a group created just before the grant -------------------------------------------------------
+def test_a_grant_waits_for_a_group_that_is_still_creating(
+    emulator: Emulator, cloud_settings: Settings, root_clients: CloudClients, alice: str
+) -> None:
+    """The group answers Creating for 2 s; each wait the gateway asks for moves the emulator's clock."""
+    emulator.resource_group_ready_seconds = 2.0
+    group_id = root_clients.resource_manager.create_resource_group(
+        rm_models.CreateResourceGroupRequest(name="fresh", display_name="Fresh")
+    ).body.resource_group.id
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        emulator.advance(seconds)
+
+    cloud = Cloud(root_clients, cloud_settings, runner=CloudRunner(TokenBucket(1000.0), sleep=sleep))
+
+    cloud.rm.attach_policy(group_id, "AliyunKafkaReadOnlyAccess", "System", alice)
+
+    assert [a.resource_group_id for a in cloud.rm.list_policy_attachments(principal_name=alice)] == [group_id]
+    assert 2.0 <= sum(sleeps) <= 2.0 + 4.0  # waited it out, one backoff step at most beyond
+    outcomes = [c.outcome for c in emulator.recorder.calls if c.action == "AttachPolicy"]
+    assert outcomes[-1] == "OK" and set(outcomes[:-1]) == {"Invalid.ResourceGroup.Status"}
+
+
+def test_a_group_that_never_becomes_usable_fails_the_grant_in_bounded_time(
+    emulator: Emulator, cloud: Cloud, root_clients: CloudClients, alice: str, sleeps: list[float]
+) -> None:
+    emulator.resource_group_ready_seconds = 3600.0
+    group_id = root_clients.resource_manager.create_resource_group(
+        rm_models.CreateResourceGroupRequest(name="stuck", display_name="Stuck")
+    ).body.resource_group.id
+
+    with pytest.raises(CloudError) as info:
+        cloud.rm.attach_policy(group_id, "AliyunKafkaReadOnlyAccess", "System", alice)
+
+    assert info.value.code == "Invalid.ResourceGroup.Status"
+    assert sum(sleeps) <= cloud.rm.ready_wait_seconds

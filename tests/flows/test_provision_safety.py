@@ -108,7 +108,7 @@ def test_a_failure_after_each_cloud_call_then_a_replay_converges(
     baseline, nth, stops = None, 0, 0
     while True:
         nth += 1
-        with EmulatorServer(Emulator()) as server:
+        with EmulatorServer(Emulator(resource_group_ready_seconds=0)) as server:
             emulator = server.emulator
             monkeypatch.setenv("RAMFLOW_CLOUD_ENDPOINT", server.endpoint)
             monkeypatch.setenv("RAMFLOW_STORE", f"sqlite:///{tmp_path}/state-{nth}.db")

@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 DEFAULT_REGION = "cn-hangzhou"
 MAX_RESOURCE_GROUPS = 30
 DELETE_CHECK_SECONDS = 60.0  # the cloud checks a deleted group for resources for up to three days
+# A new group answers `Creating` (also in RegionStatuses) until it is usable: the CreateResourceGroup
+# reference's example (https://www.alibabacloud.com/help/en/resource-management/resource-group/developer-reference/api-resourcemanager-2020-03-31-createresourcegroup-rg).
+# No duration is documented, and the transition is the cloud's own (asynchronous, not driven by reads):
+# the official Terraform provider polls GetResourceGroup for `OK` every 10 s for up to 11 minutes
+# (aliyun/terraform-provider-alicloud alicloud/resource_alicloud_resource_manager_resource_group.go).
+# Locally it is a delay on the emulator's clock (`Emulator(resource_group_ready_seconds=...)`,
+# `Emulator.advance` skips it); 0 makes a group OK at once.
+DEFAULT_READY_SECONDS = 1.0
 POLICY_TYPES = ("System", "Custom")
 PRINCIPAL_KINDS: dict[str, HolderKind] = {"IMSUser": "User", "IMSGroup": "Group", "ServiceRole": "Role"}
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -68,6 +76,7 @@ class ResourceGroup:
     tags: dict[str, str] = field(default_factory=dict)
     resources: set[str] = field(default_factory=set)  # ids of cloud resources placed in the group
     delete_requested_at: float | None = None
+    ready_at: float | None = None  # while Creating: when the group turns OK
 
     @property
     def create_date(self) -> str:
@@ -141,8 +150,10 @@ class ResourceManagerBackend:
         tags: dict[str, str] | None = None,
         *,
         group_id: str | None = None,
+        ready_after: float = 0.0,
     ) -> ResourceGroup:
-        """`group_id` fixes the id (local seeding of the ids the sample events name); the API never
+        """A new group: `Creating` for `ready_after` seconds (see DEFAULT_READY_SECONDS), then `OK`.
+        `group_id` fixes the id (local seeding of the ids the sample events name); the API never
         passes one."""
         self.settle(now)
         if any(g.name == name for g in self.resource_groups.values()):
@@ -162,6 +173,8 @@ class ResourceManagerBackend:
         while group_id is None or group_id in self.resource_groups:
             group_id = new_group_id()
         group = ResourceGroup(group_id, name, display_name, self.account_id, now, tags=dict(tags or {}))
+        if ready_after > 0:
+            group.status, group.ready_at = "Creating", now + ready_after
         self.resource_groups[group.id] = group
         return group
 
@@ -199,8 +212,11 @@ class ResourceManagerBackend:
         return group
 
     def settle(self, now: float) -> None:
-        """Finish deletions whose resource check is over; grants scoped to them go too."""
+        """Finish creations whose time has come, and deletions whose resource check is over (grants
+        scoped to them go too)."""
         for group in list(self.resource_groups.values()):
+            if group.status == "Creating" and group.ready_at is not None and now >= group.ready_at:
+                group.status, group.ready_at = "OK", None
             if (
                 group.delete_requested_at is not None
                 and now >= group.delete_requested_at + DELETE_CHECK_SECONDS

@@ -44,7 +44,9 @@ def create_resource_group(ctx: CallContext) -> dict[str, Any]:
             "InvalidParameter.DisplayName.Length", "The maximum length of DisplayName is exceeded."
         )
     tags = _tags(ctx.indexed_maps("Tag"))
-    group = _backend(ctx).create_resource_group(name, display_name, ctx.now(), tags)
+    group = _backend(ctx).create_resource_group(
+        name, display_name, ctx.now(), tags, ready_after=ctx.emulator.resource_group_ready_seconds
+    )
     return {"ResourceGroup": _group(group, region_statuses=True)}
 
 
