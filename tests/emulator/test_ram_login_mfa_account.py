@@ -103,7 +103,7 @@ def test_change_password_by_the_user(emulator: Emulator, root_clients: CloudClie
     _login(root_clients, "alice", password_reset_required=True)
     key = root_clients.ram.create_access_key(M.CreateAccessKeyRequest(user_name="alice")).body.access_key
     as_alice = clients_for(root_clients, key.access_key_id, key.access_key_secret)
-    with api_error("InvalidParameter.OldPassword", 400):
+    with api_error("InvalidParameter.OldPassword.Incorrect", 400):
         as_alice.ram.change_password(
             M.ChangePasswordRequest(old_password="wrong", new_password="Brand-New-Pass1")
         )
@@ -112,8 +112,27 @@ def test_change_password_by_the_user(emulator: Emulator, root_clients: CloudClie
     )
     profile = emulator.account.ram.get_login_profile("alice")
     assert profile.verify_password("Brand-New-Pass1") and not profile.password_reset_required
-    with api_error("NoPermission", 403):
+    with api_error("InvalidParameter.NewPassword.TooWeak", 400):
+        as_alice.ram.change_password(
+            M.ChangePasswordRequest(old_password="Brand-New-Pass1", new_password="weak")
+        )
+    with api_error("NotSupport.Account", 400) as info:
         root_clients.ram.change_password(M.ChangePasswordRequest(old_password="a", new_password="b"))
+    assert "This method can be only invoked by sub user." in info.value.message
+
+
+def test_change_password_to_a_recent_one_is_reuse_prevention(root_clients: CloudClients) -> None:
+    root_clients.ram.set_password_policy(
+        M.SetPasswordPolicyRequest(minimum_password_length=8, password_reuse_prevention=2)
+    )
+    make_user(root_clients, "alice")
+    _login(root_clients, "alice")
+    key = root_clients.ram.create_access_key(M.CreateAccessKeyRequest(user_name="alice")).body.access_key
+    as_alice = clients_for(root_clients, key.access_key_id, key.access_key_secret)
+    with api_error("InvalidParameter.NewPassword.ReusePrevention", 400):
+        as_alice.ram.change_password(
+            M.ChangePasswordRequest(old_password=GOOD_PASSWORD, new_password=GOOD_PASSWORD)
+        )
 
 
 # --- password policy and alias -------------------------------------------------------------------

@@ -660,9 +660,11 @@ class RamBackend:
         policy = self._custom_policy(policy_name)
         for kind in HOLDER_KINDS:
             if policy.attachment_counts[kind]:
+                # Roles: `DeleteConflict.Role.Policy`, not `.Policy.Role` (see responses.py's docstring).
+                entity, leftover = ("Role", "Policy") if kind == "Role" else ("Policy", kind)
                 raise _conflict(
-                    "Policy",
-                    kind,
+                    entity,
+                    leftover,
                     f"The policy CAN NOT been attached to any {kind.lower()} while deleting the policy.",
                 )
         if len(policy.versions) > 1 and not cascading:

@@ -16,11 +16,15 @@ for the rest):
   `InvalidParameter.Marker`.
 - Login profiles: CreateLoginProfile, GetLoginProfile, UpdateLoginProfile, DeleteLoginProfile,
   ChangePassword — `InvalidParameter.Password.TooWeak` (with the reasons), `EntityAlreadyExists.User
-  .LoginProfile`, `EntityNotExist.User.LoginProfile`; ChangePassword: `InvalidParameter.OldPassword`
-  and `NoPermission` for a caller that is not a RAM user (by analogy).
+  .LoginProfile`, `EntityNotExist.User.LoginProfile`; ChangePassword: `NotSupport.Account` for a caller
+  that is not a RAM user, `InvalidParameter.OldPassword.Incorrect`, `InvalidParameter.NewPassword
+  .TooWeak|.ReusePrevention` (ChangePassword reference, error messages [1]).
 - Access keys: CreateAccessKey, UpdateAccessKey, DeleteAccessKey, ListAccessKeys, GetAccessKeyLastUsed
   (UserName defaults to the calling RAM user) — `LimitExceeded.User.AccessKey` (3rd key),
-  `EntityNotExist.User.AccessKey`, `InvalidParameter.Status` (by analogy). GetAccessKeyLastUsed answers
+  `EntityNotExist.User.AccessKey`, `InvalidParameter.Status` (by analogy: UpdateAccessKey's reference
+  [2] lists only the UserName format and EntityNotExist codes; no source names the answer to a Status
+  other than Active/Inactive, so the `InvalidParameter.<Name>` pattern of the documented codes is
+  kept). GetAccessKeyLastUsed answers
   `AccessKeyLastUsed.LastUsedDate`, the emulator time of the last call the key signed (left out while
   it never signed one), as the API reference shows it
   (https://www.alibabacloud.com/help/en/resource-access-management/latest/getaccesskeylastused; request
@@ -31,12 +35,17 @@ for the rest):
   `InvalidParameter.PolicyDocument.Length` (6,144 chars), `MalformedPolicyDocument`,
   `InvalidParameter.Description.Length`, `InvalidParameter.PolicyType`, `EntityAlreadyExists.Policy`
   (also for a system policy's name), `EntityNotExist.Policy` (also when deleting a system policy),
-  `LimitExceeded.Policy`, `DeleteConflict.Policy.User|Group|Role` (Role by analogy),
+  `LimitExceeded.Policy`, `DeleteConflict.Policy.User|Group` (DeletePolicy reference [3]) and, for a
+  policy attached to a role, `DeleteConflict.Role.Policy` (what the official Terraform provider
+  expects from DeletePolicy [4]; the reference lists no role code),
   `DeleteConflict.Policy.Version`, `EntityNotExist.Policy.Version`, `InvalidParameter.VersionId.Format`,
   `LimitExceeded.Policy.Version`, `DeleteConflict.Policy.Version.Default`.
 - Attachments, for User, Group and Role alike: AttachPolicyTo*, DetachPolicyFrom*, ListPoliciesFor* —
   `EntityAlreadyExists.<Kind>.Policy`, `EntityNotExist.<Kind>.Policy`, `LimitExceeded.<Kind>.Policy`
-  (20 System + 10 Custom each; Role codes by analogy). ResourceGroupId scopes an attachment;
+  (20 System + 10 Custom each; the Role codes: `LimitExceeded.Role.Policy` in RAM's error-code list
+  [5], `EntityAlreadyExists.Role.Policy` / `EntityNotExist.Role.Policy` as the official Terraform
+  provider and SDK users handle them from AttachPolicyToRole / DetachPolicyFromRole [6]).
+  ResourceGroupId scopes an attachment;
   ListPoliciesFor* lists account-scope attachments.
 - Groups: CreateGroup, GetGroup, UpdateGroup, DeleteGroup, ListGroups, AddUserToGroup,
   RemoveUserFromGroup, ListGroupsForUser, ListUsersForGroup — `InvalidParameter.[New]GroupName
@@ -44,7 +53,8 @@ for the rest):
   `DeleteConflict.Group.User|Policy`, `EntityAlreadyExists.User.Group`, `EntityNotExist.User.Group`,
   `LimitExceeded.User.Group` (10).
 - Roles: CreateRole, GetRole, UpdateRole, DeleteRole, ListRoles — `InvalidParameter.RoleName
-  .InvalidChars|.Length` (by analogy), `MalformedPolicyDocument` for the trust policy,
+  .InvalidChars|.Length` (GetRole / UpdateRole references [7]), `MalformedPolicyDocument` for the trust
+  policy,
   `InvalidParameter.[New]MaxSessionDuration` (3600–43200), `EntityAlreadyExists.Role`,
   `EntityNotExist.Role`, `LimitExceeded.Role`, `DeleteConflict.Role.Policy`.
 - Virtual MFA: CreateVirtualMFADevice, ListVirtualMFADevices, DeleteVirtualMFADevice, BindMFADevice,
@@ -58,6 +68,29 @@ for the rest):
   GetAccountAlias, SetAccountAlias, ClearAccountAlias — `InvalidParameter.AccountAlias.Format|.Length`,
   `EntityAlreadyExists.AccountAlias`. The default domain (`<alias>.onaliyun.com`) is an IMS operation
   in this SDK generation: `RamBackend.default_domain` serves it.
+
+Sources of the codes above that the current per-operation pages do not spell out:
+[1] ChangePassword: https://www.alibabacloud.com/help/en/ram/developer-reference/api-ram-2015-05-01-changepassword
+    (https://www.alibabacloud.com/help/doc-detail/43766.htm); its error messages: NotSupport.Account
+    "This method can be only invoked by sub user.", InvalidParameter.OldPassword.Incorrect,
+    InvalidParameter.NewPassword.TooWeak, InvalidParameter.NewPassword.ReusePrevention (all 400).
+[2] UpdateAccessKey: https://www.alibabacloud.com/help/en/ram/developer-reference/api-ram-2015-05-01-updateaccesskey
+[3] DeletePolicy: https://www.alibabacloud.com/help/en/ram/developer-reference/api-ram-2015-05-01-deletepolicy
+[4] github.com/aliyun/terraform-provider-alicloud alicloud/resource_alicloud_ram_policy.go (DeletePolicy
+    retried on DeleteConflict.Policy.Group|Policy.User|Policy.Version|Role.Policy).
+[5] RAM API reference, "Error messages" (one list for the whole API): LimitExceeded.Role.Policy, 409,
+    "The count of policies attached to the role beyond the current limits."; it also lists
+    DeleteConflict.Policy.User|Group|Version|Version.Default and DeleteConflict.Role.Policy, and no
+    DeleteConflict.Policy.Role. Error center: https://api.alibabacloud.com/document/Ram/2015-05-01/errorCode
+[6] github.com/aliyun/terraform-provider-alicloud alicloud/resource_alicloud_ram_role_policy_attachment.go
+    (DetachPolicyFromRole: EntityNotExist.Role.Policy); github.com/goto/guardian
+    plugins/providers/alicloudiam/client.go (AttachPolicyToRole: EntityAlreadyExists.Role.Policy,
+    DetachPolicyFromRole: EntityNotExist.Role.Policy).
+[7] RAM API reference, GetRole's error messages: InvalidParameter.RoleName.InvalidChars ('The parameter -
+    "RoleName" contains invalid chars.') and InvalidParameter.RoleName.Length ('The parameter -
+    "RoleName" beyond the length limit.'), 400; UpdateRole (ResourceManager 2020-03-31, same codes):
+    https://api.alibabacloud.com/api/ResourceManager/2020-03-31/UpdateRole
+
 
 Not emulated: Get/SetSecurityPreference, TagResources / UntagResources /
 ListTagResources (RAM-side tags on roles and policies are kept from Create*), service-linked roles,
@@ -75,6 +108,7 @@ from typing import Any, TypeVar
 
 from local.emulator import errors
 from local.emulator.core import CallContext, Service
+from local.emulator.errors import ApiError
 from local.emulator.ram.models import (
     AccessKey,
     Attachment,
@@ -380,13 +414,27 @@ def delete_login_profile(ctx: CallContext) -> Reply:
 
 @service.action("ChangePassword")
 def change_password(ctx: CallContext) -> Reply:
+    """Codes and messages from ChangePassword's reference (see the module docstring)."""
     old, new = ctx.require("OldPassword"), ctx.require("NewPassword")
     if ctx.principal.kind != "user" or ctx.principal.user_name is None:
-        raise errors.no_permission("ram:ChangePassword", ctx.principal.arn)
+        raise ApiError("NotSupport.Account", "This method can be only invoked by sub user.")
     ram = _ram(ctx)
     if not ram.get_login_profile(ctx.principal.user_name).verify_password(old):
-        raise errors.invalid("OldPassword", "the old password is incorrect")
-    ram.update_login_profile(ctx.principal.user_name, password=new, password_reset_required=False)
+        raise ApiError(
+            "InvalidParameter.OldPassword.Incorrect", 'The parameter - "OldPassword" is incorrect.'
+        )
+    try:
+        ram.update_login_profile(ctx.principal.user_name, password=new, password_reset_required=False)
+    except ApiError as err:
+        if err.code != "InvalidParameter.Password.TooWeak":
+            raise
+        reused = "cannot be reused" in err.message and "; " not in err.message
+        raise ApiError(
+            "InvalidParameter.NewPassword.ReusePrevention"
+            if reused
+            else "InvalidParameter.NewPassword.TooWeak",
+            err.message.replace('"Password"', '"NewPassword"'),
+        ) from None
     return {}
 
 
