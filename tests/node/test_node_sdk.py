@@ -88,3 +88,15 @@ def test_the_node_sdk_suite_passes_against_the_emulator(node: str) -> None:
     # The calls did reach this emulator, signed by the Node SDK, for each of the four APIs.
     services = {call.service for call in emulator.recorder.calls if call.outcome == "OK"}
     assert services == {"ram", "ims", "sts", "resourcemanager"}, services
+
+
+def test_without_node_the_suite_fails_under_ci_and_is_skipped_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="needs node and npm"):
+        _tools()
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="needs node and npm"):
+        _tools()
