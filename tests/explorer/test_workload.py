@@ -74,7 +74,7 @@ def test_a_mixed_faulty_workload_from_several_processes_keeps_the_invariants(
 ) -> None:
     rng = random.Random(SEED)
     store_url = f"{redis_url}?namespace={namespace}"
-    with EmulatorServer(Emulator(seed=SEED)) as server:
+    with EmulatorServer(Emulator(seed=SEED, resource_group_ready_seconds=0)) as server:
         settings = Settings(cloud_endpoint=server.endpoint, store=store_url, rate_limit_qps=1000.0)
         clients = CloudClients(settings, ROOT_CREDENTIALS)
         groups = [
