@@ -17,13 +17,15 @@ from shared.config import Settings
 from shared.models.events import (
     ACCESS_APPROVED,
     ACCESS_REVOKED,
+    KEY_ROTATION_REQUESTED,
     USER_OFFBOARDED,
     USER_REHIRED,
     USER_REQUESTED,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO.parent / "shared" / "data" / "fc3" / "props.schema.json"
+# A copy kept in the repository (tests/data/fc3/README.md), so this check runs in every clone and CI.
+SCHEMA_PATH = REPO / "tests" / "data" / "fc3" / "props.schema.json"
 FUNCTIONS = {
     "user-requested": USER_REQUESTED,
     "access-approved": ACCESS_APPROVED,
@@ -34,7 +36,10 @@ FUNCTIONS = {
     "webhook-ingress": None,
     "credential-pickup": None,
 }
-ALSO_HANDLES = {"user-offboarded": [USER_REHIRED]}  # a rehire clears what an offboarding recorded
+ALSO_HANDLES = {
+    "user-offboarded": [USER_REHIRED],  # a rehire clears what an offboarding recorded
+    "access-approved": [KEY_ROTATION_REQUESTED],  # only provisioning may create the new key
+}
 TRIGGER_CONFIG = {"http": "IHttpTriggerConfig", "timer": "ITimerTriggerConfig", "eventbridge": "IEventBridge"}
 ACCOUNT_ID = "1234567890123456"
 
@@ -77,8 +82,6 @@ def resolve(value: Any, variables: dict[str, Any], depth: int = 0) -> Any:
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
-    if not SCHEMA_PATH.is_file():
-        pytest.skip(f"the fc3 props schema is not beside the repository ({SCHEMA_PATH})")
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
