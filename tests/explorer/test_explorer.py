@@ -2,7 +2,7 @@
 every boundary of the first (before and after every cloud call and every store write), then both
 are redelivered until final and the invariants of tests/explorer/harness.py are checked.
 
-Under CI=true every boundary of every pair is explored (the long variant, a few minutes); locally
+`RAMFLOW_EXPLORE_STRIDE=1` explores every boundary of every pair (the long variant); by default
 `make test` explores the first 4 boundaries of each pair (the reads before the locks) and every 8th
 after, from an offset that differs per pair, so it stays fast. `RAMFLOW_EXPLORE_STRIDE=N` sets the stride (1: everything). Each pair prints its counts
 (`-s`): boundaries of the first event, runs explored.
@@ -19,14 +19,14 @@ from alibabacloud_resourcemanager20200331 import models as rm_models
 
 from local.emulator.core import Emulator
 from local.emulator.inprocess import IN_PROCESS_ENDPOINT, mock_cloud
-from local.testing import ROOT_CREDENTIALS
+from local.testing import ROOT_CREDENTIALS, emulator_for_tests
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
 from shared.store.memory import MemoryBackend
 from tests.explorer.harness import KINDS, Harness, Person
 
 CI = os.environ.get("CI", "").lower() == "true"
-STRIDE = max(1, int(os.environ.get("RAMFLOW_EXPLORE_STRIDE", "1" if CI else "8")))
+STRIDE = max(1, int(os.environ.get("RAMFLOW_EXPLORE_STRIDE", "8")))
 EARLY = 4
 SETTINGS = Settings(
     cloud_endpoint=IN_PROCESS_ENDPOINT,
@@ -48,7 +48,7 @@ def prefix(first: str, second: str) -> list[str]:
 
 @pytest.fixture
 def cloud() -> Iterator[Emulator]:
-    with mock_cloud() as emulator:
+    with mock_cloud(emulator_for_tests()) as emulator:
         yield emulator
 
 
@@ -62,7 +62,7 @@ def fresh(emulator: Emulator) -> Harness:
 
 def explore(first: str, second: str, boundary: int) -> tuple[int, list[str]]:
     """Run `first` with `second` at its `boundary`-th boundary (0: after it): (boundaries, violations)."""
-    with mock_cloud() as emulator:
+    with mock_cloud(emulator_for_tests()) as emulator:
         h = fresh(emulator)
         h.settle(prefix(first, second))
         seen = 0

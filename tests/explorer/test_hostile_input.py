@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET, Emulator
 from local.emulator.inprocess import IN_PROCESS_ENDPOINT, mock_cloud
 from local.invoke import invoke
+from local.testing import emulator_for_tests
 from shared.fc import FcContext, FcFunction
 from shared.handler import FlowFailed
 from shared.models.events import DATA_MODELS
@@ -88,7 +89,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        with mock_cloud() as emulator:
+        with mock_cloud(emulator_for_tests()) as emulator:
             yield emulator
 
 
