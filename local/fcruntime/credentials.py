@@ -15,6 +15,7 @@ from typing import Protocol
 
 from alibabacloud_sts20150401 import models as sts_models
 
+from local.fcruntime.signing import IssuedSession
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
 from shared.fc import FcCredentials
@@ -69,6 +70,11 @@ class AssumedRoleCredentials:
         self._expires_at = 0.0
         self.renewals = 0
 
+    @property
+    def current(self) -> FcCredentials | None:
+        """The session last handed out (None before the first `get`), without renewing it."""
+        return self._current
+
     def get(self) -> FcCredentials | None:
         with self._lock:
             if self._current is None or self._clock() > self._expires_at - self._refresh_before:
@@ -121,3 +127,11 @@ class FunctionRoleCredentials:
 
     def source(self, role_name: str) -> AssumedRoleCredentials | None:
         return self._sources.get(role_name)
+
+    def issued(self) -> list[IssuedSession]:
+        """The live sessions handed out so far (a runtime whose cloud is remote checks them itself)."""
+        return [
+            IssuedSession(c.access_key_id, c.access_key_secret, c.security_token or "", source.role_arn)
+            for source in self._sources.values()
+            if (c := source.current) is not None
+        ]

@@ -15,7 +15,7 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -84,24 +84,50 @@ class EmulatorKeys:
             raise InvokeDenied(403, err.code, err.message) from None
 
 
-class StaticKeys:
-    """A fixed table of AccessKeys, for a runtime whose cloud is elsewhere."""
+@dataclass(frozen=True)
+class IssuedSession:
+    """An STS session this runtime handed one of its functions (FC gives each its role's session)."""
 
-    def __init__(self, keys: Mapping[str, str], account_id: str = ""):
+    access_key_id: str
+    access_key_secret: str
+    security_token: str
+    role_arn: str
+
+
+class StaticKeys:
+    """A fixed table of AccessKeys, for a runtime whose cloud is elsewhere, plus the sessions the
+    runtime itself handed its functions (so one function may invoke another, as webhook-ingress does)."""
+
+    def __init__(
+        self,
+        keys: Mapping[str, str],
+        account_id: str = "",
+        sessions: Callable[[], Iterable[IssuedSession]] = tuple,
+    ):
         self._keys = dict(keys)
         self._account_id = account_id
+        self._sessions = sessions
         self._nonces: set[str] = set()
 
     def secret(self, access_key_id: str, security_token: str | None) -> tuple[str, Caller]:
         secret = self._keys.get(access_key_id)
-        if secret is None:
-            raise InvokeDenied(
-                403, "InvalidAccessKeyId.NotFound", f"Specified access key is not found: {access_key_id}"
-            )
-        return secret, Caller(access_key_id, f"acs:ram::{self._account_id}:root")
+        if secret is not None:
+            return secret, Caller(access_key_id, f"acs:ram::{self._account_id}:root")
+        for session in self._sessions():
+            if session.access_key_id == access_key_id:
+                if not security_token or not hmac.compare_digest(session.security_token, security_token):
+                    raise InvokeDenied(
+                        403, "InvalidSecurityToken.Mismatch", "The security token does not match."
+                    )
+                session_arn = session.role_arn.replace(":role/", ":assumed-role/", 1) + "/fc-local"
+                return session.access_key_secret, Caller(access_key_id, session_arn)
+        raise InvokeDenied(
+            403, "InvalidAccessKeyId.NotFound", f"Specified access key is not found: {access_key_id}"
+        )
 
     def authorize_invoke(self, caller: Caller, function_arn: str) -> None:
-        """A remote cloud's keys: the root key table may invoke anything."""
+        """A remote cloud's keys: the root key table and the functions' own sessions may invoke
+        anything (the remote cloud's policies are not visible from here)."""
 
     def authenticate_acs3(self, request: EmulatorRequest) -> Caller:
         try:

@@ -31,7 +31,7 @@ from local.fcruntime.credentials import (
 )
 from local.fcruntime.dispatcher import DeliveryLoop
 from local.fcruntime.runtime import DEFAULT_FUNCTIONS_DIR, DEFAULT_S_YAML, FcRuntime
-from local.fcruntime.signing import EmulatorKeys, KeyResolver, StaticKeys
+from local.fcruntime.signing import EmulatorKeys, IssuedSession, KeyResolver, StaticKeys
 from local.roles import Scope
 from local.seed import DEV_CONFIG, DevConfig, SeedResult, seed, seed_resource_groups
 from shared.cloud.clients import CloudClients, CloudCredentials
@@ -161,7 +161,7 @@ class LocalStack:
         keys: KeyResolver = (
             EmulatorKeys(emulator)
             if emulator is not None
-            else StaticKeys(dict([self.root_key]), self.config.account.id)
+            else StaticKeys(dict([self.root_key]), self.config.account.id, sessions=self._issued_sessions)
         )
         self.runtime = FcRuntime(
             keys=keys,
@@ -179,6 +179,10 @@ class LocalStack:
         self.runtime.start()
         self.delivery = DeliveryLoop(self.runtime.credentials).start()
         return self
+
+    def _issued_sessions(self) -> list[IssuedSession]:
+        issued = getattr(self.runtime.credentials if self.runtime else None, "issued", None)
+        return issued() if callable(issued) else []
 
     def _create_buses(self, emulator: Emulator) -> None:
         """The event buses the destinations name exist in the embedded emulator (seeded, like roles)."""

@@ -7,6 +7,7 @@ import io
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import fc2
@@ -19,8 +20,10 @@ from alibabacloud_tea_util.models import RuntimeOptions
 from fc2.fc_exceptions import FcError
 
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET, Emulator
+from local.emulator.server import EmulatorServer
 from local.fcruntime.signing import fc2_signature, fc2_string_to_sign
 from local.fcruntime.stack import LocalStack
+from local.seed import DevConfig
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
 from tests.fcruntime.conftest import project_stack
@@ -102,6 +105,38 @@ def test_an_sts_session_may_invoke(endpoint: str, stack: LocalStack) -> None:
     assert creds is not None
     client = fc2_client(endpoint, creds.access_key_id, creds.access_key_secret, creds.security_token or "")
     assert json.loads(client.invoke_function("ramflow", "probe", payload=b"{}").data)["function"] == "probe"
+
+
+def test_against_a_remote_cloud_a_functions_own_session_may_invoke_and_a_forged_token_may_not(
+    emulator_server: EmulatorServer, project: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """With `--cloud` the runtime cannot ask the cloud about a key: it knows the sessions it handed
+    its functions (webhook-ingress invokes the others with its own), and nothing else but the root."""
+    s_yaml, functions = project
+    remote = LocalStack(
+        DevConfig.load(),
+        cloud=emulator_server.endpoint,
+        s_yaml=s_yaml,
+        functions_dir=functions,
+        workdir=tmp_path,
+    )
+    with remote:
+        assert remote.emulator is None and remote.runtime is not None
+        creds = remote.runtime.credentials_for(remote.runtime.functions["probe"])  # type: ignore[index]
+        assert creds is not None and creds.access_key_id.startswith("STS.")
+        endpoint = remote.runtime.endpoint
+        client = fc2_client(
+            endpoint, creds.access_key_id, creds.access_key_secret, creds.security_token or ""
+        )
+        assert (
+            json.loads(client.invoke_function("ramflow", "probe", payload=b"{}").data)["function"] == "probe"
+        )
+
+        forged = fc2_client(endpoint, creds.access_key_id, creds.access_key_secret, "not-the-token")
+        with pytest.raises(FcError) as caught:
+            forged.invoke_function("ramflow", "probe", payload=b"{}")
+        assert caught.value.status_code == 403
+        assert json.loads(caught.value.message)["ErrorCode"] == "InvalidSecurityToken.Mismatch"
 
 
 @pytest.mark.parametrize(

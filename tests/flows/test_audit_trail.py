@@ -105,7 +105,11 @@ def test_in_function_compute_every_line_on_stdout_is_a_json_object(tmp_path: Pat
         "logging.getLogger('ramflow').warning('after the invocation')\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "RAMFLOW_"))}
-    env.update(FC_FUNCTION_NAME="access-approved", RAMFLOW_STORE=f"sqlite:///{tmp_path}/state.db")
+    env.update(
+        FC_FUNCTION_NAME="access-approved",
+        RAMFLOW_STORE=f"sqlite:///{tmp_path}/state.db",
+        RAMFLOW_MANAGED_USER_PREFIX="rf-",  # as s.yaml deploys it
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=EVENTS.parent, env=env, capture_output=True, text=True, timeout=120
     )

@@ -7,6 +7,7 @@ import json
 import time
 from collections import Counter
 from datetime import timedelta
+from types import SimpleNamespace
 
 from alibabacloud_resourcemanager20200331 import models as rm_models
 
@@ -80,7 +81,12 @@ def test_the_lifecycle_tells_each_thing_once_including_expiry_from_reconcile(tmp
             )
             assert invoke("access-approved", approved)["status"] == "completed"
 
-            rt = runtime_for(Settings.from_env(), CloudCredentials.resolve(None))
+            assert stack.runtime is not None and stack.runtime.functions is not None
+            # reconcile runs here as its FC function would: with its own role's session
+            reconcile_session = stack.runtime.credentials_for(stack.runtime.functions["reconcile"])
+            rt = runtime_for(
+                Settings.from_env(), CloudCredentials.resolve(SimpleNamespace(credentials=reconcile_session))
+            )
             now = rt.clock()
             for days in (6.5, 6.6, 13.5, 13.6):  # P14D: 7-day notice, then 1-day notice, each once
                 reconcile(dataclasses.replace(rt, clock=lambda d=days: now + timedelta(days=d)))
