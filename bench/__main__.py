@@ -8,7 +8,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ["bench.offboarding", "bench.token_vendor", "bench.scale"]
+BENCHMARKS = ["bench.cold_start", "bench.offboarding", "bench.token_vendor", "bench.scale"]
 
 
 def main() -> None:

@@ -1,0 +1,183 @@
+"""Cold start: importing each function's handler vs importing only the SDK clients it needs.
+
+FC loads a handler module once per new instance, before the first invocation can run; what the
+module pulls in at import is paid on every cold start. The floor is the official SDK client(s) the
+function's flows call, so each handler is compared with a fresh interpreter importing exactly those
+(`SDK_CLIENTS`). Both sides are whole fresh processes, run alternately (handler, SDK, SDK, handler,
+…) in one run so the machine's drift falls on both; wall time is measured from spawn to exit and
+memory is the child's peak RSS (`ru_maxrss` of `wait4`). Target: ≤ 1.2× in wall time and memory.
+A plain script, not a test: numbers go to bench/README.md.
+
+    .venv/bin/python -m bench.cold_start [--rounds 10] [--warmup 1] [--only token_vendor ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 1.2
+
+SDK_CLIENTS: dict[str, tuple[str, ...]] = {
+    "user_requested": (
+        "alibabacloud_ram20150501",
+        "alibabacloud_ims20190815",
+        "alibabacloud_resourcemanager20200331",
+    ),
+    "access_approved": (
+        "alibabacloud_ram20150501",
+        "alibabacloud_ims20190815",
+        "alibabacloud_resourcemanager20200331",
+    ),
+    "access_revoked": (
+        "alibabacloud_ram20150501",
+        "alibabacloud_ims20190815",
+        "alibabacloud_resourcemanager20200331",
+    ),
+    "user_offboarded": (
+        "alibabacloud_ram20150501",
+        "alibabacloud_ims20190815",
+        "alibabacloud_resourcemanager20200331",
+    ),
+    "reconcile": (
+        "alibabacloud_ram20150501",
+        "alibabacloud_ims20190815",
+        "alibabacloud_resourcemanager20200331",
+    ),
+    "token_vendor": ("alibabacloud_sts20150401",),
+    "webhook_ingress": ("alibabacloud_fc20230330",),
+    "credential_pickup": (),
+}
+"""Function folder → the SDK client packages its flows call. Any other SDK (and EventBridge, used
+only when result destinations are configured) is imported on first use, never at cold start."""
+
+ALL_SDK_CLIENTS = (
+    "alibabacloud_ram20150501",
+    "alibabacloud_ims20190815",
+    "alibabacloud_resourcemanager20200331",
+    "alibabacloud_sts20150401",
+    "alibabacloud_fc20230330",
+    "alibabacloud_eventbridge20200401",
+)
+
+
+def handler_code(function: str) -> str:
+    return f"import functions.{function}.index"
+
+
+def sdk_code(function: str) -> str:
+    """The floor: the SDK clients alone (no SDK at all: the bare interpreter)."""
+    return "; ".join(f"import {package}.client" for package in SDK_CLIENTS[function]) or "pass"
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # seconds, spawn to exit
+    rss_mib: float  # the child's peak resident set
+
+
+def run(code: str) -> Sample:
+    """One fresh interpreter running `code`, timed from the outside."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"`python -c {code!r}` failed with exit code {process.returncode}")
+    return Sample(wall, usage.ru_maxrss / 1024)  # Linux reports KiB
+
+
+@dataclass
+class Comparison:
+    function: str
+    handler: list[Sample]
+    sdk: list[Sample]
+
+    @property
+    def wall_ratio(self) -> float:
+        """The median of the pairwise ratios: each pair ran back to back, under the same load."""
+        return statistics.median(h.wall / s.wall for h, s in zip(self.handler, self.sdk, strict=True))
+
+    @property
+    def rss_ratio(self) -> float:
+        return statistics.median(h.rss_mib / s.rss_mib for h, s in zip(self.handler, self.sdk, strict=True))
+
+
+def compare(function: str, rounds: int, warmup: int) -> Comparison:
+    """Alternating pairs; the order inside a pair flips each round so neither side always goes first."""
+    a, b = handler_code(function), sdk_code(function)
+    for _ in range(warmup):  # byte-code caches and the page cache, for both sides
+        run(a)
+        run(b)
+    result = Comparison(function, [], [])
+    for i in range(rounds):
+        if i % 2 == 0:
+            result.handler.append(run(a))
+            result.sdk.append(run(b))
+        else:
+            result.sdk.append(run(b))
+            result.handler.append(run(a))
+    return result
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report(results: list[Comparison]) -> None:
+    print(
+        "| function | SDK clients imported alone | handler wall ms | SDK wall ms | wall × | "
+        "handler MiB | SDK MiB | memory × |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        sdks = (
+            ", ".join(p.removeprefix("alibabacloud_") for p in SDK_CLIENTS[r.function])
+            or "none (bare python)"
+        )
+        print(
+            f"| {r.function} | {sdks} "
+            f"| {median([s.wall for s in r.handler]) * 1000:.0f} | {median([s.wall for s in r.sdk]) * 1000:.0f} "
+            f"| {r.wall_ratio:.2f} "
+            f"| {median([s.rss_mib for s in r.handler]):.1f} | {median([s.rss_mib for s in r.sdk]):.1f} "
+            f"| {r.rss_ratio:.2f} |"
+        )
+    judged = [r for r in results if SDK_CLIENTS[r.function]]
+    if judged:
+        worst_wall = max(judged, key=lambda r: r.wall_ratio)
+        worst_rss = max(judged, key=lambda r: r.rss_ratio)
+        print(
+            f"\nworst wall × {worst_wall.wall_ratio:.2f} ({worst_wall.function}), "
+            f"worst memory × {worst_rss.rss_ratio:.2f} ({worst_rss.function}); target ≤ {TARGET} "
+            "(functions with SDK clients; medians of pairwise ratios)"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=10, help="pairs per function (default 10)")
+    parser.add_argument("--warmup", type=int, default=1, help="uncounted pairs first (default 1)")
+    parser.add_argument("--only", nargs="+", choices=sorted(SDK_CLIENTS), help="these functions only")
+    args = parser.parse_args(argv)
+    functions = args.only or list(SDK_CLIENTS)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    results = []
+    for function in functions:
+        results.append(compare(function, args.rounds, args.warmup))
+        print(f"  {function}: done", file=sys.stderr, flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.1f}\n")
+    report(results)
+
+
+if __name__ == "__main__":
+    main()
