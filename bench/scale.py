@@ -37,6 +37,7 @@ from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET, Em
 from local.emulator.server import EmulatorServer
 from shared.cloud.ratelimit import BURST_SECONDS
 from shared.flows.reconcile import reconcile
+from shared.runtime import Runtime
 from shared.store import StateStore, UserRecord
 
 QPS = 20.0
@@ -83,7 +84,7 @@ def reconcile_sweep(store_url: str, users: int) -> dict[str, float]:
     per_user = sum(
         actions[a] for a in ("ListAccessKeys", "ListPoliciesForUser", "ListGroupsForUser", "GetLoginProfile")
     )
-    sweep = report.result().plan.get("sweep") or {}
+    sweep = report.sweep or {}
     return {
         "users": users,
         "calls": len(calls),
@@ -149,9 +150,10 @@ def worker(endpoint: str, store_url: str, queue: str, results: str) -> None:
                 return
             continue
         raw = item[1]
-        event_id = json.loads(raw)["id"]
+        body = raw.encode() if isinstance(raw, str) else raw
+        event_id = json.loads(body)["id"]
         try:
-            reply = invoke("user-offboarded", raw.encode())
+            reply = invoke("user-offboarded", body)
             client.hset(results, event_id, reply["status"])
         except FlowFailed as exc:  # handed back: FC retries the asynchronous invocation
             client.hincrby(results + ":retries", exc.result.status, 1)
@@ -242,7 +244,7 @@ def one_user(runs: int) -> None:
         bench = Bench(server, StateStore.from_url("memory://"))
         original = bench.runtime
 
-        def at_budget(**settings: object):  # type: ignore[no-untyped-def]
+        def at_budget(**settings: object) -> Runtime:
             return original(**{**settings, "rate_limit_qps": QPS})
 
         bench.runtime = at_budget  # type: ignore[method-assign]

@@ -11,7 +11,6 @@ import json
 import re
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -177,4 +176,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

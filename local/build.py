@@ -73,7 +73,8 @@ def requirements(*, with_tablestore: bool = False) -> list[Requirement]:
 
 def closure(roots: Iterable[Requirement], environment: dict[str, str] | None = None) -> list[Pin]:
     """Every distribution the roots need, as installed here: the versions the tests ran with."""
-    env = {**(environment or default_environment()), "extra": ""}
+    base = environment or {k: str(v) for k, v in default_environment().items()}
+    env = {**base, "extra": ""}
     seen: dict[str, Pin] = {}
     pending = [r for r in roots if r.marker is None or r.marker.evaluate(env)]
     while pending:

@@ -18,6 +18,7 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256  # contract and load tests open dozens of connections at once
+    server_address: tuple[str, int]  # an IPv4 (host, port)
 
     def serve_forever(self, poll_interval: float = POLL_INTERVAL_S) -> None:
         super().serve_forever(poll_interval)

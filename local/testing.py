@@ -47,7 +47,7 @@ def emulator(emulator_server: EmulatorServer) -> Emulator:
 
 
 @pytest.fixture
-def cloud_settings(emulator_server: EmulatorServer, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
+def cloud_settings(emulator_server: EmulatorServer, tmp_path: Path) -> Settings:
     return Settings(cloud_endpoint=emulator_server.endpoint, store=f"sqlite:///{tmp_path}/state.db")
 
 

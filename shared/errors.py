@@ -218,6 +218,8 @@ class FlowFailed(RamflowError):
 class InvokeDenied(RamflowError):
     """The local FC runtime refuses an invocation: 401 (unsigned) or 403 (unknown key, bad signature)."""
 
+    status: int
+
     def __init__(self, status: int, code: str, message: str):
         self.status = status
         self.code = code

@@ -25,7 +25,7 @@ from shared.errors import (
 from shared.fc import deadline_of, request_id_of
 from shared.logs import audited
 from shared.models.events import CloudEvent, parse_data, parse_events
-from shared.models.results import Result
+from shared.models.results import FieldError, Result
 from shared.outcomes import deliver_outcome, record_outcome
 from shared.runtime import Runtime, invocation_deadline, runtime_for
 from shared.store import BeginStatus
@@ -118,7 +118,7 @@ def _process_event(
                 event_id=event.id,
                 ticket_id=ticket_id,
                 errors=[
-                    {"field": "id", "reason": "another attempt is handling this event; deliver it again"}
+                    FieldError(field="id", reason="another attempt is handling this event; deliver it again")
                 ],
             )
         )
@@ -142,7 +142,7 @@ def _process_event(
             status="in_progress",
             event_id=event.id,
             ticket_id=ticket_id,
-            errors=[{"field": "data", "reason": "another change to this user is under way; retry later"}],
+            errors=[FieldError(field="data", reason="another change to this user is under way; retry later")],
         )
         raise FlowFailed(busy) from exc
     except BudgetExhausted as exc:  # nothing failed: the account's API budget is spent for now
@@ -152,7 +152,9 @@ def _process_event(
             event_id=event.id,
             ticket_id=ticket_id,
             errors=[
-                {"field": exc.action or "cloud", "reason": "the account's API budget is spent; retry later"}
+                FieldError(
+                    field=exc.action or "cloud", reason="the account's API budget is spent; retry later"
+                )
             ],
         )
         raise FlowFailed(waiting) from exc
@@ -162,7 +164,7 @@ def _process_event(
             status="failed",
             event_id=event.id,
             ticket_id=ticket_id,
-            errors=[{"field": exc.action or "cloud", "reason": exc.code}],
+            errors=[FieldError(field=exc.action or "cloud", reason=exc.code)],
         )
         _tell_failure(runtime, event, key, failed)
         if not exc.retryable:

@@ -26,7 +26,7 @@ from shared.models.events import (
     USER_REQUESTED,
     CloudEvent,
 )
-from shared.models.results import Result
+from shared.models.results import FieldError, Result
 
 OWNER: dict[str, str] = {
     USER_REQUESTED: "user-requested",
@@ -47,7 +47,7 @@ def _failed(event: CloudEvent, data: Any, function: str, reason: str) -> FlowFai
         status="failed",
         event_id=event.id,
         ticket_id=getattr(data, "ticket_id", None),
-        errors=[{"field": function, "reason": reason}],
+        errors=[FieldError(field=function, reason=reason)],
     )
     return FlowFailed(result)
 

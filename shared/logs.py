@@ -41,8 +41,6 @@ class ScopeFilter(logging.Filter):
 class JsonLines(JsonFormatter):
     """One JSON object per line; audit records pass through unchanged (they are JSON already)."""
 
-    converter = time.gmtime  # `ts` in UTC, as the audit records
-
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
             "{asctime}{levelname}{name}{message}",
@@ -52,6 +50,7 @@ class JsonLines(JsonFormatter):
             json_ensure_ascii=False,
             **kwargs,
         )
+        self.converter = time.gmtime  # `ts` in UTC, as the audit records
 
     def format(self, record: logging.LogRecord) -> str:
         if record.name == LOGGER_NAME:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from local.cli import app
@@ -19,6 +21,6 @@ def dev_token(
     """Mint a JWT with the DEVELOPMENT-ONLY key of local/dev (printed on stdout, nothing else)."""
     from local.dev import DEV_ENTITLEMENTS, DEV_PICKUP_AUTH, mint_dev_token
 
-    claims = {"email": email} if email else {}
+    claims: dict[str, Any] = {"email": email} if email else {}
     issuer_file = DEV_PICKUP_AUTH if pickup else DEV_ENTITLEMENTS
     typer.echo(mint_dev_token(sub, ttl=ttl, entitlements=issuer_file, **claims))

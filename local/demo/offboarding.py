@@ -181,14 +181,13 @@ def _expire(demo: Demo) -> None:
     later = datetime.now(timezone.utc) + timedelta(days=15)
     rt = replace(rt, clock=lambda: later)
     report = reconcile(rt, actor="demo")
-    result = report.result()
     table = Table(
         "what", "found", "done", title=f"reconcile pass as of {later:%Y-%m-%d} (ledger clock +15 days)"
     )
     table.add_row(
         "grants past their duration",
         "\n".join(g.grant_id for g in report.expired),
-        "\n".join(f"{a['subject']}: {a['action']} {a['target']}".strip() for a in result.actions),
+        "\n".join(f"{a['subject']}: {a['action']} {a['target']}".strip() for a in report.journal.actions),
     )
     table.add_row(
         "drift (report only; RAMFLOW_RECONCILE_REMEDIATE=true fixes it)",

@@ -17,6 +17,7 @@ Loopback-only, unauthenticated and never deployed, like moto's. Replies are JSON
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -99,14 +100,27 @@ def handle_control(emulator: Emulator, request: EmulatorRequest) -> EmulatorResp
 
     route = request.path[len(CONTROL_PREFIX) :].strip("/")
     method = request.method.upper()
-    routes: dict[tuple[str, str], Any] = {
-        ("POST", "reset"): lambda: (emulator.reset(), {"reset": True, **clock_state(emulator)})[1],
+
+    def reset() -> dict[str, Any]:
+        emulator.reset()
+        return {"reset": True, **clock_state(emulator)}
+
+    def clear_recorder() -> dict[str, Any]:
+        emulator.recorder.clear()
+        return {"cleared": True}
+
+    def clear_faults() -> dict[str, Any]:
+        emulator.faults.clear()
+        return {"cleared": True}
+
+    routes: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
+        ("POST", "reset"): reset,
         ("GET", "clock"): lambda: clock_state(emulator),
         ("POST", "clock/advance"): lambda: _advance(emulator, request),
         ("GET", "recorder"): lambda: _recorder(emulator, request),
-        ("DELETE", "recorder"): lambda: (emulator.recorder.clear(), {"cleared": True})[1],
+        ("DELETE", "recorder"): clear_recorder,
         ("POST", "faults"): lambda: _faults(emulator, request),
-        ("DELETE", "faults"): lambda: (emulator.faults.clear(), {"cleared": True})[1],
+        ("DELETE", "faults"): clear_faults,
     }
     action = routes.get((method, route))
     if action is None:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import responses
+from requests import PreparedRequest
 
 from local.emulator.core import Emulator, EmulatorRequest
 
@@ -20,13 +21,16 @@ def mock_cloud(emulator: Emulator | None = None, *, host: str = IN_PROCESS_HOST)
     """Route every request to `host` into `emulator`; other hosts pass through untouched."""
     emulator = emulator or Emulator()
 
-    def callback(prepared) -> tuple[int, dict[str, str], bytes]:  # type: ignore[no-untyped-def]
-        parts = urlsplit(prepared.url)
+    def callback(prepared: PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(str(prepared.url))
         raw_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         body = prepared.body or b""
         if isinstance(body, str):
             body = body.encode()
-        request = EmulatorRequest.from_raw(prepared.method, raw_path, dict(prepared.headers), body)
+        if not isinstance(body, bytes):  # the SDK sends whole bodies, never streams
+            raise TypeError("a streamed request body cannot reach the emulator")
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in prepared.headers.items()}
+        request = EmulatorRequest.from_raw(str(prepared.method), raw_path, headers, body)
         response = emulator.handle(request)
         return response.status, response.headers, response.body
 

@@ -30,7 +30,7 @@ def _overlay() -> dict[str, str | None] | None:
     return getattr(_local, "values", None)
 
 
-class _InstanceEnviron(_Base):  # type: ignore[misc, valid-type]
+class _InstanceEnviron(_Base):
     def __getitem__(self, key: str) -> str:
         overlay = _overlay()
         if overlay is not None and key in overlay:
@@ -56,20 +56,20 @@ class _InstanceEnviron(_Base):  # type: ignore[misc, valid-type]
     def __contains__(self, key: object) -> bool:
         overlay = _overlay()
         if overlay is not None and key in overlay:
-            return overlay[key] is not None  # type: ignore[index]
+            return overlay[key] is not None
         return bool(super().__contains__(key))
 
 
 def install_instance_environ() -> None:
     """Idempotent: replace `os.environ` by the per-thread view (sharing the same storage)."""
     with _install_lock:
-        current = os.environ
+        current: Any = os.environ  # its storage (`_data`) is private to os, absent from the stubs
         if isinstance(current, _InstanceEnviron):
             return
         view = _InstanceEnviron(
             current._data, current.encodekey, current.decodekey, current.encodevalue, current.decodevalue
         )
-        os.environ = view  # type: ignore[assignment]  # noqa: B003 - the same storage, a new view of it
+        os.environ = view  # noqa: B003 - the same storage, a new view of it
 
 
 @contextmanager

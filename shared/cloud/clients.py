@@ -59,8 +59,8 @@ class CloudCredentials:
         no API (e.g. recording a request) runs without one."""
         creds = getattr(context, "credentials", None) if context is not None else None
         key_id = getattr(creds, "access_key_id", None) or getattr(creds, "accessKeyId", None)
-        if creds is not None and key_id:
-            secret = getattr(creds, "access_key_secret", None) or getattr(creds, "accessKeySecret", None)
+        secret = getattr(creds, "access_key_secret", None) or getattr(creds, "accessKeySecret", None)
+        if creds is not None and key_id and secret:
             token = getattr(creds, "security_token", None) or getattr(creds, "securityToken", None)
             return cls(key_id, secret, token or None)
         return cls.from_env(required=required)

@@ -60,7 +60,8 @@ def _answered(exc: TeaException, action: str) -> CloudError:
 def _unreachable(exc: BaseException | None, action: str) -> CloudUnreachable:
     """No answer: darabonba wraps the `requests` error in a RetryError, keeping it as the context."""
     wrapped = isinstance(exc, DaraRetryError | TeaRetryError)
-    cause = exc.__context__ if wrapped and exc.__context__ is not None else exc
+    context = exc.__context__ if exc is not None else None
+    cause = context if wrapped and context is not None else exc
     is_timeout = isinstance(cause, requests.Timeout | TimeoutError) or (
         wrapped and "timed out" in str(getattr(exc, "message", "")).lower()
     )

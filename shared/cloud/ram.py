@@ -94,7 +94,7 @@ class PolicyRef(NamedTuple):
     """A policy as attachments name it."""
 
     name: str
-    type: str
+    type: PolicyType
 
 
 class PolicyEntities(CloudModel):

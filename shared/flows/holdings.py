@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from shared.cloud.ram import AccessKeyInfo, PolicyRef
+from shared.cloud.ram import AccessKeyInfo, PolicyRef, RamGateway
 from shared.cloud.resource_manager import PolicyAttachment
 from shared.flows.saga import Step, Stepper, is_ramflow_policy, is_resource_group
 from shared.flows.users import is_managed
 from shared.runtime import Runtime
+
+
+def _has_login_profile(ram: RamGateway, name: str) -> bool:
+    return ram.get_login_profile(name) is not None
 
 
 @dataclass
@@ -60,22 +65,20 @@ def discover(
     for name in names:
         principal = rt.logon_principal(name)
         steps += [
-            Step(name, "ListTagResources", "tags", lambda n=name: ims.list_user_tags(n)),
-            Step(name, "ListAccessKeys", "", lambda n=name: ram.list_access_keys(n)),
-            Step(name, "ListPoliciesForUser", "", lambda n=name: ram.list_policies_for_user(n)),
+            Step(name, "ListTagResources", "tags", partial(ims.list_user_tags, name)),
+            Step(name, "ListAccessKeys", "", partial(ram.list_access_keys, name)),
+            Step(name, "ListPoliciesForUser", "", partial(ram.list_policies_for_user, name)),
             Step(
                 name,
                 "ListPolicyAttachments",
                 principal,
-                lambda p=principal: rm.list_policy_attachments(principal_name=p, principal_type="IMSUser"),
+                partial(rm.list_policy_attachments, principal_name=principal, principal_type="IMSUser"),
             ),
-            Step(name, "ListGroupsForUser", "", lambda n=name: ram.list_groups_for_user(n)),
-            Step(name, "GetUserMFAInfo", "", lambda n=name: ram.get_user_mfa_info(n)),
+            Step(name, "ListGroupsForUser", "", partial(ram.list_groups_for_user, name)),
+            Step(name, "GetUserMFAInfo", "", partial(ram.get_user_mfa_info, name)),
         ]
         if login_profile:
-            steps.append(
-                Step(name, "GetLoginProfile", "", lambda n=name: ram.get_login_profile(n) is not None)
-            )
+            steps.append(Step(name, "GetLoginProfile", "", partial(_has_login_profile, ram, name)))
     holdings = {name: Holdings(name) for name in names}
     for d in stepper.run("read what RAM holds", steps):
         found = holdings[d.step.subject]

@@ -23,6 +23,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from shared.audit import audit
@@ -305,7 +306,7 @@ class _Teardown:
 
         # Level 2: delete the users, their MFA devices; who still uses the custom policies
         level = [
-            Step(name, "DeleteUser", "", lambda n=name: ram.delete_user(n))
+            Step(name, "DeleteUser", "", partial(ram.delete_user, name))
             for name in deleting
             if all_ok(first.get(name, []))
         ]
@@ -319,7 +320,7 @@ class _Teardown:
                         name,
                         "DeleteVirtualMFADevice",
                         serial,
-                        lambda s=serial: ram.delete_virtual_mfa_device(s),
+                        partial(ram.delete_virtual_mfa_device, serial),
                         settled_by=("DeleteConflict",),  # bound again meanwhile, to someone: not ours now
                     )
                 )
@@ -448,16 +449,14 @@ def take_apart_steps(rt: Runtime, h: Holdings, *, delete: bool, dry_run: bool) -
     for key in h.keys:
         key_id = key.access_key_id
         if delete:
-            steps.append(
-                Step(name, "DeleteAccessKey", key_id, lambda k=key_id: ram.delete_access_key(name, k))
-            )
+            steps.append(Step(name, "DeleteAccessKey", key_id, partial(ram.delete_access_key, name, key_id)))
         elif key.status == "Active":
             steps.append(
                 Step(
                     name,
                     "UpdateAccessKey",
                     f"{key_id} Inactive",
-                    lambda k=key_id: ram.update_access_key(name, k, "Inactive"),
+                    partial(ram.update_access_key, name, key_id, "Inactive"),
                 )
             )
     for policy in h.policies:
@@ -475,14 +474,19 @@ def take_apart_steps(rt: Runtime, h: Holdings, *, delete: bool, dry_run: bool) -
                 name,
                 "DetachPolicy",
                 f"{grant.policy_type}:{grant.policy_name}@{grant.resource_group_id}",
-                lambda g=grant: rm.detach_policy(
-                    g.resource_group_id, g.policy_name, g.policy_type, principal, "IMSUser"
+                partial(
+                    rm.detach_policy,
+                    grant.resource_group_id,
+                    grant.policy_name,
+                    grant.policy_type,
+                    principal,
+                    "IMSUser",
                 ),
             )
         )
     for group in h.groups:
         steps.append(
-            Step(name, "RemoveUserFromGroup", group, lambda g=group: ram.remove_user_from_group(name, g))
+            Step(name, "RemoveUserFromGroup", group, partial(ram.remove_user_from_group, name, group))
         )
     if delete and h.mfa_serial:
         steps.append(Step(name, "UnbindMFADevice", h.mfa_serial, lambda: ram.unbind_mfa_device(name)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from pydantic import SecretStr
 
@@ -29,7 +30,7 @@ from shared.errors import (
 from shared.flows.references import check_references
 from shared.flows.users import MANAGED_BY, is_managed, owner_lock, user_locks
 from shared.models.events import AccessApproved, CloudEvent, UserRequested
-from shared.models.results import AccessKeyReply, LoginProfileReply, Result
+from shared.models.results import AccessKeyReply, FieldError, LoginProfileReply, Result
 from shared.passwords import generate_password
 from shared.policy.guard import Plan, PlannedGrant, check_access_mode, check_approval, plan_request
 from shared.runtime import Runtime
@@ -144,7 +145,7 @@ def _request_locked(rt: Runtime, data: UserRequested, event: CloudEvent, plan: P
         status="pending_approval",
         ticket_id=data.ticket_id,
         user_name=data.user.logon_name,
-        plan=plan,
+        plan=plan.model_dump(mode="json"),
         actions=["recorded ticket"],
     )
 
@@ -335,7 +336,7 @@ class _Provisioning:
     def attach_grants(self) -> None:
         """Grants are independent of one another: attach them concurrently, then report."""
         outcomes = run_all(
-            [(g.policy_name, lambda g=g: self._attach(g)) for g in self.plan.grants],
+            [(g.policy_name, partial(self._attach, g)) for g in self.plan.grants],
             self.rt.settings.max_concurrency,
         )
         self.actions.extend(o.value for o in outcomes if o.ok and o.value)
@@ -532,7 +533,7 @@ def _provision(
             ticket_id=data.ticket_id,
             user_name=data.user.logon_name,
             actions=saga.actions,
-            errors=[{"field": exc.action or "cloud", "reason": exc.code}],
+            errors=[FieldError(field=exc.action or "cloud", reason=exc.code)],
         )
         raise FlowFailed(failed, retryable=exc.retryable) from exc
 
@@ -609,7 +610,7 @@ def _completed_reply(
 ) -> Result:
     """The credential is in the reply of the ticket that created it, as ciphertext only."""
     record = record or rt.store.ledger.get_user(ticket.user_name)
-    credential = None
+    credential: AccessKeyReply | LoginProfileReply | None = None
     if record is not None and record.credential is not None and _delivered_by(record, ticket.ticket_id):
         stored = record.credential
         if isinstance(stored, AccessKeyRecord):

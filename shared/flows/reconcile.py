@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from shared.audit import audit
@@ -353,7 +354,7 @@ def find_drift(
             break
         names = todo[start : start + SLICE]
         examined = run_all(
-            [(name, lambda n=name: _examine(rt, stepper, n, bulk, now, remediate)) for name in names],
+            [(name, partial(_examine, rt, stepper, name, bulk, now, remediate)) for name in names],
             rt.settings.max_concurrency,
         )
         if any(isinstance(o.error, BudgetExhausted) for o in examined):
@@ -505,7 +506,7 @@ def _compare(
                     name,
                     "DetachPolicyFromUser",
                     f"{policy_type}:{policy}",
-                    lambda t=policy_type, p=policy: ram.detach_policy_from_user(name, p, t),  # type: ignore[arg-type]
+                    partial(ram.detach_policy_from_user, name, policy, policy_type),
                 ),
             )
         )
@@ -514,8 +515,8 @@ def _compare(
     expected_rg = {(g.resource_group_id, g.policy_type, g.policy_name) for g in active if g.resource_group_id}
     principal = rt.logon_principal(name)
     for grant in held.rg_grants:
-        key = (grant.resource_group_id, grant.policy_type, grant.policy_name)
-        if key in expected_rg:
+        held_rg = (grant.resource_group_id, grant.policy_type, grant.policy_name)
+        if held_rg in expected_rg:
             continue
         target = f"{grant.policy_type}:{grant.policy_name}@{grant.resource_group_id}"
         drift.append(
@@ -527,8 +528,13 @@ def _compare(
                     name,
                     "DetachPolicy",
                     target,
-                    lambda g=grant: rm.detach_policy(
-                        g.resource_group_id, g.policy_name, g.policy_type, principal, "IMSUser"
+                    partial(
+                        rm.detach_policy,
+                        grant.resource_group_id,
+                        grant.policy_name,
+                        grant.policy_type,
+                        principal,
+                        "IMSUser",
                     ),
                 ),
             )
@@ -536,7 +542,7 @@ def _compare(
     actual_rg = {(a.resource_group_id, a.policy_type, a.policy_name) for a in held.rg_grants}
     drift += [
         Drift(name, "missing_rg_policy", f"{t}:{p}@{rg}") for rg, t, p in sorted(expected_rg - actual_rg)
-    ]  # type: ignore[misc]
+    ]
 
     for group in held.groups:
         drift.append(
@@ -544,7 +550,7 @@ def _compare(
                 name,
                 "extra_group",
                 group,
-                Step(name, "RemoveUserFromGroup", group, lambda g=group: ram.remove_user_from_group(name, g)),
+                Step(name, "RemoveUserFromGroup", group, partial(ram.remove_user_from_group, name, group)),
             )
         )
 
@@ -562,7 +568,7 @@ def _compare(
                     name,
                     "UpdateAccessKey",
                     f"{key.access_key_id} Inactive",
-                    lambda k=key.access_key_id: ram.update_access_key(name, k, "Inactive"),
+                    partial(ram.update_access_key, name, key.access_key_id, "Inactive"),
                 )
                 if key.status == "Active"
                 else None

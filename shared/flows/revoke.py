@@ -18,10 +18,12 @@ In dependency order, each level's calls side by side:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from shared.audit import audit
+from shared.cloud.ram import AccessKeyInfo
 from shared.flows.saga import (
     Journal,
     Step,
@@ -119,9 +121,9 @@ def revoke_grants(
     # Level 1: whose users are these (only ramflow's are changed); what a user left without grants has
     level: list[Step] = []
     for user in users:
-        level.append(Step(user, "ListTagResources", "tags", lambda u=user: rt.cloud.ims.list_user_tags(u)))
+        level.append(Step(user, "ListTagResources", "tags", partial(rt.cloud.ims.list_user_tags, user)))
         if user in bare:
-            level.append(Step(user, "ListAccessKeys", "", lambda u=user: ram.list_access_keys(u)))
+            level.append(Step(user, "ListAccessKeys", "", partial(ram.list_access_keys, user)))
     reads = by_subject(stepper.run("read the users", level))
     ours: list[str] = []
     gone: set[str] = set()
@@ -144,8 +146,10 @@ def revoke_grants(
     level = [detach_step(rt, g) for g in detach]
     disabling = [u for u in ours if u in bare]
     for user in disabling:
-        keys = next((d.value for d in reads[user] if d.step.action == "ListAccessKeys" and not d.absent), [])
-        level.append(Step(user, "DeleteLoginProfile", "", lambda u=user: ram.delete_login_profile(u)))
+        keys: list[AccessKeyInfo] = next(
+            (d.value for d in reads[user] if d.step.action == "ListAccessKeys" and not d.absent), []
+        )
+        level.append(Step(user, "DeleteLoginProfile", "", partial(ram.delete_login_profile, user)))
         for key in keys:
             if key.status == "Active":
                 level.append(
@@ -153,7 +157,7 @@ def revoke_grants(
                         user,
                         "UpdateAccessKey",
                         f"{key.access_key_id} Inactive",
-                        lambda u=user, k=key.access_key_id: ram.update_access_key(u, k, "Inactive"),
+                        partial(ram.update_access_key, user, key.access_key_id, "Inactive"),
                     )
                 )
     second = stepper.run("detach grants, disable access", level)
@@ -211,7 +215,7 @@ def tickets_concerned(ledger: Ledger, grants: Sequence[GrantRecord]) -> list[Tic
     return [found[ticket_id] for ticket_id in sorted(found)]
 
 
-def _may_be_attached(grant: GrantRecord, ticket_status: dict[str, str]) -> bool:
+def _may_be_attached(grant: GrantRecord, ticket_status: Mapping[str, str]) -> bool:
     """Active grants, and the planned ones of an approved ticket whose provisioning stopped part way;
     a ticket never approved attached nothing."""
     if grant.status == "active":

@@ -15,13 +15,14 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from shared.cloud.ram import PolicyEntities
 from shared.concurrency import run_all
 from shared.errors import BudgetExhausted, CloudError, EntityNotFound, FlowFailed
 from shared.models.events import CloudEvent
-from shared.models.results import Result
+from shared.models.results import FieldError, Result
 from shared.runtime import Runtime
 from shared.store.records import GrantRecord
 
@@ -108,7 +109,7 @@ class Journal:
         return Result(
             status="partial" if self.errors else "completed",
             actions=list(self.actions),
-            errors=list(self.errors),
+            errors=[FieldError.model_validate(error) for error in self.errors],
             needs_human=list(self.needs_human),
             **fields,
         )
@@ -224,7 +225,7 @@ def policy_usage_steps(rt: Runtime, names: Sequence[str]) -> list[Step]:
                 f"policy {name}",
                 "ListEntitiesForPolicy",
                 name,
-                lambda name=name: rt.cloud.ram.list_entities_for_policy(name, "Custom"),
+                partial(rt.cloud.ram.list_entities_for_policy, name, "Custom"),
             )
         )
         steps.append(
@@ -232,7 +233,7 @@ def policy_usage_steps(rt: Runtime, names: Sequence[str]) -> list[Step]:
                 f"policy {name}",
                 "ListPolicyAttachments",
                 name,
-                lambda name=name: rt.cloud.rm.list_policy_attachments(policy_name=name, policy_type="Custom"),
+                partial(rt.cloud.rm.list_policy_attachments, policy_name=name, policy_type="Custom"),
             )
         )
     return steps
@@ -274,7 +275,7 @@ def delete_policy_steps(rt: Runtime, names: Sequence[str]) -> list[Step]:
             f"policy {name}",
             "DeletePolicy",
             name,
-            lambda name=name: rt.cloud.ram.delete_policy(name),
+            partial(rt.cloud.ram.delete_policy, name),
             settled_by=("DeleteConflict",),
         )
         for name in names

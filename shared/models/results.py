@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -70,10 +71,10 @@ class Result(BaseModel):
     ticket_id: str | None = None
     user_name: str | None = None
     event_id: str | None = None
-    actions: list[str | dict[str, Any]] = Field(default_factory=list)
+    actions: Sequence[str | dict[str, Any]] = Field(default_factory=list)
     plan: Annotated[dict[str, Any] | None, BeforeValidator(_plan_as_json)] = None
     errors: list[FieldError] = Field(default_factory=list)
-    needs_human: list[str | dict[str, Any]] = Field(default_factory=list)
+    needs_human: Sequence[str | dict[str, Any]] = Field(default_factory=list)
     credential: Credential | None = None
 
     @classmethod

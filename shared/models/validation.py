@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from shared.errors import ValidationFailed
 
@@ -39,7 +40,7 @@ def join_path(prefix: str, loc: Sequence[str | int]) -> str:
     return path or "event"
 
 
-def _reason(error: dict[str, Any]) -> str:
+def _reason(error: ErrorDetails) -> str:
     ctx_error = (error.get("ctx") or {}).get("error")
     reason = str(ctx_error) if isinstance(ctx_error, ValueError) else error["msg"]
     reason = reason.removeprefix(_VALUE_ERROR_PREFIX)

@@ -65,8 +65,11 @@ class PolicyDocument(BaseModel):
 class TemplateSource(Protocol):
     """What rendering needs from a catalog template entry."""
 
-    params_schema: dict[str, Any]
-    document: dict[str, Any]
+    @property
+    def params_schema(self) -> dict[str, Any]: ...
+
+    @property
+    def document(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -114,15 +117,16 @@ def _substitute(node: Any, values: Mapping[str, str]) -> Any:
 def _schema_reasons(violation: SchemaViolation, params: Mapping[str, Any]) -> list[dict[str, str]]:
     """Reasons built from the reviewed schema, never from the (untrusted) parameter values."""
     where = join_path("params", list(violation.path))
-    rule, expected = violation.validator, violation.validator_value
+    # A violation raised by a validator always names its rule, the rule's value and its schema.
+    rule, expected = str(violation.validator), violation.validator_value
     if rule == "required":
         return [
             {"field": join_path("params", [name]), "reason": "required"}
-            for name in expected
+            for name in (expected if isinstance(expected, list) else [])
             if name not in params
         ]
     if rule == "additionalProperties":
-        known = violation.schema.get("properties", {})
+        known = violation.schema.get("properties", {}) if isinstance(violation.schema, Mapping) else {}
         return [
             {"field": join_path("params", [name]), "reason": "not a parameter of this template"}
             for name in params

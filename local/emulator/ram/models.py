@@ -277,7 +277,7 @@ def parse_policy_document(text: str, *, param: str, max_chars: int, trust: bool 
         raise _too_long(param)
     try:
         document = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise _malformed(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if not isinstance(document, dict):
         raise _malformed("the document must be a JSON object")
@@ -593,7 +593,7 @@ class RamBackend:
     def check_policy_type(policy_type: str) -> PolicyType:
         if policy_type not in POLICY_TYPES:
             raise ApiError("InvalidParameter.PolicyType", 'The parameter - "PolicyType" is incorrect.')
-        return policy_type  # type: ignore[return-value]
+        return policy_type
 
     def get_policy(self, policy_type: str, policy_name: str) -> Policy:
         policy = self.policies[self.check_policy_type(policy_type)].get(policy_name)

@@ -60,9 +60,8 @@ def get_resource_group(ctx: CallContext) -> dict[str, Any]:
 def list_resource_groups(ctx: CallContext) -> dict[str, Any]:
     page_number = ctx.integer("PageNumber", 1, low=1)
     page_size = ctx.integer("PageSize", DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE)
-    ids = ctx.indexed("ResourceGroupIds") or (
-        [ctx.get("ResourceGroupId")] if ctx.get("ResourceGroupId") else []
-    )
+    one = ctx.get("ResourceGroupId")
+    ids = ctx.indexed("ResourceGroupIds") or ([one] if one else [])
     name, display_name, status = ctx.get("Name"), ctx.get("DisplayName"), ctx.get("Status")
     tag_filters = [(t.get("Key", ""), t.get("Value")) for t in ctx.indexed_maps("Tag")]
     if len(tag_filters) > _MAX_TAGS:
