@@ -302,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--write-policy",
         action="store_true",
         help="render every function role's policy and trust in deploy/ (local/roles.py) instead of building; "
-        "RAMFLOW_MANAGED_USER_PREFIX sets the managed-user prefix (default rf-)",
+        "RAMFLOW_MANAGED_USER_PREFIX sets the managed-user prefix (default rf-), RAMFLOW_DESTINATIONS the "
+        "result buses (default ramflow-results)",
     )
     args = parser.parse_args(argv)
     if args.write_policy:

@@ -21,7 +21,12 @@ actions take which resource are RAM's own tables, https://www.alibabacloud.com/h
 - `ram:CreatePolicy` is checked against the new policy's ARN, never its document: creating, granting
   and deleting custom policies is limited to the catalog templates' rendered names
   (`ramflow-<template>-*`); the content is the code's job (only catalog templates are rendered) and
-  an alert fires on every creation.
+  an alert fires on every creation;
+- `eventbridge:PutEvents` is authorized on the event bus, `acs:eventbridge:<region>:<account>:eventbus/<name>`
+  (EventBridge's RAM reference and custom-policy examples, `acs:eventbridge:*:*:eventbus/<bus-name>`,
+  https://help.aliyun.com/en/eventbridge/custom-permission-policy-reference): the functions that deliver
+  results may put events only on the buses RAMFLOW_DESTINATIONS names, never on the `default` bus
+  whose rules trigger the lifecycle functions (a result could otherwise pose as a request).
 """
 
 from __future__ import annotations
@@ -43,6 +48,11 @@ FUNCTION_ROLE_PATTERN = f"acs:ram::*:role/{ROLE_PREFIX}*"
 CUSTOM_POLICY_PREFIX = "ramflow-"  # shared.policy.templates names rendered policies ramflow-<template>-<hash>
 DEFAULT_MANAGED_USER_PREFIX = "rf-"
 """The prefix the committed documents are rendered with; s.yaml's default for RAMFLOW_MANAGED_USER_PREFIX."""
+DEFAULT_RESULT_BUSES = ("ramflow-results",)
+"""The result buses the committed documents are rendered with (README "Results, pickup and notices");
+a deployment whose RAMFLOW_DESTINATIONS names others renders its own documents."""
+LIFECYCLE_BUS = "default"
+"""The bus whose rules trigger the lifecycle functions: no function may publish on it."""
 
 # The platform policy every function role also holds: what FC does with the role on the function's
 # behalf (ship logs to s.yaml's Logstore, park failed async events in the MNS queue).
@@ -57,11 +67,32 @@ class Scope:
 
     managed_user_prefix: str = DEFAULT_MANAGED_USER_PREFIX
     catalog_path: Path | None = None
+    result_buses: tuple[str, ...] = DEFAULT_RESULT_BUSES
 
     @property
     def users(self) -> str:
         """Users ramflow may change. An empty prefix means every user (the unscoped mode)."""
         return f"acs:ram:*:*:user/{self.managed_user_prefix}*"
+
+    @property
+    def buses(self) -> list[str]:
+        """The ARNs of the event buses results are delivered to."""
+        return [f"acs:eventbridge:*:*:eventbus/{name}" for name in self.result_buses]
+
+
+def result_buses(destinations_path: Path | None) -> tuple[str, ...]:
+    """The EventBridge buses a destinations file routes results to (sorted, each once)."""
+    from shared.delivery.config import Destinations
+    from shared.errors import ConfigError
+
+    routes = Destinations.load(destinations_path).routes
+    found = sorted({r.eventbridge.bus for r in routes if r.eventbridge is not None})
+    if LIFECYCLE_BUS in found:
+        raise ConfigError(
+            f"RAMFLOW_DESTINATIONS routes results to the {LIFECYCLE_BUS!r} event bus, whose rules trigger the "
+            "lifecycle functions: deliver results to a bus of their own"
+        )
+    return tuple(found)
 
 
 ALL_USERS = "acs:ram:*:*:user/*"
@@ -211,6 +242,14 @@ def _delete_users(scope: Scope) -> list[Statement]:
     ]
 
 
+def _publish(scope: Scope) -> list[Statement]:
+    """Deliver results (shared.delivery): the outbox's EventBridge sender puts them on the result buses.
+    The functions that answer events send their own results at once; reconcile retries everyone's."""
+    if not scope.result_buses:
+        return []
+    return [{"Effect": "Allow", "Action": "eventbridge:PutEvents", "Resource": scope.buses}]
+
+
 def _vend(scope: Scope) -> list[Statement]:
     return [
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": VENDED_ROLE_PATTERN},
@@ -223,6 +262,7 @@ DUTIES: dict[str, Callable[[Scope], list[Statement]]] = {
     "provision": _provision,
     "take-away": _take_away,
     "delete-users": _delete_users,
+    "publish": _publish,
     "vend": _vend,
 }
 
@@ -245,16 +285,30 @@ ROLES: dict[str, FunctionRole] = {
     r.function: r
     for r in (
         # user-requested carries out an auto-approved ticket at once: it provisions like access-approved.
+        # Every function that answers lifecycle events delivers its own result ("publish"); reconcile's
+        # timer retries the deliveries that failed. The ingress does not: the function it invokes does.
         FunctionRole(
-            "user-requested", ("read", "provision"), summary="record and plan; provision auto-approved"
+            "user-requested",
+            ("read", "provision", "publish"),
+            summary="record and plan; provision auto-approved",
         ),
-        FunctionRole("access-approved", ("read", "provision"), summary="create users, grant, enable access"),
-        FunctionRole("access-revoked", ("read", "take-away"), summary="remove one ticket's grants"),
         FunctionRole(
-            "user-offboarded", ("read", "take-away", "delete-users"), summary="disable and delete leavers"
+            "access-approved",
+            ("read", "provision", "publish"),
+            summary="create users, grant, enable access; rotate keys",
         ),
         FunctionRole(
-            "reconcile", ("read", "take-away", "delete-users"), summary="expire grants, finish deletions"
+            "access-revoked", ("read", "take-away", "publish"), summary="remove one ticket's grants"
+        ),
+        FunctionRole(
+            "user-offboarded",
+            ("read", "take-away", "delete-users", "publish"),
+            summary="disable and delete leavers",
+        ),
+        FunctionRole(
+            "reconcile",
+            ("read", "take-away", "delete-users", "publish"),
+            summary="expire grants, finish deletions, retry deliveries",
         ),
         FunctionRole("token-vendor", ("vend",), summary="STS sessions of the vended roles"),
         FunctionRole(
@@ -352,8 +406,13 @@ def documents(scope: Scope | None = None) -> dict[Path, str]:
 
 
 def scope_from_env() -> Scope:
+    """RAMFLOW_MANAGED_USER_PREFIX and the buses of RAMFLOW_DESTINATIONS, or the committed defaults."""
     prefix = os.environ.get("RAMFLOW_MANAGED_USER_PREFIX")
-    return Scope(managed_user_prefix=DEFAULT_MANAGED_USER_PREFIX if prefix is None else prefix)
+    destinations = os.environ.get("RAMFLOW_DESTINATIONS")
+    return Scope(
+        managed_user_prefix=DEFAULT_MANAGED_USER_PREFIX if prefix is None else prefix,
+        result_buses=result_buses(Path(destinations)) if destinations else DEFAULT_RESULT_BUSES,
+    )
 
 
 def write(scope: Scope | None = None) -> list[Path]:

@@ -44,13 +44,22 @@ def process_event(
     owner: str,
     lease_until: float,
     idempotency_key: str | None = None,
+    outcomes: bool = True,
 ) -> Result:
     """Run one event exactly once. Duplicates get the stored reply, or `in_progress`. Every audit
-    line of the run names the event; a run that fails writes a `flow.failed` line before raising."""
+    line of the run names the event; a run that fails writes a `flow.failed` line before raising.
+    `outcomes=False` when the flows hand the event to a function that delivers its own result (the
+    webhook ingress): the result then goes out once, under that function's key, not twice."""
     with audit_scope(event_id=event.id):
         try:
             result = _process_event(
-                event, flows, runtime, owner=owner, lease_until=lease_until, idempotency_key=idempotency_key
+                event,
+                flows,
+                runtime,
+                owner=owner,
+                lease_until=lease_until,
+                idempotency_key=idempotency_key,
+                outcomes=outcomes,
             )
         except FlowFailed as exc:
             _audit_failure(event, exc.result.status, [e.model_dump() for e in exc.result.errors])
@@ -83,6 +92,7 @@ def _process_event(
     owner: str,
     lease_until: float,
     idempotency_key: str | None = None,
+    outcomes: bool = True,
 ) -> Result:
     flow = flows.get(event.type)
     if flow is None:
@@ -166,7 +176,8 @@ def _process_event(
             ticket_id=ticket_id,
             errors=[FieldError(field=exc.action or "cloud", reason=exc.code)],
         )
-        _tell_failure(runtime, event, key, failed)
+        if outcomes:
+            _tell_failure(runtime, event, key, failed)
         if not exc.retryable:
             return failed  # permanent: answered as final (and audited as flow.failed)
         raise FlowFailed(failed) from exc
@@ -179,7 +190,8 @@ def _process_event(
     if result.status == "in_progress":
         _release(idempotency, key, owner)
         raise FlowFailed(result)  # not done: the sender must deliver it again
-    queued = record_outcome(runtime, event, key, result)  # before complete: a crash re-queues the same
+    # before complete: a crash re-queues the same
+    queued = record_outcome(runtime, event, key, result) if outcomes else []
     if result.status == "rejected":
         _release(idempotency, key, owner)  # nothing was done: a corrected or later delivery may run
     else:

@@ -8,7 +8,8 @@ effect. Replies: 200 completed, 202 pending approval / request, 400 rejected, 40
 503 a cloud failure the sender should retry (Retry-After).
 
 A verified event is handed to the function that owns its type by a synchronous InvokeFunction
-(`shared.handoff`): the ingress's role holds only `fc:InvokeFunction`, never RAM powers.
+(`shared.handoff`): the ingress's role holds only `fc:InvokeFunction`, never RAM powers, and the
+result goes back to the sender's destinations from that function, not a second time from here.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def handle(request: HttpEvent, context: Any) -> dict[str, Any]:
             owner=request_id_of(context),
             lease_until=deadline_of(context),
             idempotency_key=f"{IDEMPOTENCY_PREFIX}{parsed.source} {verdict.webhook_id}",  # ids are per sender
+            outcomes=False,  # the invoked function delivers the result and notices, once
         )
     except FlowFailed as failed:
         # Not done: the sender's retry (any non-2xx) finishes the job. 409 while another attempt

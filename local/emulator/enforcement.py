@@ -17,10 +17,12 @@ RAM's rules as documented for policy language version 1:
   apply and a Deny statement apply: unknown means refused, never granted.
 
 Action names use each API's RAM code, as the cloud does: RAM and IMS (user tags) are `ram:`, STS is
-`sts:`, ResourceManager is `resourcemanager:`. Resources use the published ARN formats
+`sts:`, ResourceManager is `resourcemanager:`, EventBridge `eventbridge:`. Resources use the published ARN formats
 (`acs:ram:*:<account>:user/<name>`, `…:policy/<name>` — `acs:ram:*:system:policy/<name>` for system
 policies —, `…:role/<name>`, `…:group/<name>`, `acs:resourcemanager::<account>:resourcegroup/<id>`;
-STS AssumeRole: the role ARN; CreatePolicy: the ARN of the policy it creates). Account-wide actions
+STS AssumeRole: the role ARN; CreatePolicy: the ARN of the policy it creates; EventBridge PutEvents:
+the bus, `acs:eventbridge:<region>:<account>:eventbus/<name>`, as in EventBridge's RAM reference,
+https://help.aliyun.com/en/eventbridge/custom-permission-policy-reference). Account-wide actions
 (password policy, alias) have no resource-level permission: only `Resource: "*"` grants them.
 `sts:GetCallerIdentity` needs no permission.
 
@@ -45,7 +47,13 @@ from local.emulator import errors
 if TYPE_CHECKING:
     from local.emulator.core import CallContext, Emulator
 
-RAM_CODE = {"ram": "ram", "ims": "ram", "sts": "sts", "resourcemanager": "resourcemanager"}
+RAM_CODE = {
+    "ram": "ram",
+    "ims": "ram",
+    "sts": "sts",
+    "resourcemanager": "resourcemanager",
+    "eventbridge": "eventbridge",
+}
 EXEMPT = frozenset({"sts:getcalleridentity"})
 
 Effect = Literal["Allow", "Deny"]
@@ -276,6 +284,9 @@ def resources_of(ctx: CallContext) -> list[str]:
         return found
     if service == "ims":
         return [f"{ram}:user/{u}" for u in _tagged_users(ctx)] or [f"{ram}:user/*"]
+    if service == "eventbridge":
+        region = ctx.service.host.split(".")[1]  # eventbridge-console.<region>.aliyuncs.com
+        return [f"acs:eventbridge:{region}:{account}:eventbus/{p.get('EventBusName') or '*'}"]
     if name in _COLLECTION:
         return [f"{ram}:{_COLLECTION[name]}"]
 

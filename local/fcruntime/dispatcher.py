@@ -1,16 +1,19 @@
 """The delivery loop of the local runtime: what the reconcile timer does in FC, every fraction of a second.
 
-It runs `shared.delivery.deliver_due` with the functions' own settings and role session, so results
-and notices that could not be sent at once (a receiver down, a bus missing) are retried on their
-schedule while `ramflow serve` runs, and a restarted `ramflow serve` on the same store resumes them.
+It runs `shared.delivery.deliver_due` with the functions' own settings and, like FC's reconcile timer,
+a session of reconcile's role (the one that retries deliveries, local/roles.py), so results and
+notices that could not be sent at once (a receiver down, a bus missing) are retried on their schedule
+while `ramflow serve` runs, and a restarted `ramflow serve` on the same store resumes them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from local.fcruntime.credentials import CredentialSource
+from local.roles import ROLES
 from shared.cloud.clients import CloudCredentials
 from shared.config import Settings
 from shared.delivery import deliver_due
@@ -19,9 +22,12 @@ from shared.runtime import runtime_for
 log = logging.getLogger("ramflow.fcruntime.delivery")
 
 
+DISPATCHER_ROLE = ROLES["reconcile"].role
+
+
 class DeliveryLoop:
-    def __init__(self, credentials: CredentialSource, *, interval: float = 0.25):
-        self.credentials = credentials
+    def __init__(self, credentials: Callable[[], CredentialSource], *, interval: float = 0.25):
+        self.credentials = credentials  # read on every pass: the runtime's source changes on a reset
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -30,7 +36,9 @@ class DeliveryLoop:
         settings = Settings.from_env()
         if settings.destinations_path is None:
             return
-        session = self.credentials.get()
+        source = self.credentials()
+        for_role = getattr(source, "for_role", None)
+        session = for_role(DISPATCHER_ROLE) if callable(for_role) else source.get()
         credentials = (
             CloudCredentials(session.access_key_id, session.access_key_secret, session.security_token)
             if session is not None

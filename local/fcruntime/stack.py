@@ -32,7 +32,7 @@ from local.fcruntime.credentials import (
 from local.fcruntime.dispatcher import DeliveryLoop
 from local.fcruntime.runtime import DEFAULT_FUNCTIONS_DIR, DEFAULT_S_YAML, FcRuntime
 from local.fcruntime.signing import EmulatorKeys, IssuedSession, KeyResolver, StaticKeys
-from local.roles import Scope
+from local.roles import DEFAULT_RESULT_BUSES, Scope, result_buses
 from local.seed import DEV_CONFIG, DevConfig, SeedResult, seed, seed_resource_groups
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
@@ -144,7 +144,10 @@ class LocalStack:
             self.workdir = Path(self._tmp.name)
         if self.seed_account:
             prefix = self._function_environment().get("RAMFLOW_MANAGED_USER_PREFIX", "")
-            self.seeded = seed(self.root_clients(), self.config, scope=Scope(managed_user_prefix=prefix))
+            path = self._destinations_path()
+            buses = result_buses(path) if path else DEFAULT_RESULT_BUSES  # as the committed documents
+            scope = Scope(managed_user_prefix=prefix, result_buses=buses)
+            self.seeded = seed(self.root_clients(), self.config, scope=scope)
             absent = seed_resource_groups(self.config, emulator=emulator, root=self.root_clients())
             if absent:
                 self.missing.append(
@@ -177,24 +180,26 @@ class LocalStack:
         for spec in (self.runtime.functions or {}).values():  # like FC, start with each role's session
             self.runtime.credentials_for(spec)
         self.runtime.start()
-        self.delivery = DeliveryLoop(self.runtime.credentials).start()
+        runtime = self.runtime
+        self.delivery = DeliveryLoop(lambda: runtime.credentials).start()
         return self
 
     def _issued_sessions(self) -> list[IssuedSession]:
         issued = getattr(self.runtime.credentials if self.runtime else None, "issued", None)
         return issued() if callable(issued) else []
 
+    def _destinations_path(self) -> Path | None:
+        path = self.environment.get("RAMFLOW_DESTINATIONS") or os.environ.get("RAMFLOW_DESTINATIONS")
+        return Path(path) if path else None
+
     def _create_buses(self, emulator: Emulator) -> None:
         """The event buses the destinations name exist in the embedded emulator (seeded, like roles)."""
-        path = self.environment.get("RAMFLOW_DESTINATIONS") or os.environ.get("RAMFLOW_DESTINATIONS")
-        if not path:
+        path = self._destinations_path()
+        if path is None:
             return
-        from shared.delivery.config import Destinations
-
         account = emulator.accounts[self.config.account.id]
-        for route in Destinations.load(Path(path)).routes:
-            if route.eventbridge is not None:
-                account.eventbridge.create_bus(route.eventbridge.bus)
+        for bus in result_buses(path):
+            account.eventbridge.create_bus(bus)
 
     def _after_reset(self, emulator: Emulator) -> None:
         """The control surface's reset emptied the cloud: seed it again and take a fresh role

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from local import roles
 from local.emulator.ram.models import parse_policy_document
+from shared.errors import ConfigError
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 S_YAML = DEPLOY.parent / "s.yaml"
+BUS = "acs:eventbridge:cn-hangzhou:5123:eventbus"
+PUBLISHERS = {"user-requested", "access-approved", "access-revoked", "user-offboarded", "reconcile"}
 
 
 def test_every_committed_document_is_its_rendering() -> None:
@@ -110,6 +114,13 @@ def test_the_token_vendor_holds_nothing_in_ram() -> None:
             "Allow",
         ),
         ("webhook-ingress", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/reconcile", None),
+        ("access-approved", "eventbridge:PutEvents", f"{BUS}/ramflow-results", "Allow"),
+        ("reconcile", "eventbridge:PutEvents", f"{BUS}/ramflow-results", "Allow"),
+        ("access-approved", "eventbridge:PutEvents", f"{BUS}/default", None),  # the lifecycle's own bus
+        ("reconcile", "eventbridge:PutEvents", f"{BUS}/ramflow-results-2", None),
+        ("webhook-ingress", "eventbridge:PutEvents", f"{BUS}/ramflow-results", None),
+        ("token-vendor", "eventbridge:PutEvents", f"{BUS}/ramflow-results", None),
+        ("credential-pickup", "eventbridge:PutEvents", f"{BUS}/ramflow-results", "Deny"),  # holds nothing
     ],
 )
 def test_the_documents_mean_what_the_security_model_says(
@@ -121,3 +132,59 @@ def test_the_documents_mean_what_the_security_model_says(
     document = json.loads((DEPLOY / f"{roles.ROLES[function].role}-policy.json").read_text())
     effect, _ = evaluate([NamedPolicy(function, document)], action, resource, RequestContext(action, {}, 0.0))
     assert effect == expected
+
+
+def _put_events_resources(document: dict[str, Any]) -> list[str]:
+    return [
+        r
+        for s in document["Statement"]
+        if "eventbridge:PutEvents" in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+    ]
+
+
+def test_exactly_the_functions_that_deliver_results_may_put_events_on_the_result_buses() -> None:
+    """The functions answering events deliver their own results (shared.outcomes); reconcile retries
+    everyone's (shared.flows.reconcile). The ingress, the token vendor and the pickup send none."""
+    holders = {
+        function
+        for function in roles.ROLES
+        if _put_events_resources(
+            json.loads((DEPLOY / f"{roles.ROLES[function].role}-policy.json").read_text())
+        )
+    }
+    assert holders == PUBLISHERS
+    for function in PUBLISHERS:
+        document = json.loads((DEPLOY / f"{roles.ROLES[function].role}-policy.json").read_text())
+        assert _put_events_resources(document) == ["acs:eventbridge:*:*:eventbus/ramflow-results"]
+
+
+def test_the_buses_come_from_the_destinations_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    destinations = tmp_path / "destinations.yaml"
+    destinations.write_text(
+        "routes:\n"
+        "  - {name: itsm, source: itsm.example.com, eventbridge: {bus: itsm-results}}\n"
+        "  - {name: hr, source: hr.example.com, eventbridge: {bus: hr-results}}\n"
+        "  - {name: again, source: '*', eventbridge: {bus: itsm-results}}\n"
+    )
+    monkeypatch.setenv("RAMFLOW_DESTINATIONS", str(destinations))
+    scope = roles.scope_from_env()
+    assert scope.result_buses == ("hr-results", "itsm-results")
+    assert _put_events_resources(roles.role_policy("reconcile", scope)) == [
+        "acs:eventbridge:*:*:eventbus/hr-results",
+        "acs:eventbridge:*:*:eventbus/itsm-results",
+    ]
+    destinations.write_text(
+        "routes:\n  - {name: itsm, source: '*', webhook: {url: 'https://x.example', secret_env: S}}\n"
+    )
+    no_bus = roles.scope_from_env()
+    assert no_bus.result_buses == ()
+    assert _put_events_resources(roles.role_policy("reconcile", no_bus)) == []
+
+
+def test_results_on_the_lifecycle_bus_are_refused(tmp_path: Path) -> None:
+    """Its rules trigger the functions: a role that may publish there could pose as a ticket system."""
+    destinations = tmp_path / "destinations.yaml"
+    destinations.write_text("routes:\n  - {name: itsm, source: '*', eventbridge: {}}\n")  # `default` bus
+    with pytest.raises(ConfigError, match="'default' event bus"):
+        roles.result_buses(destinations)

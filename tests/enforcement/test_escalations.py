@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from alibabacloud_eventbridge20200401 import models as eb_models
 from alibabacloud_fc20230330 import models as fc_models
 from alibabacloud_fc20230330.client import Client as FcClient
 from alibabacloud_ram20150501 import models as ram_models
@@ -26,13 +27,20 @@ from shared.cloud import Cloud
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
 from shared.errors import OutOfScope
-from tests.enforcement.test_least_privilege import PREFIX, Lifecycle, lifecycle, sample  # noqa: F401
+from tests.enforcement.test_least_privilege import (  # noqa: F401
+    PREFIX,
+    RESULT_BUS,
+    Lifecycle,
+    lifecycle,
+    sample,
+)
 
 EVERYTHING = json.dumps({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 ADMIN = "ops-admin"  # an administrator ramflow does not manage
 BYSTANDER = "bob"  # an unmanaged user with nothing
 MANAGED = f"{PREFIX}victim"  # a user inside the prefix
 PROVISIONING = {"user-requested", "access-approved"}
+DELIVERING = {"user-requested", "access-approved", "access-revoked", "user-offboarded", "reconcile"}
 
 
 def session_of(life: Lifecycle, function: str) -> CloudClients:
@@ -101,6 +109,17 @@ def escalations(s: CloudClients, account: str) -> dict[str, Callable[[], Any]]:
         "change the password policy": lambda: ram.set_password_policy(
             ram_models.SetPasswordPolicyRequest(minimum_password_length=8)
         ),
+        # A request on the bus whose rules trigger the lifecycle functions: posing as the ticket system.
+        "publish an approval on the lifecycle bus": lambda: s.eventbridge.put_events(
+            eb_models.PutEventsRequest(
+                event_bus_name="default",
+                event_list=[
+                    eb_models.PutEventsRequestEventList(
+                        id="forged-1", source="itsm.example.com", type="ramflow.access.approved", data="{}"
+                    )
+                ],
+            )
+        ),
         "assume the provisioning role": lambda: s.sts.assume_role(
             sts_models.AssumeRoleRequest(
                 role_arn=f"acs:ram::{account}:role/{roles.ROLES['access-approved'].role}",
@@ -142,6 +161,31 @@ def test_every_escalation_is_refused_for_every_role(world: Lifecycle, function: 
     users = world.stack.emulator.account.ram.users  # type: ignore[union-attr]
     assert not users[ADMIN].access_keys and not users[BYSTANDER].login_profile
     assert "ramflow-evil2" not in world.stack.emulator.account.ram.policies["Custom"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("function", sorted(roles.ROLES))
+def test_only_a_function_that_delivers_results_may_put_events_on_the_result_bus(
+    world: Lifecycle, function: str
+) -> None:
+    session = session_of(world, function)
+    result = eb_models.PutEventsRequest(
+        event_bus_name=RESULT_BUS,
+        event_list=[
+            eb_models.PutEventsRequestEventList(
+                id=f"msg-{function}", source="ramflow", type="ramflow.result.completed", data="{}"
+            )
+        ],
+    )
+    bus = world.stack.emulator.account.eventbridge  # type: ignore[union-attr]
+    if function in DELIVERING:
+        reply = session.eventbridge.put_events(result)
+        assert reply.body.data.failed_entry_count == 0
+        assert [e["Id"] for e in bus.events(RESULT_BUS)][-1] == f"msg-{function}"
+    else:
+        with pytest.raises(TeaException) as refused:
+            session.eventbridge.put_events(result)
+        assert refused.value.code == "NoPermission", function
+        assert f"msg-{function}" not in [e["Id"] for e in bus.events(RESULT_BUS)]
 
 
 def test_the_webhook_ingress_may_invoke_only_the_functions_that_own_events(world: Lifecycle) -> None:

@@ -14,7 +14,9 @@ only fc:InvokeFunction and hands each verified event to its function. The lifecy
 - a second ticket (an operator template) approved, then revoked;
 - offboarding at once a user who also has a hand-made AccessKey, an MFA device and a group;
 - a graced offboarding (of a user with a hand-attached policy) finished by a reconcile pass;
-- the token vendor, for a role with a session policy and a role with an ExternalId.
+- the token vendor, for a role with a session policy and a role with an ExternalId;
+- every final result delivered to an EventBridge bus (RAMFLOW_DESTINATIONS) by the function that
+  answered it, once, also for the events that came through the webhook ingress.
 
 The emulator's enforcement mode refuses anything a document does not allow, and its decisions name
 the statements that allowed each call. Then: nothing the functions did was refused, each role did
@@ -49,6 +51,7 @@ REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 PREFIX = "rf-"
 CONSOLE_USER, PROGRAMMATIC_USER = f"{PREFIX}alice.kafka", f"{PREFIX}orders-etl"
+RESULT_BUS = roles.DEFAULT_RESULT_BUSES[0]  # the bus the repository's documents allow
 
 
 def deployed(function: str) -> dict[str, Any]:
@@ -102,7 +105,10 @@ def lifecycle(
     emulator_server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Lifecycle]:
     enforcer = enforce(emulator_server.emulator)
+    destinations = tmp_path / "destinations.yaml"  # every result also goes to an EventBridge bus
+    destinations.write_text(f"routes:\n  - {{name: all, source: '*', eventbridge: {{bus: {RESULT_BUS}}}}}\n")
     environment = {
+        "RAMFLOW_DESTINATIONS": str(destinations),
         "RAMFLOW_WEBHOOK_SECRET": NEW_SECRET,
         "RAMFLOW_ACCOUNT_ALIAS": "",  # as deployed without the setting: the functions ask RAM for it
         "RAMFLOW_RATE_LIMIT_QPS": "1000",
@@ -293,3 +299,27 @@ def test_each_function_does_the_lifecycle_under_its_own_role_and_nothing_more(
         and c.action != "GetCallerIdentity"
     }
     assert recorded == used_by_all - {"fc:InvokeFunction"}, "the recorder and the enforcer agree"
+
+
+def test_results_are_put_on_the_bus_by_the_function_that_answered_once_each(
+    lifecycle: Lifecycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_the_lifecycle(lifecycle, monkeypatch)
+    assert lifecycle.denied() == []
+    publishers = {
+        function for function in roles.ROLES if "eventbridge:PutEvents" in lifecycle.used_actions(function)
+    }
+    assert {"access-approved", "access-revoked", "user-offboarded"} <= publishers
+    assert publishers <= {
+        "user-requested",
+        "access-approved",
+        "access-revoked",
+        "user-offboarded",
+        "reconcile",
+    }
+    events = lifecycle.stack.emulator.account.eventbridge.events(RESULT_BUS)  # type: ignore[union-attr]
+    ids = [e["Id"] for e in events]
+    assert len(ids) == len(set(ids)), "each result once, though webhooks went through the ingress"
+    subjects = [e.get("Subject") for e in events if e["Type"] == "ramflow.result.completed"]
+    assert subjects.count("ITSM-2001") == 1, "the webhook-delivered approval's result, once"
+    assert all("AccessKeySecret" not in json.dumps(e) for e in events), "ciphertext only"
