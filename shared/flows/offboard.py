@@ -1,20 +1,13 @@
 """`user.offboarded`: every RAM user a leaver owns loses all access at once and is deleted soon after.
 
-What RAM actually holds is read first (keys, policies at both scopes, groups, MFA — whatever was
-added by hand too), then taken apart in dependency order, each level's calls side by side:
-
-  read    tags, AccessKeys, account policies, resource-group grants, groups, MFA device
-  1       disable: delete the login profile, set every key Inactive (deleting now: delete it),
-          detach every policy at account scope and in every resource group, leave every group;
-          deleting now also unbinds the MFA device
-  2       (deleting now) delete the user and the unbound MFA device; see who still uses the
-          ramflow custom policies the user had
-  3       (deleting now) delete those custom policies nothing uses any more
-
-Before anything changes, the ledger gets the user's deletion date (now, or after `grace`) and a
-memo of the MFA devices and custom policies to clean up: a replay, or `reconcile` once the date
-has passed, finishes the job even after the user itself is gone. Users without
-`managed-by=ramflow` are never changed: they are reported as needing a human, and audited.
+The owner's users are found (the ledger, the IMS `owner` tag, tickets being approved) under the
+owner's lock, each user is locked, and `shared/flows/teardown.py` takes them apart: every way in
+(login profile, then AccessKeys, then policies at both scopes and groups) is closed for every user
+before any slower cleanup (MFA devices, keys, the users, unused custom policies), and each user's
+progress is written to the ledger as it goes, so a killed run resumes where it stopped. The
+deletion date (now, or after `grace`) is written before the user's first change: a replay, or
+`reconcile` once the date has passed, finishes the job even after the user itself is gone. Users
+without `managed-by=ramflow` are never changed: they are reported as needing a human, and audited.
 """
 
 from __future__ import annotations
@@ -22,47 +15,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import partial
-from typing import Any, Literal
+from datetime import timedelta
 
 from shared.audit import audit
-from shared.flows.holdings import Holdings, discover
-from shared.flows.saga import (
-    Done,
-    Journal,
-    Progress,
-    Step,
-    Stepper,
-    all_ok,
-    by_subject,
-    delete_policy_steps,
-    policy_usage_steps,
-    retried_until_complete,
-    unused_policies,
-)
-from shared.flows.users import made_by_ramflow, owner_lock, user_locks
+from shared.flows.saga import Journal, Progress, Step, Stepper, retried_until_complete
+from shared.flows.teardown import MEMO, UNMANAGED, State, Teardown, UserOutcome
+from shared.flows.users import owner_lock, user_locks
 from shared.models.events import CloudEvent, UserOffboarded, UserRehired
 from shared.models.results import Result
 from shared.runtime import Runtime
-from shared.store.ledger import Ledger
-from shared.store.records import GrantRecord, Intent, TicketRecord
 
-MEMO = "offboard/"
+__all__ = ["MEMO", "UNMANAGED", "State", "UserOutcome", "offboard", "run_offboarding", "take_apart"]
+
 LOCK_WAIT = 10.0
 """Seconds an offboarding waits for a user's lock: reconcile holds one for a user's few calls only,
 so a leaver is never turned away because a sweep happens to be looking at them."""
-UNMANAGED = "not tagged managed-by=ramflow: ramflow never changes it"
-
-State = Literal["deleted", "disabled", "gone", "needs_human", "busy", "failed", "planned"]
-
-
-@dataclass
-class UserOutcome:
-    user_name: str
-    state: State
-    holdings: Holdings | None = None
-    due_at: datetime | None = None
 
 
 @dataclass
@@ -230,7 +197,7 @@ def take_apart(
             stepper.journal.error(name, "lock", "another ramflow flow is changing this user; retry")
             outcomes[name] = UserOutcome(name, "busy")
         if held:
-            work = _Teardown(rt, stepper, grace=grace, actor=actor, reference=reference)
+            work = Teardown(rt, stepper, grace=grace, actor=actor, reference=reference)
             outcomes.update(work.run(held))
     return {name: outcomes[name] for name in names}
 
@@ -242,260 +209,3 @@ def _locked(rt: Runtime, names: Sequence[str], dry_run: bool) -> Iterator[tuple[
         return
     with user_locks(rt, names, wait=LOCK_WAIT) as (held, busy):
         yield held, busy
-
-
-@dataclass
-class _Teardown:
-    rt: Runtime
-    stepper: Stepper
-    grace: timedelta
-    actor: str
-    reference: str
-
-    @property
-    def ledger(self) -> Ledger:
-        return self.rt.store.ledger
-
-    @property
-    def journal(self) -> Journal:
-        return self.stepper.journal
-
-    def run(self, names: list[str]) -> dict[str, UserOutcome]:
-        rt, ram = self.rt, self.rt.cloud.ram
-        now = rt.clock()
-        holdings = discover(rt, names, self.stepper, login_profile=self.stepper.dry_run)
-        outcomes: dict[str, UserOutcome] = {}
-        ours: list[Holdings] = []
-        gone: list[str] = []
-        for name in names:
-            found = holdings[name]
-            if not found.readable:
-                outcomes[name] = UserOutcome(name, "failed", found)
-            elif not found.found:
-                gone.append(name)
-            elif not found.managed and not made_by_ramflow(rt, name, found.tags):
-                self.journal.human(name, UNMANAGED)
-                audit(
-                    "user.unmanaged",
-                    actor=self.actor,
-                    ticket_id=None,
-                    outcome="needs_human",
-                    user=name,
-                    hr_event=self.reference,
-                )
-                outcomes[name] = UserOutcome(name, "needs_human", found)
-            else:
-                ours.append(found)
-
-        tickets = self.ledger.tickets_of_users([*(h.user_name for h in ours), *gone])
-        grants = _grants_by_user(tickets)
-        due = {h.user_name: self._schedule(h.user_name, now) for h in ours}
-        deleting = [h.user_name for h in ours if due[h.user_name] <= now]
-        memo = {
-            name: self._remember(name, holdings.get(name), grants.get(name, []))
-            for name in [*(h.user_name for h in ours), *gone]
-        }
-
-        # Level 1: disable (and, deleting now, take apart everything the user holds)
-        level = [
-            step
-            for h in ours
-            for step in take_apart_steps(rt, h, delete=due[h.user_name] <= now, dry_run=self.stepper.dry_run)
-        ]
-        first = by_subject(self.stepper.run("disable", level))
-
-        # Level 2: delete the users, their MFA devices; who still uses the custom policies
-        level = [
-            Step(name, "DeleteUser", "", partial(ram.delete_user, name))
-            for name in deleting
-            if all_ok(first.get(name, []))
-        ]
-        for name in [*deleting, *gone]:
-            unbind = [d for d in first.get(name, []) if d.step.action == "UnbindMFADevice"]
-            if not all_ok(unbind):
-                continue  # still bound: deleting it would conflict
-            for serial in memo[name][1]:
-                level.append(
-                    Step(
-                        name,
-                        "DeleteVirtualMFADevice",
-                        serial,
-                        partial(ram.delete_virtual_mfa_device, serial),
-                        settled_by=("DeleteConflict",),  # bound again meanwhile, to someone: not ours now
-                    )
-                )
-        candidates = sorted({p for name in [*deleting, *gone] for p in memo[name][0]})
-        if self.stepper.dry_run:
-            level += [
-                Step(f"policy {p}", "DeletePolicy", f"{p} (if nothing else uses it)", lambda: None)
-                for p in candidates
-            ]
-        else:
-            level += policy_usage_steps(rt, candidates)
-        second = self.stepper.run("delete users", level)
-
-        # Level 3: custom policies nothing uses any more
-        unused, unknown = unused_policies(second)
-        third = self.stepper.run("delete unused policies", delete_policy_steps(rt, unused))
-        policy_failed = unknown | {d.step.target for d in third if not d.ok}
-
-        by_user = by_subject(second)
-        for h in ours:
-            name = h.user_name
-            if self.stepper.dry_run:
-                outcomes[name] = UserOutcome(name, "planned", h, due[name])
-                continue
-            mine = first.get(name, []) + by_user.get(name, [])
-            if due[name] > now:
-                state: State = "disabled" if all_ok(mine) else "failed"
-            else:
-                deleted = any(d.step.action == "DeleteUser" and d.ok for d in mine)
-                state = "deleted" if deleted else "failed"
-            outcomes[name] = UserOutcome(name, state, h, due[name])
-        for name in gone:
-            outcomes[name] = UserOutcome(name, "planned" if self.stepper.dry_run else "gone", None, now)
-        if not self.stepper.dry_run:
-            self._record(outcomes, memo, by_user, policy_failed, tickets)
-        return outcomes
-
-    # --- the ledger -------------------------------------------------------------------------------
-    def _schedule(self, name: str, now: datetime) -> datetime:
-        """Write the deletion date first: a crash after disabling can never leave a user undeleted."""
-        if self.stepper.dry_run:
-            return now + self.grace
-        return self.ledger.schedule_deletion(name, now + self.grace)
-
-    def _remember(
-        self, name: str, found: Holdings | None, grants: list[GrantRecord]
-    ) -> tuple[list[str], list[str]]:
-        """(custom policies, MFA devices) to clean up once the user is deleted; kept in the ledger
-        until done, since RAM forgets them as soon as they are detached and unbound."""
-        memo = self.ledger.get_intent(MEMO + name)
-        remembered = memo.result if memo is not None and memo.result else {}
-        policies = set(remembered.get("policies", [])) | {
-            g.policy_name for g in grants if g.created_by_ramflow and g.policy_type == "Custom"
-        }
-        devices = set(remembered.get("mfa_devices", []))
-        if found is not None:
-            policies |= found.ramflow_policies()
-            if found.mfa_serial:
-                devices.add(found.mfa_serial)
-        result = {"policies": sorted(policies), "mfa_devices": sorted(devices)}
-        if not self.stepper.dry_run and (policies or devices) and result != remembered:
-            self.ledger.put_intent(Intent(key=MEMO + name, ticket_id=self.reference, result=result))
-        return result["policies"], result["mfa_devices"]
-
-    def _record(
-        self,
-        outcomes: dict[str, UserOutcome],
-        memo: dict[str, tuple[list[str], list[str]]],
-        second: dict[str, list[Done]],
-        policy_failed: set[str],
-        tickets: list[TicketRecord],
-    ) -> None:
-        ledger = self.ledger
-        revoked_users: set[str] = set()
-        for name, outcome in outcomes.items():
-            if outcome.state in ("deleted", "gone"):
-                cleaned = all_ok(second.get(name, [])) and not (set(memo[name][0]) & policy_failed)
-                if cleaned:
-                    ledger.delete_intent(MEMO + name)
-                    ledger.clear_deletion(name)
-                self._set_user(name, "deleted", None)
-                revoked_users.add(name)
-            elif outcome.state == "disabled":
-                self._set_user(name, "disabled", outcome.due_at)
-                revoked_users.add(name)
-            else:
-                continue
-            audit(
-                "user.offboarded" if outcome.state != "disabled" else "user.disabled",
-                actor=self.actor,
-                ticket_id=None,
-                outcome=outcome.state,
-                user=name,
-                hr_event=self.reference,
-                delete_after=outcome.due_at.isoformat()
-                if outcome.state == "disabled" and outcome.due_at
-                else None,
-                actions=[f"{a['action']} {a['target']}".strip() for a in self.journal.actions_of(name)],
-            )
-        ledger.mark_users_revoked(tickets, revoked_users)
-
-    def _set_user(
-        self, name: str, status: Literal["disabled", "deleted"], delete_after: datetime | None
-    ) -> None:
-        if self.ledger.get_user(name) is None:
-            return  # the ledger never knew the user (found by its tags): nothing to update
-
-        def change(record: Any) -> None:
-            record.status = status
-            record.delete_after = delete_after
-            if status == "deleted":
-                record.credential = None  # ciphertext of a credential that no longer exists
-
-        self.ledger.update_user(name, change)
-
-
-def take_apart_steps(rt: Runtime, h: Holdings, *, delete: bool, dry_run: bool) -> list[Step]:
-    """Level 1 for one user: disable everything it holds; when it is deleted now, keys are deleted
-    rather than deactivated and the MFA device is unbound. The login profile is deleted blind ("does
-    not exist" is done), except in a dry run, which only plans what it saw."""
-    ram, rm, name = rt.cloud.ram, rt.cloud.rm, h.user_name
-    principal = rt.logon_principal(name)
-    steps: list[Step] = []
-    if not dry_run or h.login_profile:
-        steps.append(Step(name, "DeleteLoginProfile", "", lambda: ram.delete_login_profile(name)))
-    for key in h.keys:
-        key_id = key.access_key_id
-        if delete:
-            steps.append(Step(name, "DeleteAccessKey", key_id, partial(ram.delete_access_key, name, key_id)))
-        elif key.status == "Active":
-            steps.append(
-                Step(
-                    name,
-                    "UpdateAccessKey",
-                    f"{key_id} Inactive",
-                    partial(ram.update_access_key, name, key_id, "Inactive"),
-                )
-            )
-    for policy in h.policies:
-        steps.append(
-            Step(
-                name,
-                "DetachPolicyFromUser",
-                f"{policy.type}:{policy.name}",
-                lambda p=policy: ram.detach_policy_from_user(name, p.name, p.type),  # type: ignore[misc]
-            )
-        )
-    for grant in h.rg_grants:
-        steps.append(
-            Step(
-                name,
-                "DetachPolicy",
-                f"{grant.policy_type}:{grant.policy_name}@{grant.resource_group_id}",
-                partial(
-                    rm.detach_policy,
-                    grant.resource_group_id,
-                    grant.policy_name,
-                    grant.policy_type,
-                    principal,
-                    "IMSUser",
-                ),
-            )
-        )
-    for group in h.groups:
-        steps.append(
-            Step(name, "RemoveUserFromGroup", group, partial(ram.remove_user_from_group, name, group))
-        )
-    if delete and h.mfa_serial:
-        steps.append(Step(name, "UnbindMFADevice", h.mfa_serial, lambda: ram.unbind_mfa_device(name)))
-    return steps
-
-
-def _grants_by_user(tickets: Sequence[TicketRecord]) -> dict[str, list[GrantRecord]]:
-    found: dict[str, list[GrantRecord]] = {}
-    for ticket in tickets:
-        for grant in ticket.grants:
-            found.setdefault(grant.user_name, []).append(grant)
-    return found
