@@ -87,6 +87,12 @@ _local_lock = threading.Lock()
 
 
 # --- the arithmetic both implementations share (the Lua script repeats it) -------------------------
+def _not_before(state: dict[str, Any] | None, now: float) -> float:
+    """`now`, or the bucket's own time if a concurrent taker's clock read is later: time written
+    never goes back, so no interval is refilled twice."""
+    return now if state is None else max(now, float(state["ts"]))
+
+
 def _refilled(state: dict[str, Any] | None, bucket: Bucket, now: float) -> tuple[float, float, float]:
     """(tokens, rate, last cut) of a bucket brought up to `now`."""
     if state is None:
@@ -125,8 +131,8 @@ class DocumentBudget:
 
     def cut(self, bucket: Bucket, factor: float) -> float:
         while True:
-            now = self._clock()
             doc = self._backend.get(PREFIX + bucket.key)
+            now = _not_before(doc.value if doc else None, self._clock())
             tokens, rate, last_cut = _refilled(doc.value if doc else None, bucket, now)
             if now - last_cut >= CUT_COOLDOWN:
                 rate, last_cut = max(bucket.floor(), rate * factor), now
@@ -140,8 +146,8 @@ class DocumentBudget:
 
     def _take_one(self, bucket: Bucket, max_wait: float) -> tuple[bool, float]:
         while True:
-            now = self._clock()
             doc = self._backend.get(PREFIX + bucket.key)
+            now = _not_before(doc.value if doc else None, self._clock())
             tokens, rate, last_cut = _refilled(doc.value if doc else None, bucket, now)
             due = _due(tokens, rate)
             if due > max_wait:

@@ -162,3 +162,19 @@ def test_a_rate_is_never_cut_to_nothing() -> None:
         clock.now += CUT_COOLDOWN
         rate = budget.cut(bucket, 0.1)
     assert rate == pytest.approx(bucket.floor()) and rate > 0
+
+
+def test_a_taker_whose_clock_read_is_older_never_refills_an_interval_twice() -> None:
+    """Two instances read the clock, the later reader writes first: the earlier one's take must not
+    move the bucket's time back (the next take would then refill the same interval again)."""
+    clock = FakeClock()
+    budget = DocumentBudget(MemoryBackend(), clock=clock)
+    bucket = Bucket("t:account", rate=10, burst=1)
+    budget.take([bucket], float("inf"))  # t=now: the burst is spent
+    clock.now += 1.0
+    budget.take([bucket], float("inf"))  # t=now+1: refilled by 10 x 1 s, capped at the burst
+    clock.now -= 0.5  # an instance whose clock read came earlier takes next
+    budget.take([bucket], float("inf"))
+    clock.now += 0.5  # back at now+1: nothing has elapsed since the bucket's time
+    _, due = budget.take([bucket], float("inf"))
+    assert due == pytest.approx((1 - (-1.0)) / 10)  # a token owed, none refilled twice (else: due 0)
