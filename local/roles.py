@@ -305,10 +305,12 @@ ROLES: dict[str, FunctionRole] = {
             ("read", "take-away", "delete-users", "publish"),
             summary="disable and delete leavers",
         ),
+        # Reconcile may not create keys: a key past its age is handed to access-approved (async invoke).
         FunctionRole(
             "reconcile",
             ("read", "take-away", "delete-users", "publish"),
-            summary="expire grants, finish deletions, retry deliveries",
+            invokes=("access-approved",),
+            summary="expire grants, finish deletions, retry deliveries, hand aged keys on",
         ),
         FunctionRole("token-vendor", ("vend",), summary="STS sessions of the vended roles"),
         FunctionRole(

@@ -2,7 +2,8 @@
 
 Kinds: `approval_needed` (the catalog's approvers, through the ticket system that sent the request),
 `access_granted` (requester and owner), `expiring_7d` / `expiring_1d` (requester and owner; the
-reconcile pass sends them), `revoked`, `disabled`, `deleted`. Each is sent at most once per
+reconcile pass sends them), `revoked`, `disabled`, `deleted`; for AccessKeys (shared/flows/keys.py,
+owner): `key_rotated`, `rotation_held`, `unused_key_deactivated`. Each is sent at most once per
 (ticket, kind): `notice:<ticket> <kind>` is recorded in the store after the sinks took it, and a sink
 gets a stable message id, so a crash in between repeats the same message, never a new one.
 
@@ -34,7 +35,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("ramflow.notify")
 
 Kind = Literal[
-    "approval_needed", "access_granted", "expiring_7d", "expiring_1d", "revoked", "disabled", "deleted"
+    "approval_needed",
+    "access_granted",
+    "expiring_7d",
+    "expiring_1d",
+    "revoked",
+    "disabled",
+    "deleted",
+    "key_rotated",
+    "rotation_held",
+    "unused_key_deactivated",
 ]
 PREFIX = "notice:"
 NOTICE_TYPE_PREFIX = "ramflow.notice."

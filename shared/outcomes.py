@@ -29,16 +29,43 @@ def record_outcome(runtime: Runtime, event: CloudEvent, key: str, result: Result
     keys of the delivery records."""
     offer_pickup(runtime, result)
     records = publish_result(
-        runtime, source=event.source, request_key=key, result=result, request_id=event.id, deliver_now=False
+        runtime,
+        source=event.source,
+        request_key=_message_key(key, result),
+        result=result,
+        request_id=event.id,
+        deliver_now=False,
     )
     notices = notices_for(runtime, event, result)
     send_all(runtime, notices)
     return [r.key for r in records] + [record_key(WebhookSink.name, n.id) for n in notices]
 
 
+def _message_key(key: str, result: Result) -> str:
+    """A rotated key's secret is one message per new key, however many requests ask about the rotation
+    (a second `ramflow rotate` while it runs answers with the same key): it arrives once per route."""
+    rotation = (result.plan or {}).get("rotation")
+    if result.credential is not None and isinstance(rotation, dict) and rotation.get("new_key_id"):
+        return f"rotation:{rotation['user_name']}:{rotation['new_key_id']}"
+    return key
+
+
 def offer_pickup(runtime: Runtime, result: Result) -> bool:
-    """A completed ticket's sealed credential waits for its requester at credential-pickup."""
-    if result.credential is None or not result.ticket_id or result.status not in {"completed", "partial"}:
+    """A completed ticket's sealed credential waits for its requester at credential-pickup; a rotated
+    key's, under the rotation's reference (`rotation:<user>:<old key>`), for the private key's holder."""
+    if result.credential is None or result.status not in {"completed", "partial"}:
+        return False
+    rotation = (result.plan or {}).get("rotation") if not result.ticket_id else None
+    if isinstance(rotation, dict) and rotation.get("recipient"):
+        return offer(
+            runtime.store.backend,
+            ticket_id=f"rotation:{rotation['user_name']}:{rotation['old_key_id']}",
+            requester=str(rotation["recipient"]),
+            user_name=result.user_name,
+            credential=result.credential.model_dump(mode="json"),
+            ttl_seconds=runtime.settings.pickup_ttl_seconds,
+        )
+    if not result.ticket_id:
         return False
     ticket = runtime.store.ledger.get_ticket(result.ticket_id)
     if ticket is None:

@@ -2,11 +2,14 @@
 
 The same flow as a `ramflow.key.rotation_requested` event: the new key is created (intent first), its
 secret sealed to the owner's delivery key; later reconcile passes deactivate and delete the old key.
-Run it again to continue an open rotation: each step is idempotent."""
+Run it again to continue an open rotation: each step is idempotent. The reply, with the new secret
+sealed, also goes out through the result delivery (the route of source `ramflow-cli`) and waits at
+credential-pickup for the holder of the private key, as a rotation requested by event does."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import typer
@@ -16,9 +19,12 @@ from rich.table import Table
 from local.cli import app
 from local.cli._context import PROFILE_OPTION, STORE_OPTION, refuse_local_store, runtime, target
 from local.cli.offboard import EXIT_PARTIAL, fail
-from shared.errors import RamflowError, ValidationFailed
+from shared.errors import FlowFailed, RamflowError, ValidationFailed
 from shared.flows.keys import rotation_requested
+from shared.handler import process_event
 from shared.models.events import KEY_ROTATION_REQUESTED, CloudEvent, parse_data
+
+LEASE_SECONDS = 300.0
 
 
 @app.command()
@@ -62,8 +68,19 @@ def rotate(
         raise fail(console, "; ".join(f"{e['field']}: {e['reason']}" for e in exc.errors)) from None
     where = target(cloud=cloud, store=store, profile=profile)
     refuse_local_store(where, "ramflow rotate")
+    del parsed  # valid: process_event reads it again
     try:
-        result = rotation_requested(parsed, event, runtime(where))  # type: ignore[arg-type]
+        # The path access-approved takes: idempotent, and the new secret goes out through the result
+        # delivery (RAMFLOW_DESTINATIONS' route for `ramflow-cli`, credential-pickup) like any result.
+        result = process_event(
+            event,
+            {KEY_ROTATION_REQUESTED: rotation_requested},
+            runtime(where),
+            owner=f"ramflow-cli/{uuid.uuid4()}",
+            lease_until=time.time() + LEASE_SECONDS,
+        )
+    except FlowFailed as exc:
+        result = exc.result
     except RamflowError as exc:
         raise fail(console, str(exc)) from None
     if as_json:

@@ -2,7 +2,8 @@
 
 The webhook ingress verifies a delivery and hands the event to the function that owns it with a
 synchronous invocation (`x-fc-invocation-type: Sync`): its role then needs only
-`fc:InvokeFunction` on those functions, never the lifecycle functions' RAM powers. API reference:
+`fc:InvokeFunction` on those functions, never the lifecycle functions' RAM powers. Reconcile hands
+a key past its age to access-approved the same way, asynchronously (it may not create keys). API reference:
 https://www.alibabacloud.com/help/en/functioncompute/fc-3-0/developer-reference/api-fc-2023-03-30-invokefunction
 (an unhandled error in the function answers 200 with the `x-fc-error-type` header).
 """
@@ -46,10 +47,12 @@ class FcGateway:
         self._sdk: Any = Client(config)
         self._runner = runner
 
-    def invoke(self, function: str, payload: bytes) -> Invocation:
+    def invoke(self, function: str, payload: bytes, *, asynchronous: bool = False) -> Invocation:
+        """Run `function` with `payload`; `asynchronous`: FC queues it (202, no reply) and retries it
+        as it does EventBridge's deliveries (s.yaml's asyncInvokeConfig)."""
         from alibabacloud_fc20230330 import models as fc
 
-        headers = fc.InvokeFunctionHeaders(x_fc_invocation_type="Sync")
+        headers = fc.InvokeFunctionHeaders(x_fc_invocation_type="Async" if asynchronous else "Sync")
 
         def call() -> Any:
             from darabonba.runtime import RuntimeOptions

@@ -14,41 +14,57 @@ Findings, per managed user, named by the Cloud Config managed rule they answer (
   (https://alibabacloud.com/help/en/cloud-config/latest/ram-user-has-no-more-than-two-valid-accesskeys,
   input `days`, default 30).
 
-Rotation (`rotate`, from reconcile for a key past its age when `key_rotation` is on, or on a
-`ramflow.key.rotation_requested` event / `ramflow rotate`) is a record in the ledger
-(`rotation/<user>`) advanced one idempotent step at a time, under the user's lock:
+Rotation starts on a `ramflow.key.rotation_requested` event / `ramflow rotate`, or for a key past
+its age: `key_rotation` on (RAMFLOW_KEY_ROTATION, at `key_max_age_days`) or a grant of the user whose
+catalog entry sets `key_rotation_days`. Reconcile's role cannot create keys, so it hands an aged key
+on as a `ramflow.key.rotation_requested` event (`cause: age`, source `ramflow.reconcile`, one id per
+key so repeated passes ask once) to access-approved: asynchronously through InvokeFunction in FC and
+under `ramflow serve`, in-process (as `ramflow rotate` does) in a local run. Either way the event's
+result, which carries the new secret sealed to the owner, goes out through the result delivery like
+a provisioning result (shared/outcomes.py: the route of the event's source, and credential-pickup for
+the holder of the private key), once; a redelivery sends the stored ciphertext again.
+
+The rotation is a record in the ledger (`rotation/<user>`) advanced one idempotent step at a time,
+under the user's lock:
 
     creating     the intent is written (the keys that exist), then CreateAccessKey; a replay deletes
                  any key the intent does not know (created, never recorded: its secret is lost)
     delivered    the new key and its secret, sealed to the owner, are recorded, the user's
-                 credential is the new key, the owner is notified; the overlap runs
+                 credential is the new key, the owner is notified (`key_rotated`); the overlap runs
     deactivated  after the overlap the old key is set Inactive — unless it signed a call after the new
                  key was delivered and the new key has not been used since (the owner has not
-                 switched): then `held`, with a notice, for a person
+                 switched): then `held`, with a notice (`rotation_held`), for a person
     completed    after `key_rotation_delete_after` more, the old key is deleted (held instead if
                  someone made it Active again)
 
-Unused keys are set Inactive (with `key_unused_deactivate`) and the owner notified; ramflow never
-deletes a key for being unused: that is for a person.
+Unused keys are set Inactive (with `key_unused_deactivate`) and the owner notified
+(`unused_key_deactivated`); ramflow never deletes a key for being unused: that is for a person.
+Notices go through shared.notify's notifier (once per rotation or key and kind) and the audit trail.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shared.audit import audit
 from shared.cloud.ram import AccessKeyInfo
 from shared.errors import CloudError, EntityNotFound, RotationRefused, UserBusy, ValidationFailed
 from shared.flows.users import user_locks
-from shared.models.events import CloudEvent, KeyRotationRequested
+from shared.models.events import KEY_ROTATION_REQUESTED, CloudEvent, KeyRotationRequested
 from shared.models.results import AccessKeyReply, Result
 from shared.runtime import Runtime
 from shared.sealing import seal
 from shared.store.records import AccessKeyRecord, Intent, RotationRecord, UserRecord
+
+if TYPE_CHECKING:
+    from shared.notify import Kind
 
 RULE_CREATE_DATE = "ram-user-ak-create-date-expired-check"
 RULE_USED = "ram-user-ak-used-expired-check"
@@ -152,50 +168,33 @@ def _facts(key: AccessKeyInfo, last_used: datetime | None) -> KeyFacts:
     return KeyFacts(key.access_key_id, key.status, key.create_date, last_used)
 
 
-# --- delivery and notices ----------------------------------------------------------------------
-class KeyDelivery(Protocol):
-    """Where a rotated key's sealed secret and the owner's notices go.
+# --- notices ----------------------------------------------------------------------------------
+def _notify(rt: Runtime, reference: str, user_name: str, owner: str, kind: Kind, detail: str) -> None:
+    """Tell the owner (audit line, and the notifier's sinks once per `reference` and kind)."""
+    from shared.notify import Notice, send_all
 
-    The default writes the audit trail and leaves the ciphertext in the rotation record and in the
-    reply; a result-delivery channel (webhook, EventBridge) plugs in here with `use_delivery`."""
-
-    def deliver(self, rotation: RotationRecord, owner: str) -> None: ...
-
-    def notify(self, user_name: str, owner: str, kind: str, detail: str) -> None: ...
-
-
-class AuditDelivery:
-    def deliver(self, rotation: RotationRecord, owner: str) -> None:
-        audit(
-            "key.delivered",
-            actor=rotation.requested_by,
-            ticket_id=None,
-            outcome="sealed",
-            user_name=rotation.user_name,
-            owner=owner,
-            access_key_id=rotation.new_key_id,
-        )
-
-    def notify(self, user_name: str, owner: str, kind: str, detail: str) -> None:
-        audit(
-            "key.notice",
-            actor="ramflow",
-            ticket_id=None,
-            outcome=kind,
-            user_name=user_name,
-            owner=owner,
-            detail=detail,
-        )
+    audit(
+        "key.notice",
+        actor="ramflow",
+        ticket_id=None,
+        outcome=kind,
+        user_name=user_name,
+        owner=owner,
+        detail=detail,
+    )
+    notice = Notice(
+        kind=kind,
+        ticket_id=reference,
+        recipients=[owner] if owner else [],
+        user_name=user_name,
+        details={"detail": detail},
+    )
+    send_all(rt, [notice])
 
 
-_delivery: KeyDelivery = AuditDelivery()
-
-
-def use_delivery(delivery: KeyDelivery) -> KeyDelivery:
-    """Route deliveries and notices elsewhere; returns the previous channel."""
-    global _delivery
-    previous, _delivery = _delivery, delivery
-    return previous
+def rotation_reference(rotation: RotationRecord) -> str:
+    """Names one rotation (of one old key) in notices and in credential-pickup."""
+    return f"rotation:{rotation.user_name}:{rotation.old_key_id}"
 
 
 # --- rotation ----------------------------------------------------------------------------------
@@ -219,13 +218,14 @@ def _user_lock(rt: Runtime, user_name: str) -> Iterator[None]:
         yield
 
 
-def _delivery_key(rt: Runtime, user_name: str) -> str | None:
-    """The public key the user's latest ticket delivered to: the owner's side holds its private key."""
+def _delivery_key(rt: Runtime, user_name: str) -> tuple[str, str] | None:
+    """The public key the user's latest ticket delivered to, and that ticket's requester, who holds
+    its private key."""
     tickets = sorted(rt.store.ledger.tickets_of_user(user_name), key=lambda t: t.created_at, reverse=True)
     for ticket in tickets:
         key = ticket.request.get("delivery_public_key")
         if isinstance(key, str) and key:
-            return key
+            return key, ticket.requester
     return None
 
 
@@ -260,9 +260,12 @@ def start_rotation(
     old = _recorded_key(record)
     if old is None:
         raise RotationRefused(f"{user_name} has no active programmatic key that ramflow manages")
-    public_key = public_key or _delivery_key(rt, user_name)
+    recipient = requested_by
     if public_key is None:
-        raise RotationRefused(f"no delivery public key is known for {user_name}")
+        known_key = _delivery_key(rt, user_name)
+        if known_key is None:
+            raise RotationRefused(f"no delivery public key is known for {user_name}")
+        public_key, recipient = known_key
     seal(public_key, "probe")  # refuse an unusable key now, before anything is written
     known = [k.access_key_id for k in rt.cloud.ram.list_access_keys(user_name)]
     rotation = RotationRecord(
@@ -272,6 +275,7 @@ def start_rotation(
         requested_by=requested_by,
         known_key_ids=known,
         delivery_public_key=public_key,
+        recipient=recipient,
     )
     rotation = ledger.put_rotation(rotation)
     audit(
@@ -306,7 +310,7 @@ def _hold(rt: Runtime, rotation: RotationRecord, owner: str, reason: str) -> Rot
         rotation.user_name,
         lambda r: r.model_copy(update={"state": "held", "held_at": r.state, "hold_reason": reason}),
     )
-    _delivery.notify(rotation.user_name, owner, "rotation_held", reason)
+    _notify(rt, rotation_reference(rotation), rotation.user_name, owner, "rotation_held", reason)
     audit(
         "key.rotation_held",
         actor="ramflow",
@@ -354,7 +358,24 @@ def _create(rt: Runtime, rotation: RotationRecord, now: datetime) -> RotationRec
     credential = AccessKeyRecord(access_key_id=new.access_key_id, sealed_secret=sealed, ticket_id=None)
     record = ledger.update_user(name, lambda u: setattr(u, "credential", credential))
     ledger.delete_intent(intent_key)
-    _delivery.deliver(delivered, record.owner)
+    audit(  # the sealed secret itself leaves with the request's result (shared/outcomes.py)
+        "key.delivered",
+        actor=rotation.requested_by,
+        ticket_id=None,
+        outcome="sealed",
+        user_name=name,
+        owner=record.owner,
+        access_key_id=new.access_key_id,
+    )
+    _notify(
+        rt,
+        rotation_reference(delivered),
+        name,
+        record.owner,
+        "key_rotated",
+        f"new key {new.access_key_id}; {rotation.old_key_id} is deactivated after "
+        f"{delivered.deactivate_after.isoformat() if delivered.deactivate_after else 'the overlap'}",
+    )
     audit(
         "key.rotated",
         actor=rotation.requested_by,
@@ -474,18 +495,20 @@ def describe_rotation(rotation: RotationRecord) -> dict[str, Any]:
             "finished_at",
             "hold_reason",
             "sealed_secret",
+            "recipient",
         },
     )
 
 
 def rotation_requested(data: KeyRotationRequested, event: CloudEvent, rt: Runtime) -> Result:
-    """`ramflow.key.rotation_requested`: rotate one user's key now (the rest follows on reconcile)."""
+    """`ramflow.key.rotation_requested`: rotate one user's key now (the rest follows on reconcile).
+    The reply carries the new secret, sealed: the result delivery takes it to the owner."""
     try:
         rotation = rotate(
             rt,
             data.user_name,
-            reason="requested",
-            requested_by=data.requested_by,
+            reason=data.cause,
+            requested_by=AGE_REQUESTER if data.cause == "age" else data.requested_by,
             public_key=data.delivery_public_key,
             note=data.reason,
         )
@@ -517,6 +540,7 @@ class UserKeyReport:
     deactivated: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     busy: bool = False
+    handed_off: str | None = None
 
 
 def rules_of(rt: Runtime) -> KeyRules:
@@ -537,7 +561,7 @@ def check_user_keys(rt: Runtime, user_name: str, *, now: datetime, dry_run: bool
         if dry_run:
             return report
         with _user_lock(rt, user_name):
-            report.rotation = _rotation_due(rt, user_name, report.findings, now)
+            report.rotation, aged_key = _rotation_due(rt, user_name, facts, now)
             in_rotation = keys_in_rotation(rt, user_name)
             owner = _owner(rt, user_name)
             for finding in report.findings:
@@ -555,9 +579,19 @@ def check_user_keys(rt: Runtime, user_name: str, *, now: datetime, dry_run: bool
                         user_name=user_name,
                         access_key_id=key.access_key_id,
                     )
-                    _delivery.notify(user_name, owner, "unused_key_deactivated", finding.detail)
-            if report.deactivated or (report.rotation is not None and report.rotation.state != "held"):
-                report.findings = evaluate(user_name, read_keys(rt, user_name), now, rules_of(rt))  # as left
+                    _notify(
+                        rt,
+                        f"key:{user_name}:{key.access_key_id}",
+                        user_name,
+                        owner,
+                        "unused_key_deactivated",
+                        finding.detail,
+                    )
+        if aged_key is not None:  # outside the lock: the rotation takes it
+            report.handed_off = hand_off_rotation(rt, user_name, aged_key)
+            report.rotation = ledger.get_rotation(user_name)
+        if report.deactivated or (report.rotation is not None and report.rotation.state != "held"):
+            report.findings = evaluate(user_name, read_keys(rt, user_name), now, rules_of(rt))  # as left
     except UserBusy:
         report.busy = True  # another flow is changing this user: the next pass takes the steps due
     except (CloudError, RotationRefused, ValidationFailed) as exc:
@@ -565,16 +599,95 @@ def check_user_keys(rt: Runtime, user_name: str, *, now: datetime, dry_run: bool
     return report
 
 
+def rotation_age_limit(rt: Runtime, user_name: str) -> int | None:
+    """After how many days the user's key is rotated automatically: `key_max_age_days` with
+    `key_rotation` on, or the smallest `key_rotation_days` of the catalog entries the user holds a
+    grant of (None: never automatically)."""
+    limits = [rt.settings.key_max_age_days] if rt.settings.key_rotation else []
+    catalog = rt.catalog
+    for ticket in rt.store.ledger.tickets_of_user(user_name):
+        if not any(g.status == "active" for g in ticket.grants):
+            continue
+        for grant in ticket.request.get("grants") or []:
+            entry = catalog.policy(grant.get("policy", "")) or catalog.template(grant.get("template", ""))
+            if entry is not None and entry.key_rotation_days is not None:
+                limits.append(entry.key_rotation_days)
+    return min(limits) if limits else None
+
+
 def _rotation_due(
-    rt: Runtime, user_name: str, findings: list[Finding], now: datetime
-) -> RotationRecord | None:
+    rt: Runtime, user_name: str, facts: list[KeyFacts], now: datetime
+) -> tuple[RotationRecord | None, str | None]:
+    """Advance an open rotation; or the recorded key to hand on for rotation, if it is past its age."""
     ledger = rt.store.ledger
     rotation = ledger.get_rotation(user_name)
     if rotation is not None and rotation.open:
-        return advance_rotation(rt, user_name, now=now)
+        return advance_rotation(rt, user_name, now=now), None
     recorded = _recorded_key(ledger.get_user(user_name))
-    aged = any(f.rule == RULE_CREATE_DATE and f.access_key_id == recorded for f in findings)
-    if recorded is None or not aged or not rt.settings.key_rotation:
-        return rotation
-    start_rotation(rt, user_name, reason="age", requested_by="reconcile")
-    return advance_rotation(rt, user_name, now=now)
+    key = next((k for k in facts if k.access_key_id == recorded), None)
+    limit = rotation_age_limit(rt, user_name) if key is not None else None
+    if key is None or key.created is None or limit is None or now - key.created <= timedelta(days=limit):
+        return rotation, None
+    return rotation, key.access_key_id
+
+
+AGE_SOURCE = "ramflow.reconcile"
+AGE_REQUESTER = "reconcile"
+AGE_EVENT_REQUESTER = "reconcile@ramflow.invalid"  # the event's `requested_by` must read as an e-mail
+ROTATING_FUNCTION = "access-approved"  # the only role that may create keys (local/roles.py)
+IN_PROCESS_LEASE_SECONDS = 300.0  # a local run outside any invocation: as long as access-approved's timeout
+
+
+def age_rotation_event(user_name: str, old_key_id: str, limit_days: int | None = None) -> CloudEvent:
+    """The request reconcile hands on: one id per key, so every pass that finds it asks once."""
+    why = f"older than {limit_days} days" if limit_days else "past its age"
+    return CloudEvent.model_validate(
+        {
+            "specversion": "1.0",
+            "id": f"age-rotation:{user_name}:{old_key_id}",
+            "source": AGE_SOURCE,
+            "type": KEY_ROTATION_REQUESTED,
+            "datacontenttype": "application/json",
+            "data": {
+                "user_name": user_name,
+                "requested_by": AGE_EVENT_REQUESTER,
+                "reason": f"AccessKey {old_key_id} is {why}",
+                "cause": "age",
+            },
+        }
+    )
+
+
+def hand_off_rotation(rt: Runtime, user_name: str, old_key_id: str) -> str:
+    """Ask access-approved to rotate an aged key: InvokeFunction (async) where functions run in
+    Function Compute or the local FC runtime, else in-process through the same event handling."""
+    event = age_rotation_event(user_name, old_key_id, rotation_age_limit(rt, user_name))
+    audit(
+        "key.rotation_handed_off",
+        actor=AGE_REQUESTER,
+        ticket_id=None,
+        outcome="requested",
+        user_name=user_name,
+        access_key_id=old_key_id,
+        event_id=event.id,
+    )
+    if rt.settings.fc_endpoint or os.environ.get("FC_FUNCTION_NAME"):
+        from shared.cloud import account_runner
+        from shared.cloud.fc import FcGateway
+
+        runner = account_runner(rt.settings, rt.credentials, store=rt.store.backend)
+        body = event.model_dump_json(by_alias=True, exclude_none=True).encode()
+        FcGateway(rt.settings, rt.credentials, runner).invoke(ROTATING_FUNCTION, body, asynchronous=True)
+        return f"handed to {ROTATING_FUNCTION}"
+    from shared.handler import process_event
+    from shared.runtime import invocation_deadline
+
+    lease = invocation_deadline.get() or time.time() + IN_PROCESS_LEASE_SECONDS
+    process_event(
+        event,
+        {KEY_ROTATION_REQUESTED: rotation_requested},
+        rt,
+        owner=f"{AGE_REQUESTER}/{uuid.uuid4()}",
+        lease_until=lease,
+    )
+    return "rotated in-process"

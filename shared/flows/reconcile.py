@@ -104,6 +104,7 @@ class ReconcileReport:
                     name: describe_rotation(r.rotation) for name, r in self.keys.items() if r.rotation
                 },
                 "deactivated_unused_keys": {n: r.deactivated for n, r in self.keys.items() if r.deactivated},
+                "rotations_handed_off": {n: r.handed_off for n, r in self.keys.items() if r.handed_off},
                 **({"calls": self.journal.planned} if self.dry_run else {}),
             }
         )

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
@@ -220,6 +220,9 @@ class KeyRotationRequested(DataModel):
     requested_by: Email
     reason: FreeText | None = None
     delivery_public_key: DeliveryPublicKey | None = None
+    cause: Literal["requested", "age"] = Field(
+        "requested", description="'age': reconcile found the key past its age and hands the rotation on"
+    )
 
 
 EventData = (

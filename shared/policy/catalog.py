@@ -24,6 +24,9 @@ from shared.policy.templates import PolicyDocument, placeholders, render
 
 Scope = Literal["account", "resource_group"]
 MAX_HIGH_RISK_DURATION_HOURS = 24
+MAX_KEY_ROTATION_DAYS = 90
+"""Cloud Config's ram-user-ak-create-date-expired-check default and the CIS benchmark's rotation period:
+a catalog entry may ask for rotation more often, never less."""
 
 
 class Entitlement(BaseModel):
@@ -37,6 +40,11 @@ class Entitlement(BaseModel):
     high_risk: StrictBool = False
     max_duration: PositiveDuration
     scopes: Annotated[list[Scope], Field(min_length=1)]
+    key_rotation_days: Annotated[StrictInt, Field(ge=1, le=MAX_KEY_ROTATION_DAYS)] | None = Field(
+        None,
+        description="programmatic users holding this grant get their AccessKey rotated automatically once "
+        "it is this many days old, whatever RAMFLOW_KEY_ROTATION says",
+    )
 
     @model_validator(mode="after")
     def _rules_are_consistent(self) -> Entitlement:

@@ -193,6 +193,9 @@ class RotationRecord(_Record):
     requested_by: str = "reconcile"
     known_key_ids: list[str] = Field(default_factory=list)
     delivery_public_key: str = Field(description="the owner's X25519 public key the secret is sealed to")
+    recipient: str | None = Field(
+        None, description="who holds the private key (credential-pickup hands the secret to them only)"
+    )
     sealed_secret: str | None = Field(None, description="the new key's secret, sealed to the owner")
     delivered_at: UtcDatetime | None = None
     deactivate_after: UtcDatetime | None = None

@@ -114,6 +114,10 @@ def test_the_token_vendor_holds_nothing_in_ram() -> None:
             "Allow",
         ),
         ("webhook-ingress", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/reconcile", None),
+        # reconcile hands a key past its age to access-approved: it may invoke that function only
+        ("reconcile", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/access-approved", "Allow"),
+        ("reconcile", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/user-offboarded", None),
+        ("reconcile", "ram:CreateAccessKey", "acs:ram:*:5123:user/rf-alice", None),
         ("access-approved", "eventbridge:PutEvents", f"{BUS}/ramflow-results", "Allow"),
         ("reconcile", "eventbridge:PutEvents", f"{BUS}/ramflow-results", "Allow"),
         ("access-approved", "eventbridge:PutEvents", f"{BUS}/default", None),  # the lifecycle's own bus

@@ -371,3 +371,42 @@ def test_a_crash_after_every_cloud_call_of_the_rotation_converges(tmp_path, keyp
         "UpdateAccessKey",
         "DeleteAccessKey",
     } <= set(crashed), crashed
+
+
+def test_a_catalog_entry_turns_automatic_rotation_on_for_its_holders(  # type: ignore[no-untyped-def]
+    emulator, root_clients, cloud_settings, keypair, tmp_path
+) -> None:
+    """RAMFLOW_KEY_ROTATION is off; the user's grant's catalog entry asks for rotation every 20 days."""
+    from shared.config import DEFAULT_CATALOG
+
+    catalog = tmp_path / "catalog.yaml"
+    text = DEFAULT_CATALOG.read_text(encoding="utf-8")
+    marker = "  AliyunKafkaReadOnlyAccess:\n"
+    catalog.write_text(text.replace(marker, marker + "    key_rotation_days: 20\n", 1), encoding="utf-8")
+    world = make(emulator, root_clients, cloud_settings, keypair[1], catalog_path=catalog)
+    assert world.runtime().settings.key_rotation is False
+    old_id = provisioned_key(world, keypair[0]).credentials.access_key_id
+    world.clock.advance(timedelta(days=19))
+    assert reconcile(world.runtime()).result().plan["rotations_handed_off"] == {}
+    world.clock.advance(timedelta(days=2))
+    plan = reconcile(world.runtime()).result().plan
+    assert plan["rotations_handed_off"] == {USER: "rotated in-process"}  # no FC here: the same flow, locally
+    rotation = plan["rotations"][USER]
+    assert rotation["state"] == "delivered" and rotation["old_key_id"] == old_id
+    assert rotation["reason"] == "age" and rotation["recipient"]
+    assert open_sealed(keypair[0], rotation["sealed_secret"])
+    # the next pass continues the open rotation and asks for nothing new
+    assert reconcile(world.runtime()).result().plan["rotations_handed_off"] == {}
+
+
+def test_without_the_setting_or_a_catalog_entry_keys_are_only_reported(world: World, keypair) -> None:  # type: ignore[no-untyped-def]
+    rt = world.runtime()
+    off = make(
+        world.emulator, world.clients, rt.settings, keypair[1], key_rotation=False, key_max_age_days=30
+    )
+    old_id = provisioned_key(off, keypair[0]).credentials.access_key_id
+    off.clock.advance(timedelta(days=31))
+    plan = reconcile(off.runtime()).result().plan
+    assert (RULE_CREATE_DATE, old_id) in findings(plan)
+    assert plan["rotations_handed_off"] == {} and plan["rotations"] == {}
+    assert keys(off) == {old_id: "Active"}

@@ -216,3 +216,35 @@ class TestTemplateChecks:
         data = shipped()
         data["templates"][name] = data["templates"].pop("kafka-instance-operator")
         assert "templates" in refused(data)
+
+
+class TestKeyRotationDays:
+    """A catalog entry may turn automatic AccessKey rotation on for the users holding its grant."""
+
+    def test_absent_by_default(self):
+        catalog = Catalog.load(DEFAULT_CATALOG)
+        entries = [*catalog.policies.values(), *catalog.templates.values()]
+        assert all(entry.key_rotation_days is None for entry in entries)
+
+    def test_accepted_within_cloud_configs_90_days(self):
+        data = yaml.safe_load(DEFAULT_CATALOG.read_text(encoding="utf-8"))
+        data["policies"]["AliyunKafkaFullAccess"]["key_rotation_days"] = 30
+        assert Catalog.from_yaml(yaml.safe_dump(data)).policy("AliyunKafkaFullAccess").key_rotation_days == 30
+
+    @pytest.mark.parametrize(
+        ("value", "reason"),
+        [
+            (0, "greater than or equal to 1"),
+            (91, "less than or equal to 90"),
+            ("30", "integer"),
+            (True, "integer"),
+        ],
+    )
+    def test_refused_naming_the_field(self, value, reason):
+        data = yaml.safe_load(DEFAULT_CATALOG.read_text(encoding="utf-8"))
+        data["policies"]["AliyunKafkaFullAccess"]["key_rotation_days"] = value
+        with pytest.raises(
+            ConfigError, match=r"policies\.AliyunKafkaFullAccess\.key_rotation_days"
+        ) as refused:
+            Catalog.from_yaml(yaml.safe_dump(data))
+        assert reason in str(refused.value)
