@@ -182,10 +182,10 @@ def check_entitlements(config: Path = CONFIG_DIR) -> None:
     """The token vendor's entitlements, as it will load them in FC: present, valid, and naming only
     roles the functions' role may assume. Without this, the package would deploy and fail every call."""
     from local.emulator.enforcement import NamedPolicy, RequestContext, evaluate
+    from shared.config import dev_mode
     from shared.entitlements import Entitlements
     from shared.errors import ConfigError
     from shared.tokens import JwtVerifier, load_jwks
-    from shared.webhooks import dev_mode
 
     path = config / ENTITLEMENTS_FILE
     if not path.is_file():

@@ -19,6 +19,16 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CATALOG = PACKAGE_DIR / "policy" / "catalog.yaml"
 
 
+# Set to 1 by the local runtime (`ramflow serve`, `make demo`) and by tests that use the development
+# configuration; never in a deployment. Only then are the published development credentials accepted.
+DEV_MODE_ENV = "RAMFLOW_DEV_MODE"
+
+
+def dev_mode() -> bool:
+    """Whether published development credentials (the development webhook secret, the dev JWT key) may be trusted."""
+    return os.environ.get(DEV_MODE_ENV) == "1"
+
+
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 

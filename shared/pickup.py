@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -28,7 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from shared.audit import audit
 from shared.errors import ConfigError, NotEntitled, RecordNotFound
 from shared.store.base import KeyValueBackend
-from shared.tokens import Claims, JwtVerifier, load_jwks
+
+if TYPE_CHECKING:
+    from shared.tokens import Claims, JwtVerifier
 
 PREFIX = "pickup:"
 COLLECTED_GRACE_SECONDS = 15 * 60
@@ -52,6 +54,8 @@ class PickupAuthFile(BaseModel):
 
 def load_verifier(path: Path | None) -> JwtVerifier:
     """The verifier of `RAMFLOW_PICKUP_AUTH`; ConfigError when it is missing or malformed."""
+    from shared.tokens import JwtVerifier, load_jwks  # the JWT stack loads in credential-pickup only
+
     if path is None:
         raise ConfigError("RAMFLOW_PICKUP_AUTH is not set: credential-pickup trusts no identity provider")
     try:

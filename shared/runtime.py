@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from shared.audit import configure_audit
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.config import Settings
-from shared.policy.catalog import Catalog
 from shared.scope import check_configuration
 from shared.store import StateStore
 
 if TYPE_CHECKING:
     from shared.cloud import Cloud
     from shared.delivery.config import Destinations
+    from shared.policy.catalog import Catalog
 
 
 invocation_deadline: ContextVar[float | None] = ContextVar("invocation_deadline", default=None)
@@ -67,6 +67,8 @@ class Runtime:
 
     @cached_property
     def catalog(self) -> Catalog:
+        from shared.policy.catalog import Catalog
+
         return Catalog.load(self.settings.catalog_path)
 
     @cached_property

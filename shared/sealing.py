@@ -2,15 +2,15 @@
 
 ramflow never holds a key that can open what it seals: the requester keeps the private key, so a
 password or AccessKey secret exists in plain text only inside the function that created it.
+
+libsodium (PyNaCl) is imported by the functions that use it, not with this module: replies only
+check that a secret looks sealed, and most functions never seal or open one.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-
-from nacl.exceptions import CryptoError
-from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from shared.errors import SealedSecretUnreadable, ValidationFailed
 
@@ -25,6 +25,9 @@ def _b64decode(text: str) -> bytes:
 
 def check_public_key(public_key_b64: str) -> bytes:
     """The raw key, or ValueError saying why it is unusable (never echoing it)."""
+    from nacl.exceptions import CryptoError
+    from nacl.public import PublicKey, SealedBox
+
     try:
         raw = _b64decode(public_key_b64)
     except (binascii.Error, UnicodeEncodeError, ValueError):
@@ -40,6 +43,8 @@ def check_public_key(public_key_b64: str) -> bytes:
 
 def generate_keypair() -> tuple[str, str]:
     """A fresh `(private_b64, public_b64)`, for the requester's side and for demos."""
+    from nacl.public import PrivateKey
+
     private = PrivateKey.generate()
     return (
         base64.b64encode(bytes(private)).decode("ascii"),
@@ -49,6 +54,9 @@ def generate_keypair() -> tuple[str, str]:
 
 def seal(public_key_b64: str, plaintext: str) -> str:
     """Encrypt `plaintext` so that only the holder of the matching private key can read it."""
+    from nacl.exceptions import CryptoError
+    from nacl.public import PublicKey, SealedBox
+
     message = plaintext.encode("utf-8")
     try:
         box = SealedBox(PublicKey(check_public_key(public_key_b64)))
@@ -60,6 +68,9 @@ def seal(public_key_b64: str, plaintext: str) -> str:
 
 def open_sealed(private_key_b64: str, ciphertext_b64: str) -> str:
     """Decrypt a sealed secret; a wrong key or an altered ciphertext raises SealedSecretUnreadable."""
+    from nacl.exceptions import CryptoError
+    from nacl.public import PrivateKey, SealedBox
+
     try:
         private = PrivateKey(_b64decode(private_key_b64))
         return SealedBox(private).decrypt(_b64decode(ciphertext_b64)).decode("utf-8")

@@ -21,8 +21,8 @@ from typing import Any
 import jwt
 from jwt import PyJWK, PyJWKSet
 
+from shared.config import DEV_MODE_ENV, dev_mode
 from shared.errors import AuthenticationFailed, ConfigError, MissingToken
-from shared.webhooks import DEV_MODE_ENV, dev_mode
 
 log = logging.getLogger("ramflow.tokens")
 

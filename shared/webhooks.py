@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 import secrets as _secrets
 import time
@@ -22,6 +21,7 @@ from typing import Literal
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from shared.config import DEV_MODE_ENV, dev_mode
 from shared.errors import ConfigError
 
 SECRET_PREFIX = "whsec_"
@@ -33,16 +33,6 @@ MAX_SIGNATURES = 8
 
 # A development secret for `ramflow serve` and `make demo`: published in the README, never deployed.
 DEV_SECRET = "whsec_cmFtZmxvdy1kZXZlbG9wbWVudC1vbmx5LXNlY3JldCE="
-# Set to 1 by the local runtime (`ramflow serve`, `make demo`) and by tests that use the development
-# configuration; never in a deployment. Only then are the published development credentials accepted.
-DEV_MODE_ENV = "RAMFLOW_DEV_MODE"
-
-
-def dev_mode() -> bool:
-    """Whether published development credentials (this secret, the dev JWT key) may be trusted."""
-    return os.environ.get(DEV_MODE_ENV) == "1"
-
-
 WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")  # visible ASCII: it becomes an idempotency key
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # integer seconds since the epoch, as the spec says
 _ENTRY = re.compile(r"[a-z0-9]{1,8},[A-Za-z0-9+/=]{1,1024}")  # `<version>,<base64>`

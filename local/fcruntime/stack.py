@@ -35,10 +35,9 @@ from local.fcruntime.signing import EmulatorKeys, IssuedSession, KeyResolver, St
 from local.roles import DEFAULT_RESULT_BUSES, Scope, result_buses
 from local.seed import DEV_CONFIG, DevConfig, SeedResult, seed, seed_resource_groups
 from shared.cloud.clients import CloudClients, CloudCredentials
-from shared.config import Settings
+from shared.config import DEV_MODE_ENV, Settings
 from shared.errors import ConfigError
 from shared.runtime import use_clock
-from shared.webhooks import DEV_MODE_ENV
 
 
 class RemoteEmulatorClock:

@@ -1,7 +1,8 @@
 """Official Alibaba Cloud SDK clients, built once per invocation from settings and credentials.
 
 `RAMFLOW_CLOUD_ENDPOINT` points every client at one base URL (the emulator); otherwise each
-client talks to its public endpoint.
+client talks to its public endpoint. Each SDK is imported when its client is first built: a
+function pays at cold start only for the clients its flows call (bench/cold_start.py).
 """
 
 from __future__ import annotations
@@ -9,17 +10,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from alibabacloud_ims20190815.client import Client as ImsClient
-from alibabacloud_ram20150501.client import Client as RamClient
-from alibabacloud_resourcemanager20200331.client import Client as ResourceManagerClient
-from alibabacloud_sts20150401.client import Client as StsClient
-from alibabacloud_tea_openapi.utils_models import Config
 
 from shared.config import Settings
 from shared.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alibabacloud_ims20190815.client import Client as ImsClient
+    from alibabacloud_ram20150501.client import Client as RamClient
+    from alibabacloud_resourcemanager20200331.client import Client as ResourceManagerClient
+    from alibabacloud_sts20150401.client import Client as StsClient
+    from alibabacloud_tea_openapi.utils_models import Config
 
 PUBLIC_ENDPOINTS = {
     "ram": "ram.aliyuncs.com",
@@ -76,7 +78,8 @@ NO_CREDENTIALS = CloudCredentials("", "")
 
 
 class CloudClients:
-    """The four SDK clients ramflow uses, sharing one endpoint override and one credential."""
+    """The SDK clients ramflow uses, sharing one endpoint override and one credential; each is
+    imported and built on first use."""
 
     def __init__(self, settings: Settings, credentials: CloudCredentials):
         self.settings = settings
@@ -85,6 +88,8 @@ class CloudClients:
     def _config(self, product: str) -> Config:
         if not self.credentials.access_key_id:
             raise ConfigError(NO_CREDENTIALS_MESSAGE)
+        from alibabacloud_tea_openapi.utils_models import Config
+
         config = Config(
             access_key_id=self.credentials.access_key_id,
             access_key_secret=self.credentials.access_key_secret,
@@ -104,23 +109,31 @@ class CloudClients:
 
     @cached_property
     def ram(self) -> RamClient:
+        from alibabacloud_ram20150501.client import Client as RamClient
+
         return RamClient(self._config("ram"))
 
     @cached_property
     def ims(self) -> ImsClient:
+        from alibabacloud_ims20190815.client import Client as ImsClient
+
         return ImsClient(self._config("ims"))
 
     @cached_property
     def sts(self) -> StsClient:
+        from alibabacloud_sts20150401.client import Client as StsClient
+
         return StsClient(self._config("sts"))
 
     @cached_property
     def resource_manager(self) -> ResourceManagerClient:
+        from alibabacloud_resourcemanager20200331.client import Client as ResourceManagerClient
+
         return ResourceManagerClient(self._config("resourcemanager"))
 
     @cached_property
     def eventbridge(self) -> Any:
-        """EventBridge 2020-04-01 (PutEvents for result delivery); imported only where it is used."""
+        """EventBridge 2020-04-01 (PutEvents for result delivery)."""
         from alibabacloud_eventbridge20200401.client import Client as EventBridgeClient
 
         return EventBridgeClient(self._config("eventbridge"))

@@ -7,12 +7,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from shared.cloud.clients import CloudClients, CloudCredentials
-from shared.cloud.ims import ImsGateway
-from shared.cloud.ram import RamGateway
 from shared.cloud.ratelimit import AccountBudget, limiters
-from shared.cloud.resource_manager import ResourceManagerGateway
 from shared.cloud.retry import CallStats, CloudRunner, RetryPolicy
-from shared.cloud.sts import StsGateway
 from shared.config import Settings
 from shared.scope import UserScope
 from shared.store.base import KeyValueBackend
@@ -20,12 +16,17 @@ from shared.store.budget import budget_store
 
 if TYPE_CHECKING:
     from shared.cloud.eventbridge import EventBridgeGateway
+    from shared.cloud.ims import ImsGateway
+    from shared.cloud.ram import RamGateway
+    from shared.cloud.resource_manager import ResourceManagerGateway
+    from shared.cloud.sts import StsGateway
 
 PUBLIC = "public"
 
 
 class Cloud:
-    """Typed access to RAM, IMS, STS and ResourceManager for one account and one credential."""
+    """Typed access to RAM, IMS, STS, ResourceManager and EventBridge for one account and one
+    credential. Each gateway (and its SDK) is imported on first use: the token vendor loads STS only."""
 
     def __init__(
         self, clients: CloudClients, settings: Settings | None = None, *, runner: CloudRunner | None = None
@@ -44,22 +45,30 @@ class Cloud:
 
     @cached_property
     def ram(self) -> RamGateway:
+        from shared.cloud.ram import RamGateway
+
         gateway = RamGateway(self.clients.ram, self.runner)
         gateway.scope = UserScope(self.settings.managed_user_prefix)
         return gateway
 
     @cached_property
     def ims(self) -> ImsGateway:
+        from shared.cloud.ims import ImsGateway
+
         return ImsGateway(
             self.clients.ims, self.runner, ram=self.ram, account_alias=self.settings.account_alias
         )
 
     @cached_property
     def sts(self) -> StsGateway:
+        from shared.cloud.sts import StsGateway
+
         return StsGateway(self.clients.sts, self.runner)
 
     @cached_property
     def rm(self) -> ResourceManagerGateway:
+        from shared.cloud.resource_manager import ResourceManagerGateway
+
         gateway = ResourceManagerGateway(self.clients.resource_manager, self.runner)
         gateway.scope = UserScope(self.settings.managed_user_prefix)
         return gateway

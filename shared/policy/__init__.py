@@ -1,8 +1,31 @@
-"""The reviewed catalog of grants, template rendering, and the safety rules (guard)."""
+"""The reviewed catalog of grants, template rendering, and the safety rules (guard).
 
-from shared.policy.catalog import Catalog, PolicyEntry, TemplateEntry
-from shared.policy.guard import Plan, PlannedGrant, check_access_mode, check_approval, plan_request
-from shared.policy.templates import is_high_risk, render
+Names are loaded on first access (PEP 562): a function that only renders or hashes a document
+does not load the catalog or the guard.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.policy.catalog import Catalog, PolicyEntry, TemplateEntry
+    from shared.policy.guard import Plan, PlannedGrant, check_access_mode, check_approval, plan_request
+    from shared.policy.templates import is_high_risk, render
+
+_MODULE_OF = {
+    "Catalog": "catalog",
+    "PolicyEntry": "catalog",
+    "TemplateEntry": "catalog",
+    "Plan": "guard",
+    "PlannedGrant": "guard",
+    "check_access_mode": "guard",
+    "check_approval": "guard",
+    "plan_request": "guard",
+    "is_high_risk": "templates",
+    "render": "templates",
+}
 
 __all__ = [
     "Catalog",
@@ -16,3 +39,12 @@ __all__ = [
     "plan_request",
     "render",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 
 from shared.durations import PositiveDuration
@@ -80,6 +78,9 @@ class TemplateEntry(Entitlement):
         except ValidationError as exc:
             problems = "; ".join(f"{e['field']}: {e['reason']}" for e in field_errors(exc, prefix="document"))
             raise ValueError(problems) from None
+        from jsonschema import Draft202012Validator  # loaded with the catalog, not at cold start
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft202012Validator.check_schema(self.params_schema)
         except SchemaError as exc:

@@ -13,15 +13,16 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError as SchemaViolation
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import ValidationFailed
 from shared.models.validation import join_path
 from shared.policy.risk import is_high_risk
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError as SchemaViolation
 
 __all__ = [
     "MAX_DOCUMENT_CHARS",
@@ -144,6 +145,8 @@ def _schema_reasons(violation: SchemaViolation, params: Mapping[str, Any]) -> li
 
 
 def _validated_values(template: TemplateSource, params: Mapping[str, Any]) -> dict[str, str]:
+    from jsonschema import Draft202012Validator  # loaded where parameters are checked, not at cold start
+
     validator = Draft202012Validator(template.params_schema)
     errors = [
         reason

@@ -1,30 +1,66 @@
-"""The state store: idempotency records and the ticket ledger over one versioned-document backend."""
+"""The state store: idempotency records and the ticket ledger over one versioned-document backend.
 
-from shared.store.base import BaseBackend, Document, KeyValueBackend
-from shared.store.idempotency import (
-    BeginResult,
-    BeginStatus,
-    IdempotencyRecord,
-    IdempotencyStore,
-    payload_hash,
-)
-from shared.store.ledger import Ledger
-from shared.store.memory import MemoryBackend
-from shared.store.records import (
-    AccessKeyRecord,
-    CredentialRecord,
-    GrantRecord,
-    Intent,
-    LoginProfileRecord,
-    ScheduledDeletion,
-    TicketRecord,
-    UserRecord,
-    grant_id,
-)
-from shared.store.redis import RedisBackend
-from shared.store.sqlite import SqliteBackend
-from shared.store.state import StateStore
-from shared.store.url import open_store
+Names are loaded on first access (PEP 562): a function pays at cold start only for the parts of
+the store it uses, and redis-py is imported only where Redis is the store.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.store.base import BaseBackend, Document, KeyValueBackend
+    from shared.store.idempotency import (
+        BeginResult,
+        BeginStatus,
+        IdempotencyRecord,
+        IdempotencyStore,
+        payload_hash,
+    )
+    from shared.store.ledger import Ledger
+    from shared.store.memory import MemoryBackend
+    from shared.store.records import (
+        AccessKeyRecord,
+        CredentialRecord,
+        GrantRecord,
+        Intent,
+        LoginProfileRecord,
+        ScheduledDeletion,
+        TicketRecord,
+        UserRecord,
+        grant_id,
+    )
+    from shared.store.redis import RedisBackend
+    from shared.store.sqlite import SqliteBackend
+    from shared.store.state import StateStore
+    from shared.store.url import open_store
+
+_MODULE_OF = {
+    "BaseBackend": "base",
+    "Document": "base",
+    "KeyValueBackend": "base",
+    "BeginResult": "idempotency",
+    "BeginStatus": "idempotency",
+    "IdempotencyRecord": "idempotency",
+    "IdempotencyStore": "idempotency",
+    "payload_hash": "idempotency",
+    "Ledger": "ledger",
+    "MemoryBackend": "memory",
+    "AccessKeyRecord": "records",
+    "CredentialRecord": "records",
+    "GrantRecord": "records",
+    "Intent": "records",
+    "LoginProfileRecord": "records",
+    "ScheduledDeletion": "records",
+    "TicketRecord": "records",
+    "UserRecord": "records",
+    "grant_id": "records",
+    "RedisBackend": "redis",
+    "SqliteBackend": "sqlite",
+    "StateStore": "state",
+    "open_store": "url",
+}
 
 __all__ = [
     "AccessKeyRecord",
@@ -51,3 +87,12 @@ __all__ = [
     "open_store",
     "payload_hash",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -24,16 +24,19 @@ the rate climbs back towards the configured ceiling by `RECOVERY` × ceiling per
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.store.base import KeyValueBackend
 from shared.store.memory import MemoryBackend
-from shared.store.redis import RedisBackend
 from shared.store.sqlite import SqliteBackend
+
+if TYPE_CHECKING:
+    from shared.store.redis import RedisBackend
 
 PREFIX = "budget:"
 IDLE_TTL = 3600.0
@@ -74,7 +77,10 @@ class BudgetStore(Protocol):
 
 def budget_store(backend: KeyValueBackend, *, clock: Callable[[], float] = time.time) -> BudgetStore:
     """The fastest implementation the backend allows: a Lua script on Redis, else compare-and-set."""
-    if isinstance(backend, RedisBackend):
+    # A RedisBackend exists only once its module is loaded: looking there keeps redis-py out of
+    # the functions whose store is not Redis.
+    redis_store = sys.modules.get("shared.store.redis")
+    if redis_store is not None and isinstance(backend, redis_store.RedisBackend):
         return RedisBudget(backend)
     if isinstance(backend, SqliteBackend):
         with _local_lock:

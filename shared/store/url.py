@@ -7,7 +7,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from shared.errors import ConfigError
 from shared.store.base import KeyValueBackend
 from shared.store.memory import MemoryBackend
-from shared.store.redis import DEFAULT_NAMESPACE, RedisBackend
 from shared.store.sqlite import SqliteBackend
 
 SUPPORTED = "sqlite:///path, memory://, redis://host:port/db, rediss://host:port/db, tablestore://host/table"
@@ -33,6 +32,8 @@ def open_store(url: str) -> KeyValueBackend:
     if scheme == "memory":
         return MemoryBackend()
     if scheme in ("redis", "rediss"):
+        from shared.store.redis import RedisBackend  # redis-py loads only where Redis is the store
+
         redis_url, namespace = _pop_namespace(url)
         return RedisBackend.from_url(redis_url, namespace)
     if scheme == "tablestore":
@@ -43,6 +44,8 @@ def open_store(url: str) -> KeyValueBackend:
 
 
 def _pop_namespace(url: str) -> tuple[str, str]:
+    from shared.store.redis import DEFAULT_NAMESPACE
+
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     namespaces = [value for name, value in query if name == "namespace"]
