@@ -52,6 +52,8 @@ class Demo:
             "RAMFLOW_AUDIT_PATH": str(self.workdir / "audit.jsonl"),
             "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ROOT_KEY_ID,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ROOT_KEY_SECRET,
+            # the sample events' users carry no managed-user prefix: as the development configuration
+            "RAMFLOW_ALLOW_UNSCOPED_USERS": "true",
         }
 
     def section(self, title: str) -> None:
