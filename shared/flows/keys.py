@@ -55,7 +55,14 @@ from typing import TYPE_CHECKING, Any
 
 from shared.audit import audit
 from shared.cloud.ram import AccessKeyInfo
-from shared.errors import CloudError, EntityNotFound, RotationRefused, UserBusy, ValidationFailed
+from shared.errors import (
+    CloudError,
+    EntityNotFound,
+    FlowFailed,
+    RotationRefused,
+    UserBusy,
+    ValidationFailed,
+)
 from shared.flows.users import user_locks
 from shared.models.events import KEY_ROTATION_REQUESTED, CloudEvent, KeyRotationRequested
 from shared.models.results import AccessKeyReply, Result
@@ -588,7 +595,11 @@ def check_user_keys(rt: Runtime, user_name: str, *, now: datetime, dry_run: bool
                         finding.detail,
                     )
         if aged_key is not None:  # outside the lock: the rotation takes it
-            report.handed_off = hand_off_rotation(rt, user_name, aged_key)
+            try:
+                report.handed_off = hand_off_rotation(rt, user_name, aged_key)
+            except FlowFailed as exc:  # in-process, the rotation failed: the next pass asks again
+                reasons = "; ".join(f"{e.field}: {e.reason}" for e in exc.result.errors)
+                report.errors.append(f"key rotation: {reasons or exc.result.status}")
             report.rotation = ledger.get_rotation(user_name)
         if report.deactivated or (report.rotation is not None and report.rotation.state != "held"):
             report.findings = evaluate(user_name, read_keys(rt, user_name), now, rules_of(rt))  # as left
@@ -618,9 +629,12 @@ def rotation_age_limit(rt: Runtime, user_name: str) -> int | None:
 def _rotation_due(
     rt: Runtime, user_name: str, facts: list[KeyFacts], now: datetime
 ) -> tuple[RotationRecord | None, str | None]:
-    """Advance an open rotation; or the recorded key to hand on for rotation, if it is past its age."""
+    """Advance an open rotation; or the key to hand on for rotation: past its age, or of a rotation
+    whose new key is still to be made (a crashed attempt: only access-approved may create it)."""
     ledger = rt.store.ledger
     rotation = ledger.get_rotation(user_name)
+    if rotation is not None and rotation.state == "creating":
+        return rotation, rotation.old_key_id
     if rotation is not None and rotation.open:
         return advance_rotation(rt, user_name, now=now), None
     recorded = _recorded_key(ledger.get_user(user_name))

@@ -194,3 +194,38 @@ def test_the_old_key_still_in_use_after_the_delivery_holds_the_rotation(rotation
     assert life.keys() == {life.old_id: "Active", delivered.new_key_id: "Active"}
     time.sleep(1.5)
     assert [a.webhook_id for a in life.secrets_arrived()] == [arrival.webhook_id]
+
+
+def test_a_crash_after_create_access_key_is_finished_by_access_approved_on_the_next_pass(
+    rotation: Rotation,
+) -> None:
+    """The handed-off rotation dies right after CreateAccessKey (its reply lost, its secret with it).
+    The next reconcile pass does not touch the half-made rotation itself (its role may not create keys;
+    the enforcement would refuse it): it asks access-approved again, whose replay deletes the key nobody
+    recorded and makes one whose secret is delivered — once."""
+    life = rotation
+    life.advance(31)
+    life.emulator.faults.fail_nth_call(1, when="after", actions={"CreateAccessKey"})
+    life.reconcile()
+    creating = wait_for_state(life, "creating")
+    deadline = time.monotonic() + 30
+    while len(life.keys()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (lost,) = set(life.keys()) - {life.old_id}  # made, never recorded: nobody has its secret
+    time.sleep(0.5)  # the failed attempt's result and lease are settled
+    assert life.secrets_arrived() == []
+    assert life.reconcile()["plan"]["rotations_handed_off"] == {USER: "handed to access-approved"}
+    delivered = wait_for_state(life, "delivered")
+    assert creating.old_key_id == delivered.old_key_id == life.old_id
+    assert delivered.new_key_id != lost and set(life.keys()) == {life.old_id, delivered.new_key_id}
+    (arrival,) = [a for a in life.receiver.wait_for(2, timeout=30) if a.event["data"].get("credential")]
+    credential = arrival.event["data"]["credential"]
+    assert credential["access_key_id"] == delivered.new_key_id
+    new = life.clients(delivered.new_key_id, open_sealed(life.private, credential["sealed_secret"]))
+    assert new.sts.get_caller_identity().body.arn.endswith(f":user/{USER}")
+    life.advance(7.05)
+    life.reconcile()
+    life.advance(7.05)
+    assert life.reconcile()["plan"]["rotations"][USER]["state"] == "completed"
+    assert life.keys() == {delivered.new_key_id: "Active"}
+    assert len(life.secrets_arrived()) == 1
