@@ -10,13 +10,21 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from shared.durations import parse_duration
 from shared.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CATALOG = PACKAGE_DIR / "policy" / "catalog.yaml"
+
+# Defaults of the lease and retention settings below; the store classes take the same defaults so a
+# store built without settings (tests, the CLI) behaves as a deployed function does.
+DEFAULT_IDEMPOTENCY_LEASE_SECONDS = 60
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 7 * 86400
+DEFAULT_USER_LOCK_SECONDS = 300
+DEFAULT_DELIVERY_LEASE_SECONDS = 60
+DEFAULT_SWEEP_LEASE_SECONDS = 120
 
 
 # Set to 1 by the local runtime (`ramflow serve`, `make demo`) and by tests that use the development
@@ -120,6 +128,36 @@ class Settings(BaseModel):
     fc_endpoint: str | None = Field(
         None, description="RAMFLOW_FC_ENDPOINT: Function Compute API base URL for InvokeFunction"
     )
+    idempotency_lease_seconds: int = Field(
+        DEFAULT_IDEMPOTENCY_LEASE_SECONDS,
+        ge=1,
+        le=86400,
+        description="RAMFLOW_IDEMPOTENCY_LEASE_SECONDS: an event's lease when FC gives no deadline",
+    )
+    idempotency_ttl_seconds: int = Field(
+        DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+        ge=3600,
+        le=366 * 86400,
+        description="RAMFLOW_IDEMPOTENCY_TTL_SECONDS: how long a completed event's reply is kept for duplicates",
+    )
+    user_lock_seconds: int = Field(
+        DEFAULT_USER_LOCK_SECONDS,
+        ge=1,
+        le=86400,
+        description="RAMFLOW_USER_LOCK_SECONDS: an owner or user lock's lease outside an invocation (CLI)",
+    )
+    delivery_lease_seconds: int = Field(
+        DEFAULT_DELIVERY_LEASE_SECONDS,
+        ge=1,
+        le=3600,
+        description="RAMFLOW_DELIVERY_LEASE_SECONDS: one attempt's hold on a result delivery",
+    )
+    sweep_lease_seconds: int = Field(
+        DEFAULT_SWEEP_LEASE_SECONDS,
+        ge=10,
+        le=3600,
+        description="RAMFLOW_SWEEP_LEASE_SECONDS: reconcile's sweep lease after its last save",
+    )
     jwt_max_age_seconds: int = Field(
         43200, ge=60, description="RAMFLOW_JWT_MAX_AGE: token vendor refuses JWTs issued longer ago (iat)"
     )
@@ -135,6 +173,22 @@ class Settings(BaseModel):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _replies_outlive_leases(self) -> Settings:
+        """A reply dropped while its event may still run would let a duplicate run it again."""
+        if self.idempotency_ttl_seconds <= max(self.idempotency_lease_seconds, self.user_lock_seconds):
+            raise ValueError(
+                "RAMFLOW_IDEMPOTENCY_TTL_SECONDS must be longer than RAMFLOW_IDEMPOTENCY_LEASE_SECONDS "
+                "and RAMFLOW_USER_LOCK_SECONDS"
+            )
+        return self
+
+    @classmethod
+    def variable_of(cls, field: str) -> str:
+        """The environment variable of a field, as its description names it."""
+        description = cls.model_fields[field].description or field
+        return description.partition(":")[0]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -170,10 +224,25 @@ class Settings(BaseModel):
             ("budget_max_wait", "RAMFLOW_BUDGET_MAX_WAIT"),
             ("jwt_max_age_seconds", "RAMFLOW_JWT_MAX_AGE"),
             ("jwt_max_lifetime_seconds", "RAMFLOW_JWT_MAX_LIFETIME"),
+            ("idempotency_lease_seconds", "RAMFLOW_IDEMPOTENCY_LEASE_SECONDS"),
+            ("idempotency_ttl_seconds", "RAMFLOW_IDEMPOTENCY_TTL_SECONDS"),
+            ("user_lock_seconds", "RAMFLOW_USER_LOCK_SECONDS"),
+            ("delivery_lease_seconds", "RAMFLOW_DELIVERY_LEASE_SECONDS"),
+            ("sweep_lease_seconds", "RAMFLOW_SWEEP_LEASE_SECONDS"),
         ):
             if env.get(var):
                 raw[field] = env[var]
         try:
             return cls.model_validate(raw)
-        except ValueError as exc:
-            raise ConfigError(f"invalid ramflow settings: {exc}") from None
+        except ValidationError as exc:
+            raise ConfigError(f"invalid ramflow settings: {cls._problems(exc)}") from None
+
+    @classmethod
+    def _problems(cls, exc: ValidationError) -> str:
+        """Each problem named by its variable, never echoing the value (a setting may be a secret)."""
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            field = str(error["loc"][0]) if error["loc"] else ""
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{cls.variable_of(field)}: {message}" if field in cls.model_fields else message)
+        return "; ".join(problems)

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.config import DEFAULT_IDEMPOTENCY_LEASE_SECONDS
 from shared.errors import BadRequest
 
 
@@ -48,8 +49,10 @@ class FcContext:
         return self.started_at + self.function.timeout
 
 
-def deadline_of(context: Any, default_timeout: int = 60) -> float:
-    """When this invocation will be stopped: the lease of an idempotency record ends there."""
+def deadline_of(context: Any, default_timeout: int = DEFAULT_IDEMPOTENCY_LEASE_SECONDS) -> float:
+    """When this invocation will be stopped: the lease of an idempotency record ends there.
+    Without FC's deadline or the function's timeout, `default_timeout` from now
+    (`Settings.idempotency_lease_seconds`)."""
     deadline = getattr(context, "deadline", None)
     if isinstance(deadline, int | float):
         return float(deadline)

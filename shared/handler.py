@@ -229,7 +229,7 @@ def event_function(flows: Mapping[str, Flow]) -> Callable[[Any, Any], dict[str, 
             return Result.rejected(exc).to_json()
         settings = Settings.from_env()
         runtime = runtime_for(settings, CloudCredentials.resolve(context, required=False))
-        owner, lease_until = request_id_of(context), deadline_of(context)
+        owner, lease_until = request_id_of(context), deadline_of(context, settings.idempotency_lease_seconds)
         replies = [
             process_event(e, flows, runtime, owner=f"{owner}/{i}", lease_until=lease_until).to_json()
             for i, e in enumerate(events)

@@ -106,7 +106,7 @@ def runtime_for(settings: Settings, credentials: CloudCredentials) -> Runtime:
             return current
         if current is None:  # a cold start (or new settings): the scope is checked, and warned, each time
             check_configuration(settings.managed_user_prefix, settings.allow_unscoped_users)
-            store = StateStore.from_url(settings.store)
+            store = StateStore.from_url(settings.store, record_ttl_seconds=settings.idempotency_ttl_seconds)
             if settings.audit_path:
                 configure_audit(settings.audit_path)
         else:

@@ -23,8 +23,8 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[StateStore]:
     stores: list[StateStore] = []
     open_url = StateStore.from_url
 
-    def counted(url: str) -> StateStore:
-        stores.append(open_url(url))
+    def counted(url: str, **options: float) -> StateStore:
+        stores.append(open_url(url, **options))
         return stores[-1]
 
     monkeypatch.setattr(StateStore, "from_url", staticmethod(counted))

@@ -60,12 +60,14 @@ def parse_tick(event: Any) -> TimerTick:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     tick = parse_tick(event)
-    rt = runtime_for(Settings.from_env(), CloudCredentials.resolve(context))
+    settings = Settings.from_env()
+    rt = runtime_for(settings, CloudCredentials.resolve(context))
     owner = request_id_of(context)
-    claim = rt.store.idempotency.begin(LEASE_KEY, "reconcile", owner, deadline_of(context))
+    until = deadline_of(context, settings.idempotency_lease_seconds)
+    claim = rt.store.idempotency.begin(LEASE_KEY, "reconcile", owner, until)
     if not claim.acquired:
         return Result(status="in_progress").to_json()
-    deadline = invocation_deadline.set(deadline_of(context))  # the users' locks last as long as the pass
+    deadline = invocation_deadline.set(until)  # the users' locks last as long as the pass
     try:
         report = reconcile(rt, dry_run=tick.dry_run, actor=f"timer:{tick.trigger_name}")
     finally:

@@ -137,7 +137,7 @@ def handle(request: HttpEvent, context: Any) -> dict[str, Any]:
             handoff_flows(functions.invoke, verdict.body),
             runtime,
             owner=request_id_of(context),
-            lease_until=deadline_of(context),
+            lease_until=deadline_of(context, settings.idempotency_lease_seconds),
             idempotency_key=f"{IDEMPOTENCY_PREFIX}{parsed.source} {verdict.webhook_id}",  # ids are per sender
             outcomes=False,  # the invoked function delivers the result and notices, once
         )

@@ -126,7 +126,7 @@ def deliver_due(
 ) -> DispatchReport:
     """One attempt for each due record (all of them, or only those keys); see the module docstring."""
     report = DispatchReport()
-    outbox = Outbox(runtime.store.backend)
+    outbox = Outbox(runtime.store.backend, lease_seconds=runtime.settings.delivery_lease_seconds)
     wanted = set(only) if only is not None else None
     if wanted is not None:
         found = []

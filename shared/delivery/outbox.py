@@ -20,12 +20,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.config import DEFAULT_DELIVERY_LEASE_SECONDS
 from shared.store.base import KeyValueBackend
 
 PREFIX = "delivery:"
 Status = Literal["pending", "delivering", "delivered", "failing", "dead"]
 DELIVERED_TTL_SECONDS = 30 * 86400  # delivered records stay listable for a month, then go
-LEASE_SECONDS = 60.0
 
 
 class DeliveryRecord(BaseModel):
@@ -72,8 +72,9 @@ def message_id(*parts: str) -> str:
 class Outbox:
     """Delivery records over the store's versioned documents."""
 
-    def __init__(self, backend: KeyValueBackend):
+    def __init__(self, backend: KeyValueBackend, *, lease_seconds: float = DEFAULT_DELIVERY_LEASE_SECONDS):
         self.backend = backend
+        self.lease_seconds = lease_seconds  # Settings.delivery_lease_seconds
 
     def add(self, record: DeliveryRecord) -> bool:
         """Record a message to deliver; False if it is there already (a replay adds nothing)."""
@@ -104,7 +105,7 @@ class Outbox:
         """Take the record for one attempt (a lease); None if it is not due or another took it."""
         if not record.due(now):
             return None
-        claimed = record.model_copy(update={"status": "delivering", "lease_until": now + LEASE_SECONDS})
+        claimed = record.model_copy(update={"status": "delivering", "lease_until": now + self.lease_seconds})
         new_version = self.save(claimed, version)
         return None if new_version is None else (claimed, new_version)
 

@@ -129,7 +129,7 @@ def reconcile(
     if dry_run:  # reads only: no lease, no cursor, every user
         return _pass(rt, stepper, report, actor=actor, sweep=None, sweeps=None, max_users=max_users)
     sweeps = SweepLog(rt.store.backend)
-    sweep = sweeps.claim(uuid.uuid4().hex)
+    sweep = sweeps.claim(uuid.uuid4().hex, rt.settings.sweep_lease_seconds)
     if sweep is None:
         report.busy = True
         return report
@@ -367,7 +367,7 @@ def find_drift(
         if sweep is not None and sweeps is not None:
             sweep.cursor, sweep.checked = names[-1], sweep.checked + len(names)
             sweep.drift += len(found_here)
-            if not sweeps.save(sweep):
+            if not sweeps.save(sweep, rt.settings.sweep_lease_seconds):
                 stepper.journal.error("reconcile", "sweep", "another sweep took over the lease; stopping")
                 break
     else:

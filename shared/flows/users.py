@@ -3,8 +3,8 @@
 Locks are leases in the idempotency store (`lock:owner:<owner>`, `lock:user:<name>`). A lease ends
 at the invocation's deadline (FC stops the instance there, so a holder past it is provably dead
 and the next claimant takes the lock over); without a deadline (the CLI) it lasts
-`USER_LOCK_SECONDS`. Every flow takes its locks in one order — owner before user, users in name
-order — and decides only on what it read after taking them:
+`Settings.user_lock_seconds` (RAMFLOW_USER_LOCK_SECONDS). Every flow takes its locks in one order —
+owner before user, users in name order — and decides only on what it read after taking them:
 
   flow                     owner lock   user lock(s)          re-read under the locks
   user.requested           yes          (auto-approve: yes)   leaver record, ticket, user record
@@ -36,7 +36,6 @@ from shared.store import BeginStatus
 log = logging.getLogger("ramflow")
 
 MANAGED_BY = ("managed-by", "ramflow")
-USER_LOCK_SECONDS = 300
 LOCK_POLL = 0.05
 
 
@@ -63,9 +62,9 @@ def owner_lock_key(owner: str) -> str:
     return f"lock:owner:{owner.strip().casefold()}"
 
 
-def lock_lease_until() -> float:
+def lock_lease_until(rt: Runtime) -> float:
     """The invocation's deadline: past it the holder is stopped, so its lock may be taken over."""
-    return invocation_deadline.get() or time.time() + USER_LOCK_SECONDS
+    return invocation_deadline.get() or time.time() + rt.settings.user_lock_seconds
 
 
 @contextmanager
@@ -73,7 +72,7 @@ def owner_lock(rt: Runtime, owner: str) -> Iterator[None]:
     """Hold the owner's lock for the block, or raise UserBusy (the event is delivered again)."""
     key, holder = owner_lock_key(owner), uuid.uuid4().hex
     idempotency = rt.store.idempotency
-    if idempotency.begin(key, "owner-lock", holder, lock_lease_until()).status is not BeginStatus.ACQUIRED:
+    if idempotency.begin(key, "owner-lock", holder, lock_lease_until(rt)).status is not BeginStatus.ACQUIRED:
         raise UserBusy(owner)
     try:
         yield
@@ -92,7 +91,7 @@ def user_locks(
 
     `wait`: seconds to keep trying the busy ones, for locks that are held briefly (reconcile holds
     a user's lock for that user's few calls only)."""
-    owner, lease_until = uuid.uuid4().hex, lock_lease_until()
+    owner, lease_until = uuid.uuid4().hex, lock_lease_until(rt)
     idempotency = rt.store.idempotency
     held: list[str] = []
     busy: list[str] = list(names)

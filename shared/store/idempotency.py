@@ -24,11 +24,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.config import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 from shared.errors import LeaseLost, StoreError
 from shared.store.base import JsonObject, KeyValueBackend
 
 KEY_PREFIX = "idem/"
-DEFAULT_RECORD_TTL_SECONDS = 7 * 24 * 3600
 _MAX_ATTEMPTS = 32
 
 
@@ -79,7 +79,7 @@ class IdempotencyStore:
         self,
         backend: KeyValueBackend,
         *,
-        record_ttl_seconds: float | None = DEFAULT_RECORD_TTL_SECONDS,
+        record_ttl_seconds: float | None = DEFAULT_IDEMPOTENCY_TTL_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.backend = backend

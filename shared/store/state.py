@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.config import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 from shared.store.base import KeyValueBackend
 from shared.store.idempotency import IdempotencyStore
 from shared.store.ledger import Ledger
@@ -9,15 +10,18 @@ from shared.store.url import open_store
 
 
 class StateStore:
-    def __init__(self, backend: KeyValueBackend) -> None:
+    def __init__(
+        self, backend: KeyValueBackend, *, record_ttl_seconds: float = DEFAULT_IDEMPOTENCY_TTL_SECONDS
+    ) -> None:
         self.backend = backend
-        self.idempotency = IdempotencyStore(backend)
+        self.idempotency = IdempotencyStore(backend, record_ttl_seconds=record_ttl_seconds)
         self.ledger = Ledger(backend)
 
     @classmethod
-    def from_url(cls, url: str) -> StateStore:
-        """`Settings.store` (RAMFLOW_STORE) → a state store; see `open_store` for the URLs."""
-        return cls(open_store(url))
+    def from_url(cls, url: str, *, record_ttl_seconds: float = DEFAULT_IDEMPOTENCY_TTL_SECONDS) -> StateStore:
+        """`Settings.store` (RAMFLOW_STORE) → a state store; see `open_store` for the URLs.
+        `record_ttl_seconds`: `Settings.idempotency_ttl_seconds`."""
+        return cls(open_store(url), record_ttl_seconds=record_ttl_seconds)
 
     def close(self) -> None:
         self.backend.close()

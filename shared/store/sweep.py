@@ -4,7 +4,8 @@ One document holds both the cursor and the lease, so a tick that lost its lease 
 the cursor (every save names the version it read). A sweep of 5,000 users takes longer than one
 timer tick; each tick takes the lease, goes on from the cursor, saves it after every slice (renewing
 the lease) and lets go. A tick that finds the lease held by a live sweep does nothing: two sweeps
-never overlap. A sweep that crashed loses its lease `LEASE_SECONDS` after its last save.
+never overlap. A sweep that crashed loses its lease `Settings.sweep_lease_seconds` after its last
+save (a slice takes seconds).
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from shared.config import DEFAULT_SWEEP_LEASE_SECONDS
 from shared.store.base import KeyValueBackend
 
 KEY = "reconcile:sweep"
-LEASE_SECONDS = 120.0
-"""How long a sweep's lease lasts after its last save (a slice takes seconds)."""
 
 
 class SweepRecord(BaseModel):
@@ -62,7 +62,7 @@ class SweepLog:
         self._clock = clock
         self._version: int | None = None
 
-    def claim(self, owner: str, lease_seconds: float = LEASE_SECONDS) -> SweepRecord | None:
+    def claim(self, owner: str, lease_seconds: float = DEFAULT_SWEEP_LEASE_SECONDS) -> SweepRecord | None:
         """The record, now leased to `owner` (a new sweep if the last one finished or none began);
         None while another owner's lease is live."""
         now = self._clock()
@@ -76,7 +76,7 @@ class SweepLog:
         record.ticks += 1
         return record if self._write(record, doc.version if doc else None) else None
 
-    def save(self, record: SweepRecord, lease_seconds: float = LEASE_SECONDS) -> bool:
+    def save(self, record: SweepRecord, lease_seconds: float = DEFAULT_SWEEP_LEASE_SECONDS) -> bool:
         """Store the progress and renew the lease; False if the lease was lost (stop sweeping)."""
         record.lease_until = self._clock() + lease_seconds
         return self._write(record, self._version)
