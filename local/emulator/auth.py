@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from local.emulator.errors import ApiError, signature_mismatch
+from local.emulator import errors
 
 ALGORITHM = "ACS3-HMAC-SHA256"
 _AUTH_RE = re.compile(
@@ -32,12 +32,12 @@ class Authorization:
 
 def parse_authorization(value: str | None) -> Authorization:
     if not value:
-        raise ApiError("MissingAuthorization", "The request does not carry an Authorization header.", 400)
+        raise errors.MissingAuthorization()
     match = _AUTH_RE.match(value.strip())
     if not match:
-        raise ApiError("InvalidAuthorization", "The Authorization header is malformed.", 400)
+        raise errors.InvalidAuthorization()
     if match["alg"] != ALGORITHM:
-        raise ApiError("InvalidAuthorization", f"Unsupported signature algorithm: {match['alg']}.", 400)
+        raise errors.UnsupportedSignatureAlgorithm(match["alg"])
     return Authorization(
         algorithm=match["alg"],
         access_key_id=match["key"],
@@ -91,18 +91,14 @@ def verify_signature(
     lowered = {k.lower(): v for k, v in headers.items()}
     payload_hash = hashlib.sha256(body).hexdigest()
     if lowered.get("x-acs-content-sha256", "").lower() != payload_hash:
-        raise ApiError(
-            "ContentSHA256NotMatched", "The x-acs-content-sha256 header does not match the body.", 400
-        )
+        raise errors.ContentSHA256NotMatched()
     required = {"x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256", "host"}
     if not required.issubset(auth.signed_headers):
-        raise ApiError(
-            "InvalidAuthorization", "SignedHeaders must include host and the x-acs-* headers.", 400
-        )
+        raise errors.HeadersNotSigned()
     if not set(h for h in lowered if h.startswith("x-acs-")).issubset(auth.signed_headers):
-        raise signature_mismatch()
+        raise errors.SignatureDoesNotMatch()
     expected = sign(
         secret, canonical_request(method, path, query, headers, auth.signed_headers, payload_hash)
     )
     if not hmac.compare_digest(expected, auth.signature):
-        raise signature_mismatch()
+        raise errors.SignatureDoesNotMatch()

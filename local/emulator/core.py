@@ -172,7 +172,7 @@ class CallContext:
     def require(self, name: str) -> str:
         value = self.params.get(name)
         if value is None or value == "":
-            raise errors.missing(name)
+            raise errors.MissingParameter(name)
         return value
 
     def integer(self, name: str, default: int, *, low: int | None = None, high: int | None = None) -> int:
@@ -182,9 +182,9 @@ class CallContext:
         try:
             value = int(raw)
         except ValueError:
-            raise errors.invalid(name, f"{raw!r} is not an integer") from None
+            raise errors.InvalidParameter(name, f"{raw!r} is not an integer") from None
         if (low is not None and value < low) or (high is not None and value > high):
-            raise errors.invalid(name, f"must be between {low} and {high}")
+            raise errors.InvalidParameter(name, f"must be between {low} and {high}")
         return value
 
     def boolean(self, name: str, default: bool = False) -> bool:
@@ -192,7 +192,7 @@ class CallContext:
         if raw is None:
             return default
         if raw.lower() not in {"true", "false"}:
-            raise errors.invalid(name, f"{raw!r} is not a boolean")
+            raise errors.InvalidParameter(name, f"{raw!r} is not a boolean")
         return raw.lower() == "true"
 
     def indexed(self, prefix: str) -> list[str]:
@@ -350,18 +350,13 @@ class Emulator:
             if key_id.startswith("STS."):
                 session = self.sts_sessions.get(key_id)
                 if session is None:
-                    raise errors.unknown_access_key(key_id)
+                    raise errors.InvalidAccessKeyIdNotFound(key_id)
                 if not token:
-                    raise ApiError(
-                        "MissingSecurityToken", "The security token is required for STS credentials."
-                    )
+                    raise errors.MissingSecurityToken()
                 if not secrets.compare_digest(token, session.security_token):
-                    raise ApiError(
-                        "InvalidSecurityToken.MismatchWithAccessKey",
-                        "The security token does not match the access key.",
-                    )
+                    raise errors.InvalidSecurityTokenMismatchWithAccessKey()
                 if self.clock() >= session.expires_at:
-                    raise ApiError("InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+                    raise errors.InvalidSecurityTokenExpired()
                 principal = Principal(
                     session.account_id,
                     "assumed-role",
@@ -386,7 +381,7 @@ class Emulator:
                 if found is not None:
                     user, key = found
                     if key.status != "Active":
-                        raise errors.inactive_access_key(key_id)
+                        raise errors.InvalidAccessKeyIdInactive(key_id)
                     arn = f"acs:ram::{account.account_id}:user/{user.user_name}"
                     return (
                         key.secret,
@@ -395,22 +390,20 @@ class Emulator:
                             account.account_id, "user", arn, user.user_id, key_id, user_name=user.user_name
                         ),
                     )
-        raise errors.unknown_access_key(key_id)
+        raise errors.InvalidAccessKeyIdNotFound(key_id)
 
     def _check_freshness(self, request: EmulatorRequest) -> None:
         stamp = request.header("x-acs-date") or ""
         try:
             when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
         except ValueError:
-            raise ApiError(
-                "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."
-            ) from None
+            raise errors.InvalidTimeStampFormat() from None
         if abs(time.time() - when) > TIMESTAMP_SKEW_SECONDS:
-            raise ApiError("InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+            raise errors.InvalidTimeStampExpired()
         nonce = request.header("x-acs-signature-nonce") or ""
         with self.lock:
             if nonce in self._nonces:
-                raise ApiError("SignatureNonceUsed", "Specified signature nonce was used already.")
+                raise errors.SignatureNonceUsed()
             self._nonces[nonce] = when
             while len(self._nonces) > 100_000:
                 self._nonces.popitem(last=False)
@@ -431,20 +424,18 @@ class Emulator:
         self.faults.sleep()
         try:
             if service is None:
-                raise ApiError(
-                    "InvalidVersion", f"Specified parameter Version is not valid: {version!r}.", 400
-                )
+                raise errors.InvalidVersion(version)
             handler = service.actions.get(action)
             if handler is None:
-                raise ApiError("InvalidAction.NotFound", f"Specified api is not found: {action!r}.", 404)
+                raise errors.InvalidActionNotFound(action)
             params.update(self._form_params(request))
             account, principal = self.authenticate(request)
             caller = principal.arn
             if not self.faults.take_token():
-                raise errors.throttled()
+                raise errors.Throttling()
             planned = self.faults.planned_failure(action)
             if planned == "before" or self.faults.random_fault():
-                raise errors.service_unavailable()
+                raise errors.ServiceUnavailable()
             ctx = CallContext(self, account, principal, service, action, params, request_id)
             self._run_hooks("before", action)
             with self.lock:
@@ -454,11 +445,11 @@ class Emulator:
                     result = handler(ctx)
                 except ApiError:
                     if planned == "after":  # the reply is lost either way
-                        raise errors.internal_error() from None
+                        raise errors.InternalError() from None
                     raise
             self._run_hooks("after", action)
             if planned == "after":
-                raise errors.internal_error()
+                raise errors.InternalError()
         except ApiError as err:
             self.recorder.record(
                 service=service.name if service else version,

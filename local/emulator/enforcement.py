@@ -392,7 +392,7 @@ class PolicyEnforcer:
                 allowed_by += session_grants
             if effect != "Allow":
                 self._record(Decision(principal.arn, action, tuple(resources), False))
-                raise errors.no_permission(action, resource)
+                raise errors.NoPermission(action, resource)
             grants += allowed_by
         self._record(Decision(principal.arn, action, tuple(resources), True, tuple(grants)))
 

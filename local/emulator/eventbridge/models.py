@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.emulator.errors import ApiError
+from local.emulator.eventbridge.exceptions import EventBusNotExist
 
 MAX_EVENTS_PER_CALL = 16  # a bound of this emulator (by analogy with other buses), not a documented limit
 
@@ -40,7 +40,7 @@ class EventBridgeBackend:
     def bus(self, name: str) -> EventBus:
         found = self.buses.get(name)
         if found is None:
-            raise ApiError("EventBusNotExist", f"The event bus [{name}] not existed!", 404)
+            raise EventBusNotExist(name)
         return found
 
     def put(self, bus: EventBus, entry: dict[str, Any]) -> PutEvent:

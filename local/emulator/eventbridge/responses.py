@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from local.emulator.core import CallContext, Service
-from local.emulator.errors import ApiError, invalid
+from local.emulator.errors import ApiError, InvalidParameter
 from local.emulator.eventbridge.models import MAX_EVENTS_PER_CALL, EventBridgeBackend
 
 service = Service("eventbridge", "2020-04-01", "eventbridge-console.cn-hangzhou.aliyuncs.com")
@@ -30,11 +30,11 @@ def put_events(ctx: CallContext) -> dict[str, Any]:
     try:
         entries = json.loads(ctx.require("EventList"))
     except ValueError:
-        raise invalid("EventList", "must be a JSON array of events") from None
+        raise InvalidParameter("EventList", "must be a JSON array of events") from None
     if not isinstance(entries, list) or not entries:
-        raise invalid("EventList", "must be a non-empty JSON array of events")
+        raise InvalidParameter("EventList", "must be a non-empty JSON array of events")
     if len(entries) > MAX_EVENTS_PER_CALL:
-        raise invalid("EventList", f"at most {MAX_EVENTS_PER_CALL} events per call")
+        raise InvalidParameter("EventList", f"at most {MAX_EVENTS_PER_CALL} events per call")
     results: list[dict[str, Any]] = []
     failed = 0
     for entry in entries:

@@ -9,8 +9,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from local.emulator import errors
-from local.emulator.errors import ApiError
+from local.emulator.errors import MissingParameter
+from local.emulator.ims import exceptions as errors
+from local.emulator.ram.exceptions import EntityNotExistUser
 from local.emulator.ram.models import RamBackend, User
 
 RESOURCE_TYPE_USER = "user"
@@ -37,10 +38,10 @@ class TagRow:
 def check_resource_type(value: str | None, *, required: bool) -> str:
     if value is None or value == "":
         if required:
-            raise ApiError("MissingParameter.ResourceType", "You must specify ResourceType.")
+            raise errors.MissingResourceType()
         return RESOURCE_TYPE_USER
     if value != RESOURCE_TYPE_USER:
-        raise ApiError("InvalidParameter.ResourceType", "The ResourceType parameter is invalid.")
+        raise errors.InvalidResourceType()
     return value
 
 
@@ -51,31 +52,28 @@ def check_tag_key(key: str | None) -> str:
         or key.lower().startswith(_RESERVED_KEY_PREFIXES)
         or any(marker in key.lower() for marker in _URL_MARKERS)
     ):
-        raise ApiError("InvalidParameter.TagKey", "The Tag.N.Key parameter is invalid.")
+        raise errors.InvalidTagKey()
     return key
 
 
 def check_tag_value(value: str | None) -> str:
     value = value or ""
     if len(value) > MAX_TAG_VALUE_LENGTH or any(marker in value.lower() for marker in _URL_MARKERS):
-        raise ApiError("InvalidParameter.TagValue", "The Tag.N.Value parameter is invalid.")
+        raise errors.InvalidTagValue()
     return value
 
 
 def tags_to_set(pairs: list[dict[str, str]]) -> dict[str, str]:
     """TagResources' `Tag.N.Key` / `Tag.N.Value` list as a dict, checked against the limits."""
     if not pairs:
-        raise errors.missing("Tag")
+        raise MissingParameter("Tag")
     if len(pairs) > MAX_TAGS_PER_REQUEST:
-        raise ApiError(
-            "NumberExceed.Tags",
-            f"The maximum number of Tags is exceeded. The maximum is {MAX_TAGS_PER_REQUEST}.",
-        )
+        raise errors.TooManyTagsInRequest(MAX_TAGS_PER_REQUEST)
     tags: dict[str, str] = {}
     for pair in pairs:
         key = check_tag_key(pair.get("Key"))
         if key in tags:
-            raise ApiError("Duplicate.TagKey", "The Tag.N.Key contains duplicate keys.")
+            raise errors.DuplicateTagKey()
         tags[key] = check_tag_value(pair.get("Value"))
     return tags
 
@@ -83,15 +81,12 @@ def tags_to_set(pairs: list[dict[str, str]]) -> dict[str, str]:
 def tag_filters(pairs: list[dict[str, str]]) -> list[tuple[str, str | None]]:
     """ListTagResources' tag filter: every key must be present; a value, when given, must match."""
     if len(pairs) > MAX_TAGS_PER_REQUEST:
-        raise ApiError(
-            "NumberExceed.Tags",
-            f"The maximum number of Tags is exceeded. The maximum is {MAX_TAGS_PER_REQUEST}.",
-        )
+        raise errors.TooManyTagsInRequest(MAX_TAGS_PER_REQUEST)
     filters: list[tuple[str, str | None]] = []
     for pair in pairs:
         key = pair.get("Key")
         if not key:
-            raise ApiError("InvalidParameter.TagKey", "The Tag.N.Key parameter is invalid.")
+            raise errors.InvalidTagKey()
         filters.append((key, pair.get("Value")))
     return filters
 
@@ -109,16 +104,13 @@ class UserTags:
         Exactly one of the two lists may be given; with `required=False` neither is fine (None).
         """
         if ids and names:
-            raise ApiError(
-                "InvalidParameter",
-                "You must specify only one of the following parameters: ResourceId and ResourcePrincipalName.",
-            )
+            raise errors.BothResourceIdAndName()
         if not ids and not names:
             if required:
-                raise ApiError("MissingParameter.ResourceIds", "You must specify ResourceIds.")
+                raise errors.MissingResourceIds()
             return None
         if len(ids) + len(names) > MAX_RESOURCES_PER_REQUEST:
-            raise ApiError("NumberExceed.ResourceIds", "The maximum number of ResourceIds is exceeded.")
+            raise errors.TooManyResourceIds()
         users = [self._by_id(i) for i in ids] if ids else [self._by_principal_name(n) for n in names]
         return list({id(u): u for u in users}.values())
 
@@ -129,7 +121,7 @@ class UserTags:
         for user in self.ram.users.values():
             if user.user_id == user_id:
                 return user
-        raise errors.not_found("User", user_id)
+        raise EntityNotExistUser(user_id)
 
     def _by_principal_name(self, principal_name: str) -> User:
         """`<user>@<alias>.onaliyun.com`; the account id may stand for the alias."""
@@ -137,7 +129,7 @@ class UserTags:
         domains = {f"{self.ram.alias}.onaliyun.com".lower(), f"{self.ram.account_id}.onaliyun.com"}
         user = self.ram.users.get(name) if at and domain.lower() in domains else None
         if user is None:
-            raise errors.not_found("User", principal_name)
+            raise EntityNotExistUser(principal_name)
         return user
 
     # --- changes ------------------------------------------------------------------------------
@@ -145,10 +137,7 @@ class UserTags:
         """Add or overwrite; all or nothing when a user would pass the per-user limit."""
         for user in users:
             if len(set(user.tags) | set(tags)) > MAX_TAGS_PER_USER:
-                raise ApiError(
-                    "NumberExceed.Tags",
-                    f"The maximum number of tags on a resource is exceeded. The maximum is {MAX_TAGS_PER_USER}.",
-                )
+                raise errors.TooManyTagsOnResource(MAX_TAGS_PER_USER)
         for user in users:
             user.tags.update(tags)
 
@@ -181,13 +170,12 @@ def page_token(offset: int, query: object) -> str:
 def token_offset(token: str | None, query: object) -> int:
     if not token:
         return 0
-    invalid = ApiError("InvalidParameter.NextToken", "The specified NextToken is invalid.")
     if len(token) != 32 or token[8:] != _fingerprint(query):
-        raise invalid
+        raise errors.InvalidNextToken()
     try:
         return int(token[:8], 16)
     except ValueError:
-        raise invalid from None
+        raise errors.InvalidNextToken() from None
 
 
 def _fingerprint(query: object) -> str:

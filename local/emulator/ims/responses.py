@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.emulator import errors
 from local.emulator.core import CallContext, Service
-from local.emulator.errors import ApiError
+from local.emulator.errors import MissingParameter
+from local.emulator.ims import exceptions as errors
 from local.emulator.ims import models
 
 service = Service("ims", "2019-08-15", "ims.aliyuncs.com")
@@ -33,10 +33,10 @@ def untag_resources(ctx: CallContext) -> dict[str, Any]:
     models.check_resource_type(ctx.get("ResourceType"), required=True)
     keys = ctx.indexed("TagKey")
     if len(keys) > models.MAX_TAGS_PER_REQUEST:
-        raise ApiError("NumberExceed.TagKeys", "The maximum number of TagKeys is exceeded.")
+        raise errors.TooManyTagKeys()
     remove_all = ctx.boolean("All")
     if not keys and not remove_all:
-        raise errors.missing("TagKey")
+        raise MissingParameter("TagKey")
     backend = models.UserTags(ctx.account.ram)
     users = backend.resolve(ctx.indexed("ResourceId"), ctx.indexed("ResourcePrincipalName")) or []
     backend.untag(users, keys or None)
@@ -52,10 +52,7 @@ def list_tag_resources(ctx: CallContext) -> dict[str, Any]:
     backend = models.UserTags(ctx.account.ram)
     users = backend.resolve(ids, names, required=False)
     if users is None and not filters:
-        raise ApiError(
-            "MissingParameter",
-            "You must specify ResourceId.N, ResourcePrincipalName.N or Tag.N.Key to query tags.",
-        )
+        raise errors.MissingQueryTarget()
 
     query = {"ids": ids, "names": names, "filters": filters, "page_size": page_size}
     offset = models.token_offset(ctx.get("NextToken"), query)

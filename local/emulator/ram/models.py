@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol
 
-from local.emulator import errors
-from local.emulator.errors import ApiError
+from local.emulator.errors import DeclaredError, InvalidParameter
+from local.emulator.ram import exceptions as errors
 from local.emulator.ram.policies import SYSTEM_POLICIES, SYSTEM_POLICY_CREATE_DATE
 
 HolderKind = Literal["User", "Group", "Role"]
@@ -232,36 +232,24 @@ class PasswordPolicy:
 
 
 # --- validation ----------------------------------------------------------------------------------
-def _too_long(param: str) -> ApiError:
-    return ApiError(f"InvalidParameter.{param}.Length", f'The parameter - "{param}" beyond the length limit.')
-
-
 def _check_name(param: str, value: str, pattern: re.Pattern[str], max_length: int) -> str:
     if not 1 <= len(value) <= max_length:
-        raise _too_long(param)
+        raise errors.ParameterTooLong(param)
     if not pattern.fullmatch(value):
-        raise ApiError(
-            f"InvalidParameter.{param}.InvalidChars", f'The parameter - "{param}" contains invalid chars.'
-        )
+        raise errors.ParameterInvalidChars(param)
     return value
 
 
 def _check_length(param: str, value: str | None, max_length: int) -> str | None:
     if value is not None and len(value) > max_length:
-        raise _too_long(param)
+        raise errors.ParameterTooLong(param)
     return value
 
 
 def _check_format(param: str, value: str | None, pattern: re.Pattern[str]) -> str | None:
     if value is not None and not pattern.fullmatch(value):
-        raise ApiError(
-            f"InvalidParameter.{param}.Format", f'The format of the parameter - "{param}" is incorrect.'
-        )
+        raise errors.ParameterFormat(param)
     return value
-
-
-def _malformed(reason: str) -> ApiError:
-    return ApiError("MalformedPolicyDocument", f"The policy document is malformed: {reason}")
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -274,38 +262,44 @@ def _strings(value: Any) -> list[str] | None:
 def parse_policy_document(text: str, *, param: str, max_chars: int, trust: bool = False) -> dict[str, Any]:
     """A RAM policy (or, with `trust`, a role trust policy) as JSON, or the cloud's refusal."""
     if len(text) > max_chars:
-        raise _too_long(param)
+        raise errors.ParameterTooLong(param)
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _malformed(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise errors.MalformedPolicyDocument(
+            f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
     if not isinstance(document, dict):
-        raise _malformed("the document must be a JSON object")
+        raise errors.MalformedPolicyDocument("the document must be a JSON object")
     if document.get("Version") != "1":
-        raise _malformed('"Version" must be "1"')
+        raise errors.MalformedPolicyDocument('"Version" must be "1"')
     statements = document.get("Statement")
     if isinstance(statements, dict):
         statements = [statements]
     if not isinstance(statements, list) or not statements:
-        raise _malformed('"Statement" must be a non-empty list')
+        raise errors.MalformedPolicyDocument('"Statement" must be a non-empty list')
     for index, statement in enumerate(statements, 1):
         where = f"statement {index}"
         if not isinstance(statement, dict):
-            raise _malformed(f"{where} must be an object")
+            raise errors.MalformedPolicyDocument(f"{where} must be an object")
         if statement.get("Effect") not in ("Allow", "Deny"):
-            raise _malformed(f'{where}: "Effect" must be "Allow" or "Deny"')
+            raise errors.MalformedPolicyDocument(f'{where}: "Effect" must be "Allow" or "Deny"')
         actions = _strings(statement.get("Action", statement.get("NotAction")))
         if actions is None:
-            raise _malformed(f'{where}: "Action" must be a string or a list of strings')
+            raise errors.MalformedPolicyDocument(f'{where}: "Action" must be a string or a list of strings')
         if any(a != "*" and ":" not in a for a in actions):
-            raise _malformed(f'{where}: every action must look like "service:Action" or be "*"')
+            raise errors.MalformedPolicyDocument(
+                f'{where}: every action must look like "service:Action" or be "*"'
+            )
         if trust:
             if not isinstance(statement.get("Principal"), dict) or not statement["Principal"]:
-                raise _malformed(f'{where}: "Principal" must name RAM, Service or Federated principals')
+                raise errors.MalformedPolicyDocument(
+                    f'{where}: "Principal" must name RAM, Service or Federated principals'
+                )
         elif _strings(statement.get("Resource", statement.get("NotResource"))) is None:
-            raise _malformed(f'{where}: "Resource" must be a string or a list of strings')
+            raise errors.MalformedPolicyDocument(f'{where}: "Resource" must be a string or a list of strings')
         if "Condition" in statement and not isinstance(statement["Condition"], dict):
-            raise _malformed(f'{where}: "Condition" must be an object')
+            raise errors.MalformedPolicyDocument(f'{where}: "Condition" must be an object')
     return document
 
 
@@ -327,18 +321,6 @@ def _unused_digits(length: int, taken: set[str]) -> str:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _conflict(entity: str, leftover: str, detail: str) -> ApiError:
-    return errors.delete_conflict(entity, leftover, detail)
-
-
-def _exists(entity: str, message: str) -> ApiError:
-    return ApiError(f"EntityAlreadyExists.{entity}", message, 409)
-
-
-def _absent(entity: str, message: str) -> ApiError:
-    return ApiError(f"EntityNotExist.{entity}", message, 404)
 
 
 # --- the backend ---------------------------------------------------------------------------------
@@ -385,7 +367,7 @@ class RamBackend:
     def get_user(self, user_name: str) -> User:
         user = self.users.get(user_name)
         if user is None:
-            raise errors.not_found("User", user_name)
+            raise errors.EntityNotExistUser(user_name)
         return user
 
     def list_users(self) -> list[User]:
@@ -403,9 +385,9 @@ class RamBackend:
         _check_name("UserName", user_name, _USER_NAME, 64)
         self._check_user_fields("", display_name, email, mobile_phone, comments)
         if user_name in self.users:
-            raise errors.already_exists("User", user_name)
+            raise errors.EntityAlreadyExistsUser(user_name)
         if len(self.users) >= self.limits.users:
-            raise errors.limit_exceeded("User", "The count of users beyond the current limits.")
+            raise errors.LimitExceededUser()
         user_id = _unused_digits(16, {u.user_id for u in self.users.values()})
         now = self.now()
         user = User(
@@ -427,7 +409,7 @@ class RamBackend:
         prefix: str, display_name: str | None, email: str | None, mobile: str | None, comments: str | None
     ) -> None:
         if display_name is not None and not 1 <= len(display_name) <= 128:
-            raise _too_long(f"{prefix}DisplayName")
+            raise errors.ParameterTooLong(f"{prefix}DisplayName")
         _check_format(f"{prefix}Email", email, _EMAIL)
         _check_format(f"{prefix}MobilePhone", mobile, _MOBILE)
         _check_length(f"{prefix}Comments", comments, 128)
@@ -447,7 +429,7 @@ class RamBackend:
         if new_user_name is not None and new_user_name != user_name:
             _check_name("NewUserName", new_user_name, _USER_NAME, 64)
             if new_user_name in self.users:
-                raise errors.already_exists("User", new_user_name)
+                raise errors.EntityAlreadyExistsUser(new_user_name)
             for group_name in user.groups:
                 members = self.groups[group_name].members
                 members[new_user_name] = members.pop(user_name)
@@ -470,43 +452,30 @@ class RamBackend:
     def delete_user(self, user_name: str) -> None:
         """No force delete: every leftover is refused, in the cloud's order. Tags go with the user."""
         user = self.get_user(user_name)
-        leftovers = (
-            (user.access_keys, "AccessKey", "The user CAN NOT has any access key while deleting the user."),
-            (
-                user.login_profile,
-                "LoginProfile",
-                "The user CAN NOT has any login profile while deleting the user.",
-            ),
-            (user.policies, "Policy", "The user CAN NOT has any attached policy while deleting the user."),
-            (user.groups, "Group", "The user CAN NOT be in any group while deleting the user."),
-            (
-                user.mfa_serial_number,
-                "MFADevice",
-                "The user CAN NOT has any mfa device while deleting the user.",
-            ),
+        leftovers: tuple[tuple[object, type[DeclaredError]], ...] = (
+            (user.access_keys, errors.DeleteConflictUserAccessKey),
+            (user.login_profile, errors.DeleteConflictUserLoginProfile),
+            (user.policies, errors.DeleteConflictUserPolicy),
+            (user.groups, errors.DeleteConflictUserGroup),
+            (user.mfa_serial_number, errors.DeleteConflictUserMFADevice),
         )
-        for leftover, what, detail in leftovers:
+        for leftover, conflict in leftovers:
             if leftover:
-                raise _conflict("User", what, detail)
+                raise conflict()
         del self.users[user_name]
 
     # --- login profiles ----------------------------------------------------------------------------
     def _check_password(self, password: str, history: Iterable[str] = ()) -> None:
         problems = self.password_policy.violations(password, history)
         if problems:
-            raise ApiError(
-                "InvalidParameter.Password.TooWeak",
-                'The parameter - "Password" is not compliant with the password policy: '
-                + "; ".join(problems)
-                + ".",
-            )
+            raise errors.PasswordTooWeak(problems)
 
     def create_login_profile(
         self, user_name: str, password: str, *, password_reset_required: bool, mfa_bind_required: bool
     ) -> LoginProfile:
         user = self.get_user(user_name)
         if user.login_profile is not None:
-            raise _exists("User.LoginProfile", f"The user login profile does already exist: {user_name}.")
+            raise errors.EntityAlreadyExistsLoginProfile(user_name)
         self._check_password(password)
         now = self.now()
         user.login_profile = LoginProfile(password, password_reset_required, mfa_bind_required, now, now)
@@ -515,7 +484,7 @@ class RamBackend:
     def get_login_profile(self, user_name: str) -> LoginProfile:
         profile = self.get_user(user_name).login_profile
         if profile is None:
-            raise _absent("User.LoginProfile", f"The user login profile does not exist: {user_name}.")
+            raise errors.EntityNotExistLoginProfile(user_name)
         return profile
 
     def update_login_profile(
@@ -550,9 +519,7 @@ class RamBackend:
     def create_access_key(self, user_name: str) -> AccessKey:
         user = self.get_user(user_name)
         if len(user.access_keys) >= self.limits.access_keys_per_user:
-            raise errors.limit_exceeded(
-                "User.AccessKey", "The access key count of the user access keys beyond the current limits."
-            )
+            raise errors.LimitExceededUserAccessKey()
         key_id = "LTAI5t" + _random(_ALNUM, 18)
         while key_id in self._key_owners:
             key_id = "LTAI5t" + _random(_ALNUM, 18)
@@ -564,12 +531,12 @@ class RamBackend:
     def get_access_key(self, user_name: str, key_id: str) -> AccessKey:
         key = self.get_user(user_name).access_keys.get(key_id)
         if key is None:
-            raise _absent("User.AccessKey", f"The user access key does not exist: {key_id}.")
+            raise errors.EntityNotExistAccessKey(key_id)
         return key
 
     def update_access_key(self, user_name: str, key_id: str, status: str) -> AccessKey:
         if status not in ("Active", "Inactive"):
-            raise errors.invalid("Status", 'must be "Active" or "Inactive"')
+            raise InvalidParameter("Status", 'must be "Active" or "Inactive"')
         key = self.get_access_key(user_name, key_id)
         key.status = status
         return key
@@ -592,13 +559,13 @@ class RamBackend:
     @staticmethod
     def check_policy_type(policy_type: str) -> PolicyType:
         if policy_type not in POLICY_TYPES:
-            raise ApiError("InvalidParameter.PolicyType", 'The parameter - "PolicyType" is incorrect.')
+            raise errors.InvalidPolicyType()
         return policy_type
 
     def get_policy(self, policy_type: str, policy_name: str) -> Policy:
         policy = self.policies[self.check_policy_type(policy_type)].get(policy_name)
         if policy is None:
-            raise errors.not_found("Policy", policy_name)
+            raise errors.EntityNotExistPolicy(policy_name)
         return policy
 
     def list_policies(
@@ -626,9 +593,9 @@ class RamBackend:
         _check_length("Description", description, 1024)
         self._policy_document(document)
         if policy_name in self.policies["Custom"] or policy_name in self.policies["System"]:
-            raise errors.already_exists("Policy", policy_name)
+            raise errors.EntityAlreadyExistsPolicy(policy_name)
         if len(self.policies["Custom"]) >= self.limits.custom_policies:
-            raise errors.limit_exceeded("Policy", "The count of policy beyond the current limits.")
+            raise errors.LimitExceededPolicy()
         now = self.now()
         policy = Policy(
             policy_name=policy_name,
@@ -647,7 +614,7 @@ class RamBackend:
         """Only custom policies change; a system policy's name is simply not one of them."""
         policy = self.policies["Custom"].get(policy_name)
         if policy is None:
-            raise errors.not_found("Policy", policy_name)
+            raise errors.EntityNotExistPolicy(policy_name)
         return policy
 
     def update_policy_description(self, policy_name: str, description: str) -> Policy:
@@ -660,28 +627,18 @@ class RamBackend:
         policy = self._custom_policy(policy_name)
         for kind in HOLDER_KINDS:
             if policy.attachment_counts[kind]:
-                # Roles: `DeleteConflict.Role.Policy`, not `.Policy.Role` (see responses.py's docstring).
-                entity, leftover = ("Role", "Policy") if kind == "Role" else ("Policy", kind)
-                raise _conflict(
-                    entity,
-                    leftover,
-                    f"The policy CAN NOT been attached to any {kind.lower()} while deleting the policy.",
-                )
+                raise errors.DeleteConflictPolicyAttached(kind)
         if len(policy.versions) > 1 and not cascading:
-            raise _conflict(
-                "Policy", "Version", "The policy CAN NOT has any version except the default version."
-            )
+            raise errors.DeleteConflictPolicyVersion()
         del self.policies["Custom"][policy_name]
 
     def get_policy_version(self, policy_type: str, policy_name: str, version_id: str) -> PolicyVersion:
         policy = self.get_policy(policy_type, policy_name)
         if not _VERSION_ID.fullmatch(version_id):
-            raise ApiError(
-                "InvalidParameter.VersionId.Format", 'The format of the parameter - "VersionId" is incorrect.'
-            )
+            raise errors.ParameterFormat("VersionId")
         version = policy.versions.get(version_id)
         if version is None:
-            raise _absent("Policy.Version", f"The policy version does not exist: {version_id}.")
+            raise errors.EntityNotExistPolicyVersion(version_id)
         return version
 
     def create_policy_version(
@@ -692,9 +649,7 @@ class RamBackend:
         if len(policy.versions) >= self.limits.versions_per_policy:
             oldest = next((v for v in policy.versions if v != policy.default_version), None)
             if not rotate or oldest is None:
-                raise errors.limit_exceeded(
-                    "Policy.Version", "The count of policy version beyond the current limits."
-                )
+                raise errors.LimitExceededPolicyVersion()
             del policy.versions[oldest]
         version = PolicyVersion(f"v{policy.next_version}", document, self.now())
         policy.next_version += 1
@@ -713,9 +668,7 @@ class RamBackend:
         policy = self._custom_policy(policy_name)
         self.get_policy_version("Custom", policy_name, version_id)
         if version_id == policy.default_version:
-            raise _conflict(
-                "Policy", "Version.Default", "The default policy version CAN NOT been deleted directly."
-            )
+            raise errors.DeleteConflictPolicyVersionDefault()
         del policy.versions[version_id]
 
     # --- attachments (the same rules for users, groups and roles) ----------------------------------
@@ -734,20 +687,14 @@ class RamBackend:
         policy = self.get_policy(policy_type, policy_name)
         attachment = Attachment(policy.policy_type, policy.policy_name, self.now(), resource_group_id)
         if attachment.key in holder.policies:
-            raise _exists(
-                f"{kind}.Policy", f"The {kind.lower()} has already been attached this policy: {policy_name}."
-            )
+            raise errors.EntityAlreadyExistsAttachment(kind, policy_name)
         limit = (
             self.limits.system_policies_per_holder
             if policy.policy_type == "System"
             else self.limits.custom_policies_per_holder
         )
         if sum(a.policy_type == policy.policy_type for a in holder.policies.values()) >= limit:
-            raise errors.limit_exceeded(
-                f"{kind}.Policy",
-                f"The {policy.policy_type.lower()} policy count of the {kind.lower()} beyond the current "
-                f"limit of {limit}.",
-            )
+            raise errors.LimitExceededAttachment(kind, policy.policy_type, limit)
         holder.policies[attachment.key] = attachment
         policy.attachment_counts[kind] += 1
         return attachment
@@ -758,9 +705,7 @@ class RamBackend:
         holder = self.holder(kind, name)
         policy = self.get_policy(policy_type, policy_name)
         if holder.policies.pop((policy.policy_type, policy_name, resource_group_id), None) is None:
-            raise _absent(
-                f"{kind}.Policy", f"The policy {policy_name} is not attached to the {kind.lower()} {name}."
-            )
+            raise errors.EntityNotExistAttachment(kind, policy_name, name)
         policy.attachment_counts[kind] -= 1
 
     def attached_policies(
@@ -817,7 +762,7 @@ class RamBackend:
     def get_group(self, group_name: str) -> Group:
         group = self.groups.get(group_name)
         if group is None:
-            raise errors.not_found("Group", group_name)
+            raise errors.EntityNotExistGroup(group_name)
         return group
 
     def list_groups(self) -> list[Group]:
@@ -827,9 +772,9 @@ class RamBackend:
         _check_name("GroupName", group_name, _GROUP_NAME, 64)
         _check_length("Comments", comments, 128)
         if group_name in self.groups:
-            raise errors.already_exists("Group", group_name)
+            raise errors.EntityAlreadyExistsGroup(group_name)
         if len(self.groups) >= self.limits.groups:
-            raise errors.limit_exceeded("Group", "The count of groups beyond the current limits.")
+            raise errors.LimitExceededGroup()
         now = self.now()
         group = Group(group_name, "g-" + _random(_ALNUM, 16), comments or "", now, now, seq=next(self._seq))
         self.groups[group_name] = group
@@ -843,7 +788,7 @@ class RamBackend:
         if new_group_name is not None and new_group_name != group_name:
             _check_name("NewGroupName", new_group_name, _GROUP_NAME, 64)
             if new_group_name in self.groups:
-                raise errors.already_exists("Group", new_group_name)
+                raise errors.EntityAlreadyExistsGroup(new_group_name)
             for user_name in group.members:
                 joined = self.users[user_name].groups
                 joined[new_group_name] = joined.pop(group_name)
@@ -858,24 +803,18 @@ class RamBackend:
     def delete_group(self, group_name: str) -> None:
         group = self.get_group(group_name)
         if group.members:
-            raise _conflict(
-                "Group", "User", "The group CAN NOT has any user member while deleting the group."
-            )
+            raise errors.DeleteConflictGroupUser()
         if group.policies:
-            raise _conflict(
-                "Group", "Policy", "The entity CAN NOT has any attached policy while deleting the group."
-            )
+            raise errors.DeleteConflictGroupPolicy()
         del self.groups[group_name]
 
     def add_user_to_group(self, user_name: str, group_name: str) -> None:
         user = self.get_user(user_name)
         group = self.get_group(group_name)
         if group_name in user.groups:
-            raise _exists("User.Group", f"The user {user_name} has already joined the group {group_name}.")
+            raise errors.EntityAlreadyExistsMembership(user_name, group_name)
         if len(user.groups) >= self.limits.groups_per_user:
-            raise errors.limit_exceeded(
-                "User.Group", "The count of groups the target user joined beyond the current limits."
-            )
+            raise errors.LimitExceededUserGroup()
         now = self.now()
         user.groups[group_name] = now
         group.members[user_name] = now
@@ -884,7 +823,7 @@ class RamBackend:
         user = self.get_user(user_name)
         group = self.get_group(group_name)
         if group_name not in user.groups:
-            raise _absent("User.Group", f"The user {user_name} has not joined the group {group_name}.")
+            raise errors.EntityNotExistMembership(user_name, group_name)
         del user.groups[group_name]
         del group.members[user_name]
 
@@ -899,7 +838,7 @@ class RamBackend:
     def get_role(self, role_name: str) -> Role:
         role = self.roles.get(role_name)
         if role is None:
-            raise errors.not_found("Role", role_name)
+            raise errors.EntityNotExistRole(role_name)
         return role
 
     def role_by_arn(self, arn: str) -> Role | None:
@@ -916,7 +855,7 @@ class RamBackend:
     @staticmethod
     def _check_session_duration(param: str, value: int | None) -> int | None:
         if value is not None and not 3600 <= value <= 43200:
-            raise errors.invalid(param, "must be between 3600 and 43200 seconds")
+            raise InvalidParameter(param, "must be between 3600 and 43200 seconds")
         return value
 
     def create_role(
@@ -935,9 +874,9 @@ class RamBackend:
         self._trust_policy(assume_role_policy_document, "AssumeRolePolicyDocument")
         arn = f"acs:ram::{self.account_id}:role/{role_name.lower()}"
         if self.role_by_arn(arn) is not None:
-            raise errors.already_exists("Role", role_name)
+            raise errors.EntityAlreadyExistsRole(role_name)
         if len(self.roles) >= self.limits.roles:
-            raise errors.limit_exceeded("Role", "The count of roles beyond the current limits.")
+            raise errors.LimitExceededRole()
         role_id = _unused_digits(19, {r.role_id for r in self.roles.values()})
         now = self.now()
         role = Role(
@@ -984,9 +923,7 @@ class RamBackend:
     def delete_role(self, role_name: str) -> None:
         role = self.get_role(role_name)
         if role.policies:
-            raise _conflict(
-                "Role", "Policy", "The role CAN NOT has any attached policy while deleting the role."
-            )
+            raise errors.DeleteConflictRolePolicy()
         del self.roles[role_name]
 
     # --- virtual MFA devices -----------------------------------------------------------------------
@@ -994,11 +931,9 @@ class RamBackend:
         _check_name("VirtualMFADeviceName", name, _MFA_NAME, 64)
         serial = f"acs:ram::{self.account_id}:mfa/{name}"
         if serial in self.mfa_devices:
-            raise _exists("VirtualMFADevice", f"The virtual mfa device does already exist: {name}.")
+            raise errors.EntityAlreadyExistsVirtualMFADevice(name)
         if len(self.mfa_devices) >= self.limits.virtual_mfa_devices:
-            raise errors.limit_exceeded(
-                "VirtualMFADevice", "The count of virtual mfa devices beyond the current limits."
-            )
+            raise errors.LimitExceededVirtualMFADevice()
         seed = base64.b32encode(secrets.token_bytes(40)).decode()
         device = VirtualMFADevice(serial, name, seed, self.now(), seq=next(self._seq))
         self.mfa_devices[serial] = device
@@ -1007,7 +942,7 @@ class RamBackend:
     def get_virtual_mfa_device(self, serial_number: str) -> VirtualMFADevice:
         device = self.mfa_devices.get(serial_number)
         if device is None:
-            raise _absent("VirtualMFADevice", f"The virtual mfa device does not exist: {serial_number}.")
+            raise errors.EntityNotExistVirtualMFADevice(serial_number)
         return device
 
     def list_virtual_mfa_devices(self) -> list[VirtualMFADevice]:
@@ -1016,30 +951,20 @@ class RamBackend:
     def delete_virtual_mfa_device(self, serial_number: str) -> None:
         device = self.get_virtual_mfa_device(serial_number)
         if device.user_name is not None:
-            raise _conflict(
-                "VirtualMFADevice",
-                "User",
-                "The virtual mfa device CAN NOT been bound to any user while deleting it.",
-            )
+            raise errors.DeleteConflictVirtualMFADeviceUser()
         del self.mfa_devices[serial_number]
 
     def bind_mfa_device(self, user_name: str, serial_number: str, code1: str, code2: str) -> VirtualMFADevice:
         """Any two 6-digit codes are accepted: the emulator does not run TOTP."""
         for code in (code1, code2):
             if not _AUTH_CODE.fullmatch(code):
-                raise ApiError(
-                    "InvalidParameter.AuthenticationCode.Format",
-                    'The parameter - "AuthenticationCode" MUST be 6 numbers.',
-                )
+                raise errors.AuthenticationCodeFormat()
         user = self.get_user(user_name)
         device = self.get_virtual_mfa_device(serial_number)
         if user.mfa_serial_number is not None:
-            raise _exists("User.MFADevice", f"The user has already bound a MFA device: {user_name}.")
+            raise errors.EntityAlreadyExistsUserMFADevice(user_name)
         if device.user_name is not None:
-            raise _exists(
-                "VirtualMFADevice.User",
-                f"The virtual mfa device is already bound to a user: {serial_number}.",
-            )
+            raise errors.EntityAlreadyExistsVirtualMFADeviceUser(serial_number)
         device.user_name = user_name
         device.activate_date = self.now()
         user.mfa_serial_number = serial_number
@@ -1048,7 +973,7 @@ class RamBackend:
     def user_mfa_device(self, user_name: str) -> VirtualMFADevice:
         user = self.get_user(user_name)
         if user.mfa_serial_number is None:
-            raise _absent("User.MFADevice", f"The user has not bound any MFA device: {user_name}.")
+            raise errors.EntityNotExistUserMFADevice(user_name)
         return self.mfa_devices[user.mfa_serial_number]
 
     def unbind_mfa_device(self, user_name: str) -> VirtualMFADevice:
@@ -1068,22 +993,16 @@ class RamBackend:
         }
         for param, (value, low, high) in ranges.items():
             if not low <= value <= high:
-                raise ApiError(
-                    f"InvalidParameter.{param}.Range",
-                    f'The parameter - "{param}" MUST be in the range of {low} and {high}.',
-                )
+                raise errors.ParameterRange(param, low, high)
         self.password_policy = policy
         return policy
 
     def set_alias(self, alias: str, taken: Collection[str] = ()) -> str:
         """`taken`: aliases of the other accounts, since an alias is unique across the cloud."""
         if not 3 <= len(alias) <= 32:
-            raise ApiError(
-                "InvalidParameter.AccountAlias.Length",
-                'The parameter - "AccountAlias" MUST be in the range of 3 and 32.',
-            )
+            raise errors.AccountAliasLength()
         _check_format("AccountAlias", alias, _ALIAS)
         if alias in taken:
-            raise _exists("AccountAlias", f"The account alias does already exist: {alias}.")
+            raise errors.EntityAlreadyExistsAccountAlias(alias)
         self.alias = alias
         return alias

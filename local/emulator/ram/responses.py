@@ -106,9 +106,9 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from local.emulator import errors
 from local.emulator.core import CallContext, Service
-from local.emulator.errors import ApiError
+from local.emulator.errors import InvalidParameter
+from local.emulator.ram import exceptions as errors
 from local.emulator.ram.models import (
     AccessKey,
     Attachment,
@@ -152,9 +152,9 @@ def _tags(ctx: CallContext) -> dict[str, str]:
         try:
             items = json.loads(raw)
         except ValueError:
-            raise errors.invalid("Tag", "must be a JSON array of {Key, Value}") from None
+            raise InvalidParameter("Tag", "must be a JSON array of {Key, Value}") from None
     if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
-        raise errors.invalid("Tag", "must be a list of {Key, Value}")
+        raise InvalidParameter("Tag", "must be a list of {Key, Value}")
     return {str(t["Key"]): str(t.get("Value", "")) for t in items if t.get("Key")}
 
 
@@ -177,7 +177,7 @@ def _decode_marker(marker: str) -> int:
             return int(seq)
     except ValueError:
         pass
-    raise errors.invalid("Marker", "the marker is not one this API returned")
+    raise InvalidParameter("Marker", "the marker is not one this API returned")
 
 
 def _page(
@@ -417,23 +417,16 @@ def change_password(ctx: CallContext) -> Reply:
     """Codes and messages from ChangePassword's reference (see the module docstring)."""
     old, new = ctx.require("OldPassword"), ctx.require("NewPassword")
     if ctx.principal.kind != "user" or ctx.principal.user_name is None:
-        raise ApiError("NotSupport.Account", "This method can be only invoked by sub user.")
+        raise errors.NotSupportAccount()
     ram = _ram(ctx)
     if not ram.get_login_profile(ctx.principal.user_name).verify_password(old):
-        raise ApiError(
-            "InvalidParameter.OldPassword.Incorrect", 'The parameter - "OldPassword" is incorrect.'
-        )
+        raise errors.OldPasswordIncorrect()
     try:
         ram.update_login_profile(ctx.principal.user_name, password=new, password_reset_required=False)
-    except ApiError as err:
-        if err.code != "InvalidParameter.Password.TooWeak":
-            raise
-        reused = "cannot be reused" in err.message and "; " not in err.message
-        raise ApiError(
-            "InvalidParameter.NewPassword.ReusePrevention"
-            if reused
-            else "InvalidParameter.NewPassword.TooWeak",
-            err.message.replace('"Password"', '"NewPassword"'),
+    except errors.PasswordTooWeak as weak:
+        reused = len(weak.problems) == 1 and "cannot be reused" in weak.problems[0]
+        raise (errors.NewPasswordReusePrevention if reused else errors.NewPasswordTooWeak)(
+            weak.problems
         ) from None
     return {}
 
@@ -522,7 +515,7 @@ def create_policy_version(ctx: CallContext) -> Reply:
     name, document = ctx.require("PolicyName"), ctx.require("PolicyDocument")
     strategy = ctx.get("RotateStrategy", "None")
     if strategy not in ("None", "DeleteOldestNonDefaultVersionWhenLimitExceeded"):
-        raise errors.invalid(
+        raise InvalidParameter(
             "RotateStrategy", "must be None or DeleteOldestNonDefaultVersionWhenLimitExceeded"
         )
     ram = _ram(ctx)

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from local.emulator.errors import ApiError
 from local.emulator.ram.models import HolderKind, RamBackend
+from local.emulator.resourcemanager import exceptions as errors
 
 if TYPE_CHECKING:
     from local.emulator.core import Account
@@ -46,22 +46,6 @@ _PRINCIPAL = re.compile(r"(?P<name>[^@\s]+)@(?P<domain>[^@\s]+)")
 def stamp(ts: float) -> str:
     """ResourceManager dates carry the +08:00 offset, e.g. 2021-06-05T14:39:13+08:00."""
     return datetime.fromtimestamp(ts, _CHINA_STANDARD_TIME).strftime("%Y-%m-%dT%H:%M:%S+08:00")
-
-
-def group_not_found() -> ApiError:
-    return ApiError(
-        "EntityNotExists.ResourceGroup",
-        "The specified resource group does not exist. You must first create a resource group.",
-        404,
-    )
-
-
-def group_busy() -> ApiError:
-    return ApiError(
-        "Invalid.ResourceGroup.Status",
-        "You cannot perform an operation on a resource group that is being created or deleted.",
-        409,
-    )
 
 
 @dataclass
@@ -157,19 +141,11 @@ class ResourceManagerBackend:
         passes one."""
         self.settle(now)
         if any(g.name == name for g in self.resource_groups.values()):
-            raise ApiError(
-                "EntityAlreadyExists.ResourceGroup", f"The resource group name already exists: {name}.", 409
-            )
+            raise errors.ResourceGroupNameExists(name)
         if len(self.resource_groups) >= MAX_RESOURCE_GROUPS:
-            raise ApiError(
-                "LimitExceeded.ResourceGroup",
-                f"The maximum number of resource groups ({MAX_RESOURCE_GROUPS}) is exceeded.",
-                409,
-            )
+            raise errors.LimitExceededResourceGroup(MAX_RESOURCE_GROUPS)
         if group_id is not None and group_id in self.resource_groups:
-            raise ApiError(
-                "EntityAlreadyExists.ResourceGroup", f"The resource group exists: {group_id}.", 409
-            )
+            raise errors.ResourceGroupIdExists(group_id)
         while group_id is None or group_id in self.resource_groups:
             group_id = new_group_id()
         group = ResourceGroup(group_id, name, display_name, self.account_id, now, tags=dict(tags or {}))
@@ -182,7 +158,7 @@ class ResourceManagerBackend:
         self.settle(now)
         group = self.resource_groups.get(group_id)
         if group is None:
-            raise group_not_found()
+            raise errors.EntityNotExistsResourceGroup()
         return group
 
     def list_resource_groups(self, now: float) -> list[ResourceGroup]:
@@ -194,18 +170,11 @@ class ResourceManagerBackend:
         the emulated resource check has passed (`DELETE_CHECK_SECONDS`, see `settle`)."""
         group = self.get_resource_group(group_id, now)
         if group.is_default:
-            raise ApiError(
-                "DeleteConflict.ResourceGroup.Default", "The default resource group cannot be deleted.", 409
-            )
+            raise errors.DeleteConflictResourceGroupDefault()
         if group.status != "OK":
-            raise group_busy()
+            raise errors.ResourceGroupBusy()
         if group.resources:
-            raise ApiError(
-                "DeleteConflict.ResourceGroup.Resource",
-                "Failed to delete the resource group because one or more cloud resources exist in the "
-                "resource group. Try again later after you release the cloud resources.",
-                409,
-            )
+            raise errors.DeleteConflictResourceGroupResource()
         group.status = "PendingDelete"
         group.delete_requested_at = now
         group.name = f"{group.name}-{group.id}-{stamp(now)[:10].replace('-', '')}"
@@ -238,7 +207,7 @@ class ResourceManagerBackend:
             return ""
         group = self.get_resource_group(scope_id, now)
         if group.status != "OK":
-            raise group_busy()
+            raise errors.ResourceGroupBusy()
         return group.id
 
     # --- principals ---------------------------------------------------------------------------

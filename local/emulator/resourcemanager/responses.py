@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from local.emulator import errors
 from local.emulator.core import CallContext, Service
-from local.emulator.errors import ApiError
+from local.emulator.errors import InvalidParameter
+from local.emulator.ram.exceptions import EntityNotExistAttachment
+from local.emulator.resourcemanager import exceptions as errors
 from local.emulator.resourcemanager import models
 from local.emulator.resourcemanager.models import PolicyAttachment, ResourceGroup, ResourceManagerBackend
 
@@ -31,18 +32,16 @@ def _backend(ctx: CallContext) -> ResourceManagerBackend:
 def create_resource_group(ctx: CallContext) -> dict[str, Any]:
     name = ctx.get("Name")
     if name is None:
-        raise ApiError("MissingParameter.Name", "You must specify Name.")
+        raise errors.MissingName()
     if not 2 <= len(name) <= 50:
-        raise ApiError("InvalidParameter.Name.Length", "The maximum length of Name is exceeded.")
+        raise errors.NameLength()
     if not _GROUP_NAME.fullmatch(name):
-        raise ApiError("InvalidParameter.Name.InvalidChars", "The Name is invalid.")
+        raise errors.NameInvalidChars()
     display_name = ctx.get("DisplayName")
     if display_name is None:
-        raise ApiError("MissingParameter.DisplayName", "You must specify DisplayName.")
+        raise errors.MissingDisplayName()
     if len(display_name) > 50:
-        raise ApiError(
-            "InvalidParameter.DisplayName.Length", "The maximum length of DisplayName is exceeded."
-        )
+        raise errors.DisplayNameLength()
     tags = _tags(ctx.indexed_maps("Tag"))
     group = _backend(ctx).create_resource_group(
         name, display_name, ctx.now(), tags, ready_after=ctx.emulator.resource_group_ready_seconds
@@ -65,9 +64,7 @@ def list_resource_groups(ctx: CallContext) -> dict[str, Any]:
     name, display_name, status = ctx.get("Name"), ctx.get("DisplayName"), ctx.get("Status")
     tag_filters = [(t.get("Key", ""), t.get("Value")) for t in ctx.indexed_maps("Tag")]
     if len(tag_filters) > _MAX_TAGS:
-        raise ApiError(
-            "NumberExceed.Tags", f"The maximum number of Tags is exceeded. The maximum is {_MAX_TAGS}."
-        )
+        raise errors.TooManyTags(_MAX_TAGS)
 
     def wanted(group: ResourceGroup) -> bool:
         return (
@@ -99,7 +96,7 @@ def delete_resource_group(ctx: CallContext) -> dict[str, Any]:
 
 def _group_id(value: str) -> str:
     if not value.startswith("rg-") or len(value) > 18:
-        raise ApiError("InvalidParameter.ResourceGroupId", "The ResourceGroupId is invalid.")
+        raise errors.InvalidResourceGroupId()
     return value
 
 
@@ -123,18 +120,16 @@ def _group(group: ResourceGroup, *, region_statuses: bool = False, tags: bool = 
 
 def _tags(pairs: list[dict[str, str]]) -> dict[str, str]:
     if len(pairs) > _MAX_TAGS:
-        raise ApiError(
-            "NumberExceed.Tags", f"The maximum number of Tags is exceeded. The maximum is {_MAX_TAGS}."
-        )
+        raise errors.TooManyTags(_MAX_TAGS)
     tags: dict[str, str] = {}
     for pair in pairs:
         key, value = pair.get("Key", ""), pair.get("Value", "")
         if not key or len(key) > 128 or _reserved(key):
-            raise ApiError("InvalidParameter.TagKey", "The Tag.N.Key parameter is invalid.")
+            raise errors.InvalidTagKey()
         if len(value) > 128 or _reserved(value):
-            raise ApiError("InvalidParameter.TagValue", "The Tag.N.Value parameter is invalid.")
+            raise errors.InvalidTagValue()
         if key in tags:
-            raise ApiError("Duplicate.TagKey", "The Tag.N.Key contains duplicate keys.")
+            raise errors.DuplicateTagKey()
         tags[key] = value
     return tags
 
@@ -166,10 +161,8 @@ def detach_policy(ctx: CallContext) -> dict[str, Any]:
         backend.ram.detach_policy(
             principal.kind, principal.entity_name, grant.policy_type, grant.policy_name, scope
         )
-    except ApiError as err:
-        if err.code == f"EntityNotExist.{principal.kind}.Policy":
-            raise ApiError("EntityNotExist.Policy", "The policy does not exist.", 404) from None
-        raise
+    except EntityNotExistAttachment:
+        raise errors.EntityNotExistPolicy() from None
     return {}
 
 
@@ -229,19 +222,19 @@ def _grant(ctx: CallContext) -> tuple[ResourceManagerBackend, _Grant]:
 def _principal(backend: ResourceManagerBackend, grant: _Grant) -> models.Principal:
     principal = backend.parse_principal(grant.principal_type, grant.principal_name)
     if principal is None:
-        raise errors.invalid("PrincipalName", f"not a {grant.principal_type} name of this account")
+        raise InvalidParameter("PrincipalName", f"not a {grant.principal_type} name of this account")
     return principal
 
 
 def _policy_type(value: str | None) -> str | None:
     if value is not None and value not in models.POLICY_TYPES:
-        raise ApiError("InvalidParameter.PolicyType", "The specified policy type is invalid.")
+        raise errors.InvalidPolicyType()
     return value
 
 
 def _principal_type(value: str | None) -> str | None:
     if value is not None and value not in models.PRINCIPAL_KINDS:
-        raise ApiError("InvalidParameter.PrincipalType", "The specified principal type is invalid.")
+        raise errors.InvalidPrincipalType()
     return value
 
 

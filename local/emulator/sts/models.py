@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local.emulator.core import Principal
-from local.emulator.errors import ApiError
+from local.emulator.sts import exceptions as errors
 
 DEFAULT_DURATION_SECONDS = 3600
 MIN_DURATION_SECONDS = 900
@@ -27,36 +27,6 @@ _RESERVED_SOURCE_PREFIXES = ("acs:", "aliyun:", "alibabacloud:")
 _ASSUME_ACTIONS = {"sts:assumerole", "sts:*", "*"}
 
 
-def wrongly_formed(name: str) -> ApiError:
-    return ApiError(f"InvalidParameter.{name}", f"The parameter {name} is wrongly formed.")
-
-
-def role_not_found() -> ApiError:
-    return ApiError("EntityNotExist.Role", "The specified Role not exists.", 404)
-
-
-def not_trusted() -> ApiError:
-    return ApiError(
-        "NoPermission",
-        "You are not authorized to do this action. You should be authorized by RAM. "
-        "The role's trust policy does not allow this caller.",
-        403,
-    )
-
-
-def not_authorized() -> ApiError:
-    """The caller's policies do not allow `sts:AssumeRole` on the role. Code, status and message from
-    the AssumeRole error table (https://www.alibabacloud.com/help/en/ram/developer-reference/api-sts-2015-04-01-assumerole,
-    https://www.alibabacloud.com/help/doc-detail/28763.html): 403 NoPermission."""
-    return ApiError(
-        "NoPermission", "You are not authorized to do this action. You should be authorized by RAM.", 403
-    )
-
-
-def root_refused() -> ApiError:
-    return ApiError("NoPermission", "Roles may not be assumed by root accounts.", 403)
-
-
 @dataclass(frozen=True)
 class RoleArn:
     account_id: str
@@ -66,19 +36,19 @@ class RoleArn:
 def parse_role_arn(raw: str) -> RoleArn:
     match = _ROLE_ARN.fullmatch(raw.strip())
     if match is None:
-        raise wrongly_formed("RoleArn")
+        raise errors.WronglyFormed("RoleArn")
     return RoleArn(match["account"], match["role"])
 
 
 def check_session_name(name: str) -> str:
     if not _SESSION_NAME.fullmatch(name):
-        raise wrongly_formed("RoleSessionName")
+        raise errors.WronglyFormed("RoleSessionName")
     return name
 
 
 def check_external_id(value: str | None) -> str | None:
     if value is not None and not _EXTERNAL_ID.fullmatch(value):
-        raise wrongly_formed("ExternalId")
+        raise errors.WronglyFormed("ExternalId")
     return value
 
 
@@ -86,22 +56,21 @@ def check_source_identity(value: str | None) -> str | None:
     if value is None:
         return None
     if not _SOURCE_IDENTITY.fullmatch(value) or value.lower().startswith(_RESERVED_SOURCE_PREFIXES):
-        raise wrongly_formed("SourceIdentity")
+        raise errors.WronglyFormed("SourceIdentity")
     return value
 
 
 def parse_duration(raw: str | None, max_session_duration: int) -> int:
     """900 s up to the role's MaxSessionDuration; 3600 s when not given."""
     upper = max_session_duration or DEFAULT_MAX_SESSION_DURATION
-    message = f"The Min/Max value of DurationSeconds is 15min/{_hours(upper)}."
     if raw is None or raw == "":
         return min(DEFAULT_DURATION_SECONDS, upper)
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError("InvalidParameter.DurationSeconds", message) from None
+        raise errors.InvalidDurationSeconds(_hours(upper)) from None
     if not MIN_DURATION_SECONDS <= value <= upper:
-        raise ApiError("InvalidParameter.DurationSeconds", message)
+        raise errors.InvalidDurationSeconds(_hours(upper))
     return value
 
 
@@ -115,29 +84,25 @@ def parse_session_policy(raw: str | None) -> dict[str, Any] | None:
     if raw is None or raw == "":
         return None
     if len(raw) > MAX_POLICY_LENGTH:
-        raise ApiError(
-            "InvalidParameter.PolicySize",
-            f"The size of Policy must be smaller than {MAX_POLICY_LENGTH} bytes.",
-        )
-    grammar = ApiError("InvalidParameter.PolicyGrammar", "The parameter Policy has not passed grammar check.")
+        raise errors.PolicySize(MAX_POLICY_LENGTH)
     try:
         document = json.loads(raw)
     except ValueError:
-        raise grammar from None
+        raise errors.PolicyGrammar() from None
     if not isinstance(document, dict) or str(document.get("Version", "")) != "1":
-        raise grammar
+        raise errors.PolicyGrammar()
     statements = document.get("Statement")
     if isinstance(statements, dict):
         statements = [statements]
     if not isinstance(statements, list) or not statements:
-        raise grammar
+        raise errors.PolicyGrammar()
     for statement in statements:
         if not isinstance(statement, dict) or statement.get("Effect") not in {"Allow", "Deny"}:
-            raise grammar
+            raise errors.PolicyGrammar()
         if not _string_or_strings(statement.get("Action")) or not _string_or_strings(
             statement.get("Resource")
         ):
-            raise grammar
+            raise errors.PolicyGrammar()
     return document
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from local.emulator.core import CallContext, Emulator, Service, iso
 from local.emulator.enforcement import caller_allowed
 from local.emulator.ram.models import Role
+from local.emulator.sts import exceptions as errors
 from local.emulator.sts import models
 
 service = Service("sts", "2015-04-01", "sts.aliyuncs.com")
@@ -37,18 +38,18 @@ def assume_role(ctx: CallContext) -> dict[str, Any]:
     external_id = models.check_external_id(ctx.get("ExternalId"))
     source_identity = models.check_source_identity(ctx.get("SourceIdentity"))
     if ctx.principal.kind == "root":
-        raise models.root_refused()
+        raise errors.RootRefused()
     # STS's own check, on whether or not policy enforcement is switched on: the caller needs
     # `sts:AssumeRole` on the role (e.g. AliyunSTSAssumeRoleAccess), before anything about the role
     # itself is revealed (https://www.alibabacloud.com/help/en/ram/support/faq-about-ram-roles-and-sts-tokens).
     if not caller_allowed(ctx, "sts:AssumeRole", f"acs:ram::{arn.account_id}:role/{arn.role_name}"):
-        raise models.not_authorized()
+        raise errors.NoPermission()
 
     role = _find_role(ctx.emulator, arn)
     if role is None:
-        raise models.role_not_found()
+        raise errors.EntityNotExistRole()
     if not models.trust_allows(role.assume_role_policy_document, ctx.principal, external_id=external_id):
-        raise models.not_trusted()
+        raise errors.NotTrusted()
     duration = models.parse_duration(ctx.get("DurationSeconds"), role.max_session_duration)
 
     session = ctx.emulator.issue_sts_session(
