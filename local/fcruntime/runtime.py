@@ -363,6 +363,14 @@ def _json_reply(status: int, body: dict[str, Any], request_id: str, **headers: s
     )
 
 
+def _error(status: int, code: str, message: str, request_id: str, *, fc2: bool = False) -> Reply:
+    """An API error as each version spells it: 2016-08-15 `{ErrorCode, ErrorMessage}`, the FC 3.0 API
+    and HTTP triggers `{Code, Message, RequestId}`."""
+    if fc2:
+        return _json_reply(status, {"ErrorCode": code, "ErrorMessage": message}, request_id)
+    return _json_reply(status, {"Code": code, "Message": message, "RequestId": request_id}, request_id)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
@@ -389,6 +397,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(LoopbackHTTPServer):
+    """Routes a request to its API, which authenticates and checks it; every route that runs a
+    function ends in `_run`, the one invocation path."""
+
     def __init__(self, address: tuple[str, int], runtime: FcRuntime):
         super().__init__(address, _Handler)
         self.runtime = runtime
@@ -400,15 +411,20 @@ class _Server(LoopbackHTTPServer):
         query = parse_qs(parts.query, keep_blank_values=True)
         try:
             if (m := _INVOKE_2016.match(path)) is not None:
-                return self._invoke_2016(m, method, path, headers, query, body, request_id)
+                caller = verify_fc2(
+                    self.runtime.keys, method=method, path=path, headers=headers, query=query or None
+                )
+                service, function = unquote(m.group(1)), unquote(m.group(2))
+                return self._invoke_function(
+                    caller, function, method, headers, body, request_id, service=service
+                )
             if (m := _PROXY_2016.match(path)) is not None:
-                caller_path = path
                 service, function, rest = m.group(1), m.group(2), m.group(3) or "/"
-                if service.split(".")[0] != self.runtime.service_name:
-                    return self._not_found_2016(
-                        "ServiceNotFound", f"service '{service}' does not exist", request_id
+                if not self._is_our_service(service):
+                    return _error(
+                        404, "ServiceNotFound", f"service '{service}' does not exist", request_id, fc2=True
                     )
-                verify_fc2(self.runtime.keys, method=method, path=caller_path, headers=headers, query=query)
+                verify_fc2(self.runtime.keys, method=method, path=path, headers=headers, query=query)
                 return self._http_trigger(
                     function,
                     method,
@@ -422,7 +438,11 @@ class _Server(LoopbackHTTPServer):
                     signed=True,
                 )
             if (m := _INVOKE_2023.match(path)) is not None:
-                return self._invoke_2023(m, method, path, headers, query, body, request_id)
+                flat_query = {k: v[0] for k, v in query.items()}
+                caller = self.runtime.keys.authenticate_acs3(
+                    EmulatorRequest(method, path, flat_query, headers, body)
+                )
+                return self._invoke_function(caller, unquote(m.group(1)), method, headers, body, request_id)
             if path == "/":
                 return _json_reply(200, self.runtime.endpoints(), request_id)
             function, _, rest = path.lstrip("/").partition("/")
@@ -439,88 +459,76 @@ class _Server(LoopbackHTTPServer):
                 signed=False,
             )
         except InvokeDenied as denied:
-            if path.startswith("/2016-08-15/"):
-                body_2016 = {"ErrorCode": denied.code, "ErrorMessage": denied.message}
-                return _json_reply(denied.status, body_2016, request_id)
-            return _json_reply(
-                denied.status,
-                {"Code": denied.code, "Message": denied.message, "RequestId": request_id},
-                request_id,
-            )
+            fc2 = path.startswith("/2016-08-15/")
+            return _error(denied.status, denied.code, denied.message, request_id, fc2=fc2)
 
-    @staticmethod
-    def _not_found_2016(code: str, message: str, request_id: str) -> Reply:
-        return _json_reply(404, {"ErrorCode": code, "ErrorMessage": message}, request_id)
+    def _is_our_service(self, service: str) -> bool:
+        return service.split(".")[0] == self.runtime.service_name
 
-    def _invoke_2016(
+    def _invoke_function(
         self,
-        m: re.Match[str],
+        caller: Any,
+        function: str,
         method: str,
-        path: str,
         headers: dict[str, str],
-        query: dict[str, list[str]],
         body: bytes,
         request_id: str,
+        *,
+        service: str | None = None,
     ) -> Reply:
-        caller = verify_fc2(self.runtime.keys, method=method, path=path, headers=headers, query=query or None)
-        service, function = unquote(m.group(1)), unquote(m.group(2))
+        """InvokeFunction of either API, once the caller is authenticated: the 2016-08-15 API names a
+        service (and spells its errors its own way), the 2023-03-30 one does not."""
+        fc2 = service is not None
         if method != "POST":
-            return _json_reply(405, {"ErrorCode": "MethodNotAllowed", "ErrorMessage": "use POST"}, request_id)
-        if service.split(".")[0] != self.runtime.service_name:
-            return self._not_found_2016("ServiceNotFound", f"service '{service}' does not exist", request_id)
+            return _error(405, "MethodNotAllowed", "use POST", request_id, fc2=fc2)
+        if service is not None and not self._is_our_service(service):
+            return _error(404, "ServiceNotFound", f"service '{service}' does not exist", request_id, fc2=True)
         if self.runtime.instance(function) is None:
-            return self._not_found_2016(
-                "FunctionNotFound", f"function '{function}' does not exist in service '{service}'", request_id
+            where = f" in service '{service}'" if service is not None else ""
+            return _error(
+                404, "FunctionNotFound", f"function '{function}' does not exist{where}", request_id, fc2=fc2
             )
         self.runtime.keys.authorize_invoke(caller, self.runtime.function_arn(function))
-        return self._run_invocation(function, body, headers, request_id)
+        invocation_type = {k.lower(): v for k, v in headers.items()}.get("x-fc-invocation-type", "Sync")
+        return self._run(function, body, request_id, asynchronous=invocation_type.lower() == "async")
 
-    def _invoke_2023(
+    def _run(
         self,
-        m: re.Match[str],
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        query: dict[str, list[str]],
-        body: bytes,
+        function: str,
+        payload: bytes,
         request_id: str,
+        *,
+        asynchronous: bool = False,
+        http: bool = False,
     ) -> Reply:
-        flat_query = {k: v[0] for k, v in query.items()}
-        caller = self.runtime.keys.authenticate_acs3(EmulatorRequest(method, path, flat_query, headers, body))
-        function = unquote(m.group(1))
-        if method != "POST":
-            return _json_reply(
-                405, {"Code": "MethodNotAllowed", "Message": "use POST", "RequestId": request_id}, request_id
-            )
-        if self.runtime.instance(function) is None:
-            return _json_reply(
-                404,
-                {
-                    "Code": "FunctionNotFound",
-                    "Message": f"function '{function}' does not exist",
-                    "RequestId": request_id,
-                },
-                request_id,
-            )
-        self.runtime.keys.authorize_invoke(caller, self.runtime.function_arn(function))
-        return self._run_invocation(function, body, headers, request_id)
-
-    def _run_invocation(self, function: str, body: bytes, headers: dict[str, str], request_id: str) -> Reply:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        if lowered.get("x-fc-invocation-type", "Sync").lower() == "async":
+        """Run one invocation (`FcRuntime.invoke`: the request id, the timeout, a raised error) and
+        answer as FC does. InvokeFunction: 202 at once when asynchronous; else 200 with the
+        function's bytes, or with the error and `X-Fc-Error-Type`. HTTP trigger: the function's
+        HTTP reply, or 502 with the error."""
+        if asynchronous:
             threading.Thread(
                 target=self.runtime.invoke,
-                args=(function, body),
+                args=(function, payload),
                 kwargs={"request_id": request_id},
                 daemon=True,
             ).start()
             return Reply(202, b"", {"X-Fc-Request-Id": request_id})
-        result = self.runtime.invoke(function, body, request_id=request_id)
-        reply_headers = {"X-Fc-Request-Id": request_id, "Content-Type": "application/octet-stream"}
+        result = self.runtime.invoke(function, payload, request_id=request_id)
         if result.failed:
-            reply_headers["X-Fc-Error-Type"] = "UnhandledInvocationError"
-            reply_headers["Content-Type"] = "application/json"
-        return Reply(200, result.payload(), reply_headers)
+            return Reply(
+                502 if http else 200,
+                result.payload(),
+                {
+                    "Content-Type": "application/json",
+                    "X-Fc-Request-Id": request_id,
+                    "X-Fc-Error-Type": "UnhandledInvocationError",
+                },
+            )
+        if http:
+            return self._http_reply(result.value, request_id)
+        return Reply(
+            200, result.payload(), {"X-Fc-Request-Id": request_id, "Content-Type": "application/octet-stream"}
+        )
 
     def _http_trigger(
         self,
@@ -540,21 +548,9 @@ class _Server(LoopbackHTTPServer):
         instance = runtime.instance(function)
         trigger = instance.spec.http if instance is not None else None
         if instance is None or trigger is None:
-            return _json_reply(
-                404,
-                {
-                    "Code": "TriggerNotFound",
-                    "Message": f"no HTTP trigger for '{function}'",
-                    "RequestId": request_id,
-                },
-                request_id,
-            )
+            return _error(404, "TriggerNotFound", f"no HTTP trigger for '{function}'", request_id)
         if method not in trigger.methods:
-            return _json_reply(
-                405,
-                {"Code": "MethodNotAllowed", "Message": f"{method} is not allowed", "RequestId": request_id},
-                request_id,
-            )
+            return _error(405, "MethodNotAllowed", f"{method} is not allowed", request_id)
         if trigger.auth_type == "function" and not signed:
             verify_fc2(
                 runtime.keys, method=method, path=f"/{function}{rest}", headers=headers, query=query or None
@@ -570,18 +566,7 @@ class _Server(LoopbackHTTPServer):
             full_path=rest + (f"?{raw_query}" if raw_query else ""),
             trigger_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"ramflow/{function}/{trigger.name}")),
         )
-        result = runtime.invoke(function, json.dumps(event).encode(), request_id=request_id)
-        if result.failed:
-            return Reply(
-                502,
-                result.payload(),
-                {
-                    "Content-Type": "application/json",
-                    "X-Fc-Request-Id": request_id,
-                    "X-Fc-Error-Type": "UnhandledInvocationError",
-                },
-            )
-        return self._http_reply(result.value, request_id)
+        return self._run(function, json.dumps(event).encode(), request_id, http=True)
 
     @staticmethod
     def _http_reply(value: Any, request_id: str) -> Reply:
