@@ -51,8 +51,6 @@ DEFAULT_MANAGED_USER_PREFIX = "rf-"
 DEFAULT_RESULT_BUSES = ("ramflow-results",)
 """The result buses the committed documents are rendered with (README "Results, pickup and notices");
 a deployment whose RAMFLOW_DESTINATIONS names others renders its own documents."""
-LIFECYCLE_BUS = "default"
-"""The bus whose rules trigger the lifecycle functions: no function may publish on it."""
 
 # The platform policy every function role also holds: what FC does with the role on the function's
 # behalf (ship logs to s.yaml's Logstore, park failed async events in the MNS queue).
@@ -83,16 +81,9 @@ class Scope:
 def result_buses(destinations_path: Path | None) -> tuple[str, ...]:
     """The EventBridge buses a destinations file routes results to (sorted, each once)."""
     from shared.delivery.config import Destinations
-    from shared.errors import ConfigError
 
-    routes = Destinations.load(destinations_path).routes
-    found = sorted({r.eventbridge.bus for r in routes if r.eventbridge is not None})
-    if LIFECYCLE_BUS in found:
-        raise ConfigError(
-            f"RAMFLOW_DESTINATIONS routes results to the {LIFECYCLE_BUS!r} event bus, whose rules trigger the "
-            "lifecycle functions: deliver results to a bus of their own"
-        )
-    return tuple(found)
+    routes = Destinations.load(destinations_path).routes  # refuses the lifecycle bus (ConfigError)
+    return tuple(sorted({r.eventbridge.bus for r in routes if r.eventbridge is not None}))
 
 
 ALL_USERS = "acs:ram:*:*:user/*"

@@ -8,8 +8,8 @@ routes:                                 # first match wins; `source` is the requ
     webhook:                            # outbound Standard Webhooks
       url: https://itsm.example.com/hooks/ramflow
       secret_env: RAMFLOW_RESULT_SECRET_ITSM   # the whsec_… signing secret, read from this variable
-    eventbridge:                        # and/or PutEvents to a bus of this account
-      bus: ramflow-results
+    eventbridge:                        # and/or PutEvents to a bus of this account (never `default`,
+      bus: ramflow-results              # whose rules trigger the functions; the roles allow only these)
 notifications:                          # the notifier's webhook sink (approvals, grants, expiry, …)
   webhook: {url: https://chat-bridge.example.com/ramflow, secret_env: RAMFLOW_NOTIFY_SECRET}
 retry_schedule: [5, 300, 1800, 7200, 18000, 36000, 36000]   # seconds before each retry
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from shared.errors import ConfigError
 
@@ -54,8 +54,23 @@ class WebhookTarget(_Strict):
         return value
 
 
+LIFECYCLE_BUS = "default"
+"""The bus whose rules trigger the lifecycle functions: results never go there."""
+
+
 class EventBridgeTarget(_Strict):
-    bus: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,127}$")] = "default"
+    bus: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,127}$")]
+
+    @field_validator("bus")
+    @classmethod
+    def _not_the_lifecycle_bus(cls, value: str) -> str:
+        """A result on the bus whose rules trigger the functions could pose as a request, and the
+        roles may put events only on result buses (local/roles.py)."""
+        if value == LIFECYCLE_BUS:
+            raise ValueError(
+                f"results need a bus of their own, not {LIFECYCLE_BUS!r} (it triggers the functions)"
+            )
+        return value
 
 
 class Route(_Strict):

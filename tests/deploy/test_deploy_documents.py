@@ -189,6 +189,9 @@ def test_the_buses_come_from_the_destinations_file(tmp_path: Path, monkeypatch: 
 def test_results_on_the_lifecycle_bus_are_refused(tmp_path: Path) -> None:
     """Its rules trigger the functions: a role that may publish there could pose as a ticket system."""
     destinations = tmp_path / "destinations.yaml"
-    destinations.write_text("routes:\n  - {name: itsm, source: '*', eventbridge: {}}\n")  # `default` bus
-    with pytest.raises(ConfigError, match="'default' event bus"):
+    destinations.write_text("routes:\n  - {name: itsm, source: '*', eventbridge: {bus: default}}\n")
+    with pytest.raises(ConfigError, match=r"routes\.0\.eventbridge\.bus: .*not 'default'"):
+        roles.result_buses(destinations)
+    destinations.write_text("routes:\n  - {name: itsm, source: '*', eventbridge: {}}\n")
+    with pytest.raises(ConfigError, match=r"routes\.0\.eventbridge\.bus: Field required"):
         roles.result_buses(destinations)
