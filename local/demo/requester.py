@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
-import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
 from local.fcruntime.stack import LocalStack
 from local.receiver import WebhookReceiver
 from local.seed import DEV_CONFIG
+from local.shell import caller_identity_with_profile, ramflow
 from shared.webhooks import new_secret
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -35,33 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 TICKET = "ITSM-1099"
 REQUESTER = "henry@example.com"
 SECRET_ENV = "RAMFLOW_DEMO_RESULT_SECRET"
-
-CALLER_IDENTITY = textwrap.dedent(
-    """
-    import sys
-    from alibabacloud_credentials.client import Client as CredentialClient
-    from alibabacloud_sts20150401.client import Client as StsClient
-    from alibabacloud_tea_openapi.models import Config
-
-    host, protocol = sys.argv[1], sys.argv[2]
-    sts = StsClient(Config(credential=CredentialClient(), endpoint=host, protocol=protocol))
-    print(sts.get_caller_identity().body.arn)
-    """
-)
-
-
-def _ramflow(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from local.cli import app; app()", *args],
-        cwd=REPO,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
 
 
 def _request(public: str) -> dict[str, Any]:
@@ -93,7 +64,7 @@ def _run(demo: Demo) -> None:
     workdir = demo.workdir / "requester"
     workdir.mkdir(exist_ok=True)
     key = workdir / "henry.key"
-    made = _ramflow("keygen", "--out", str(key))
+    made = ramflow("keygen", "--out", str(key))
     public = made.stdout.strip()
     demo.show("$ ramflow keygen --out henry.key", f"{made.stderr.strip()}\n{public}")
 
@@ -154,7 +125,7 @@ def _run(demo: Demo) -> None:
             )
             home = workdir / "home"
             home.mkdir(exist_ok=True)
-            opened = _ramflow(
+            opened = ramflow(
                 "unseal",
                 "--key",
                 str(key),
@@ -167,22 +138,7 @@ def _run(demo: Demo) -> None:
                 "$ ramflow unseal --key henry.key --profile fraud-scorer < callback.json",
                 opened.stderr.strip(),
             )
-            scheme, _, host = demo.server.endpoint.partition("://")
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALICLOUD_"))}
-            env.update(
-                {
-                    "HOME": str(home),
-                    "ALIBABA_CLOUD_PROFILE": "fraud-scorer",
-                    "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-                }
-            )
-            identity = subprocess.run(
-                [sys.executable, "-c", CALLER_IDENTITY, host, scheme],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=120,
-            )
+            identity = caller_identity_with_profile(home, "fraud-scorer", demo.server.endpoint)
             demo.show(
                 "an unmodified alibabacloud-credentials client (ALIBABA_CLOUD_PROFILE=fraud-scorer)",
                 f"GetCallerIdentity → {identity.stdout.strip() or identity.stderr.strip()[-300:]}",

@@ -8,7 +8,8 @@ senders do, and `violations` states the invariants:
 
   I1 RAM equals the ledger (users, their attachments at both scopes, their keys)
   I2 a revoked ticket holds no grant in RAM
-  I3 an offboarded owner holds no enabled user and no credential is minted after they left
+  I3 an offboarded owner holds no enabled user, no open ticket, and no credential is minted after
+     they left
   I4 no orphan: no key the ledger does not record, no ramflow custom policy attached to nobody,
      no managed user the ledger does not know
   I5 every secret delivered matches a key that exists (while its user exists)
@@ -250,6 +251,9 @@ class Harness:
         for owner in owners or [self.person.owner]:
             if ledger.get_leaver(owner) is None:
                 continue
+            for t in tickets:
+                if t.owner == owner and t.status in {"pending_approval", "approved"}:
+                    found.append(f"I3 {t.ticket_id}: the owner left, the ticket is still {t.status}")
             for name, user in ram.users.items():
                 if user.tags.get("owner") != owner:
                     continue

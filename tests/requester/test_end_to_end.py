@@ -12,11 +12,11 @@ import fc2
 
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
 from local.receiver import WebhookReceiver, free_port
+from local.shell import caller_identity_with_profile, ramflow
 from local.testing import serve_process
 from shared.sealing import generate_keypair
 from shared.webhooks import new_secret
 from tests.flows.conftest import sample
-from tests.requester.helpers import caller_identity_with_profile, ramflow
 
 SECRET_ENV = "RAMFLOW_E2E_RESULT_SECRET"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import stat
 
+from local.shell import caller_identity_with_profile, ramflow
 from shared.sealing import open_sealed, seal
 from tests.flows.test_provision import approval, programmatic_request
-from tests.requester.helpers import caller_identity_with_profile, ramflow
 
 
 def test_keygen_writes_a_0600_key_whose_public_half_is_printed(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,8 @@
-"""Running the requester's tools as a requester would: `ramflow` commands and an unmodified SDK."""
+"""`ramflow` and an unmodified SDK application, each run as its own process, as a shell runs them.
+
+The demo and the requester's tests both show the same thing: what the requester types, and an
+application that knows nothing of ramflow finding the unsealed key through the default chain.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def ramflow(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    """`ramflow ARGS` as its own process (what a shell runs)."""
-    return subprocess.run(
-        [sys.executable, "-c", "from local.cli import app; app()", *args],
-        cwd=REPO,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=60,
-    )
-
+REPO = Path(__file__).resolve().parents[1]
 
 # An application using the DEFAULT credential chain of alibabacloud-credentials, nothing of ramflow:
 # the chain finds ~/.aliyun/config.json and the profile named by ALIBABA_CLOUD_PROFILE.
@@ -42,7 +30,24 @@ CALLER_IDENTITY = textwrap.dedent(
 )
 
 
-def caller_identity_with_profile(home: Path, profile: str, endpoint: str) -> subprocess.CompletedProcess:
+def ramflow(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`ramflow ARGS` as its own process; `env` is added to this process's environment."""
+    return subprocess.run(
+        [sys.executable, "-c", "from local.cli import app; app()", *args],
+        cwd=REPO,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def caller_identity_with_profile(
+    home: Path, profile: str, endpoint: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """GetCallerIdentity from a process whose HOME holds the profile (no key in its environment)."""
     scheme, _, host = endpoint.partition("://")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALICLOUD_"))}
@@ -55,5 +60,5 @@ def caller_identity_with_profile(home: Path, profile: str, endpoint: str) -> sub
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
+        timeout=timeout,
     )
