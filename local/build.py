@@ -44,6 +44,8 @@ FUNCTIONS_DIR = REPO / "functions"
 DEFAULT_OUT = REPO / "build"
 CONFIG_DIR = REPO / "config"
 ENTITLEMENTS_FILE = "entitlements.yaml"  # s.yaml: RAMFLOW_ENTITLEMENTS=/code/config/entitlements.yaml
+DESTINATIONS_FILE = "destinations.yaml"  # RAMFLOW_DESTINATIONS=/code/config/destinations.yaml when packaged
+DEPLOY_DIR = REPO / "deploy"
 TARGET_PLATFORM = "manylinux2014_x86_64"
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 # `functions/<name>/__init__.py` makes the folder importable in the repo; in FC the folder is /code.
@@ -225,6 +227,42 @@ def check_entitlements(config: Path = CONFIG_DIR) -> None:
         )
 
 
+def check_destinations(config: Path = CONFIG_DIR, deploy: Path = DEPLOY_DIR) -> None:
+    """A packaged destinations file loads, and every EventBridge bus it names is one the roles in
+    `deploy/` may put events on. Without this, results to another bus would be refused at every
+    attempt and end as dead deliveries."""
+    from local.emulator.enforcement import NamedPolicy, RequestContext, evaluate
+    from local.roles import ROLES, result_buses
+    from shared.errors import ConfigError
+
+    path = config / DESTINATIONS_FILE
+    if not path.is_file():
+        return
+    try:
+        buses = result_buses(path)
+    except ConfigError as exc:
+        raise SystemExit(f"cannot build: {exc}") from None
+    action = "eventbridge:PutEvents"
+    request = RequestContext(action, {}, now=0.0)
+    refused = []
+    for entry in ROLES.values():
+        if "publish" not in entry.duties:
+            continue
+        document = json.loads((deploy / f"{entry.role}-policy.json").read_text(encoding="utf-8"))
+        policy = [NamedPolicy(entry.role, document)]
+        refused += [
+            f"{entry.role}: {bus}"
+            for bus in buses
+            if evaluate(policy, action, f"acs:eventbridge:*:*:eventbus/{bus}", request)[0] != "Allow"
+        ]
+    if refused:
+        raise SystemExit(
+            f"cannot build: {path} routes results to event buses the roles in deploy/ may not put events on "
+            f"({'; '.join(refused)}): run `RAMFLOW_DESTINATIONS={path} .venv/bin/python -m local.build "
+            "--write-policy`, review the diff and publish the policies (deploy/README.md)"
+        )
+
+
 def build(
     out: Path = DEFAULT_OUT,
     *,
@@ -239,6 +277,7 @@ def build(
     folders = function_folders(functions)
     if any(folder.name == "token_vendor" for folder in folders):
         check_entitlements(config)
+    check_destinations(config)
     python_version = python_version or (
         runtime_python_version() if mode == "pip" else f"{sys.version_info.major}.{sys.version_info.minor}"
     )

@@ -148,3 +148,20 @@ def test_a_development_key_under_another_issuer_stops_the_build(
         build_vendor(tmp_path / "out", write_config(tmp_path / "config", document))
 
     assert "development key" in str(refused.value)
+
+
+def test_destinations_whose_buses_the_roles_may_not_publish_on_stop_the_build(tmp_path: Path) -> None:
+    """config/destinations.yaml is packaged as /code/config/destinations.yaml: its result buses must be
+    the ones deploy/ allows, or every EventBridge delivery would be refused and end dead."""
+    config = tmp_path / "config"
+    config.mkdir()
+    builder.check_destinations(config)  # no file: nothing to check (results go nowhere)
+    route = "routes:\n  - {name: itsm, source: itsm.example.com, eventbridge: {bus: %s}}\n"
+    (config / builder.DESTINATIONS_FILE).write_text(route % roles.DEFAULT_RESULT_BUSES[0])
+    builder.check_destinations(config)  # the committed documents allow it
+    (config / builder.DESTINATIONS_FILE).write_text(route % "itsm-results")
+    with pytest.raises(SystemExit, match=r"ramflow-fn-reconcile: itsm-results.*--write-policy"):
+        builder.check_destinations(config)
+    (config / builder.DESTINATIONS_FILE).write_text(route % "default")
+    with pytest.raises(SystemExit, match="cannot build: .*not 'default'"):
+        builder.check_destinations(config)
