@@ -20,7 +20,7 @@ OWNER = "dana@example.com"
 
 
 @pytest.fixture
-def world(emulator: Emulator, root_clients: CloudClients, cloud_settings: Settings, monkeypatch) -> World:  # type: ignore[no-untyped-def]
+def world(emulator: Emulator, root_clients: CloudClients, cloud_settings: Settings, monkeypatch) -> World:
     for var in ("RAMFLOW_CLOUD_ENDPOINT", "RAMFLOW_RECONCILE_REMEDIATE", "RAMFLOW_ACCOUNT_ALIAS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("RAMFLOW_STORE", cloud_settings.store)
@@ -94,16 +94,16 @@ def test_one_user_with_grace_is_disabled_and_reconcile_reports(
     assert code == 0, output
     assert all(c.action.startswith(READ_ONLY) for c in world.emulator.recorder.since(seq))
     assert "extra_group" in output and "planned" in output  # dana0 and dana2 are in a group by hand
-    assert world.holds("dana0")["groups"] == ["ops"]  # type: ignore[index]
+    assert world.holds("dana0")["groups"] == ["ops"]
 
     code, output = ramflow(emulator_server, "reconcile", "--remediate")
     assert code == 0, output
-    assert world.holds("dana0")["groups"] == [] and world.holds("dana2")["groups"] == []  # type: ignore[index]
+    assert world.holds("dana0")["groups"] == [] and world.holds("dana2")["groups"] == []
 
 
 def test_bad_arguments_and_missing_credentials_are_clear_errors(
     world: World, emulator_server: EmulatorServer, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     code, output = ramflow(emulator_server, "offboard", "--owner", OWNER, "--user", "dana0")
     assert code == 1 and "exactly one" in output
     code, output = ramflow(emulator_server, "offboard", "--user", "dana0", "--grace", "P1M")

@@ -83,7 +83,7 @@ def test_csv_and_json_say_who_holds_what_approved_by_whom_and_until_when(review_
 
 def test_drift_found_by_a_read_only_reconcile_is_reported(
     review_ledger: str, emulator_server, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from alibabacloud_ram20150501 import models as ram_models
 
     from local.testing import ROOT_CREDENTIALS
@@ -168,7 +168,7 @@ def browser() -> Iterator[object]:
 def test_the_html_page_loads_without_errors_shows_the_rows_and_sorts(
     review_ledger: str,
     browser,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
 ) -> None:
     from selenium.webdriver.common.by import By
 

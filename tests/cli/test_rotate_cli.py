@@ -21,7 +21,7 @@ USER = "orders-etl"
 
 
 @pytest.fixture
-def world(emulator_server: EmulatorServer, root_clients, cloud_settings, monkeypatch):  # type: ignore[no-untyped-def]
+def world(emulator_server: EmulatorServer, root_clients, cloud_settings, monkeypatch):
     for var in ("RAMFLOW_CLOUD_ENDPOINT", "RAMFLOW_RECONCILE_REMEDIATE", "RAMFLOW_ACCOUNT_ALIAS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("RAMFLOW_STORE", cloud_settings.store)
@@ -91,7 +91,7 @@ def test_rotate_refuses_bad_input_without_a_cloud_call(world: World, emulator_se
 
 def test_findings_reach_ramflow_users_and_the_access_review(
     world: World, emulator_server: EmulatorServer, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setenv("RAMFLOW_KEY_MAX_AGE_DAYS", "10")
     store = world.settings.store
     code, out = ramflow(emulator_server, "users", USER, "--json", cloud=False, store=store)

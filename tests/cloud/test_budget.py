@@ -66,7 +66,7 @@ def scheduled(clouds: list[Cloud]) -> list[float]:
         limiter = cloud.runner.limiter
         acquire = limiter.acquire
 
-        def recording(action: str = "", max_wait: float | None = None, acquire=acquire) -> float:  # type: ignore[no-untyped-def]
+        def recording(action: str = "", max_wait: float | None = None, acquire=acquire) -> float:
             before = time.time()
             wait = acquire(action, max_wait)
             times.append(before + wait)

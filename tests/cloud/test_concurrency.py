@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+from functools import partial
 
 import pytest
 
@@ -20,7 +21,7 @@ def test_outcomes_keep_the_task_order_whatever_finishes_first() -> None:
         time.sleep(delays[i])
         return i * 10
 
-    outcomes = run_all([(f"t{i}", lambda i=i: task(i)) for i in range(4)], max_workers=4)
+    outcomes = run_all([(f"t{i}", partial(task, i)) for i in range(4)], max_workers=4)
     assert [(o.name, o.value) for o in outcomes] == [("t0", 0), ("t1", 10), ("t2", 20), ("t3", 30)]
 
 
@@ -66,7 +67,12 @@ def test_exactly_max_workers_run_at_once() -> None:
 
 def test_one_worker_runs_inline_in_order() -> None:
     seen: list[str] = []
-    outcomes = run_all([(n, lambda n=n: seen.append(n) or threading.current_thread().name) for n in "xyz"], 1)
+
+    def record(name: str) -> str:
+        seen.append(name)
+        return threading.current_thread().name
+
+    outcomes = run_all([(n, partial(record, n)) for n in "xyz"], 1)
     assert seen == ["x", "y", "z"]
     assert {o.value for o in outcomes} == {threading.current_thread().name}
 

@@ -33,7 +33,7 @@ def transport_error(cause: Exception) -> UnretryableException:
         except OSError as exc:
             raise RetryError(str(exc))  # noqa: B904 - darabonba keeps the cause as the context, like this
     except RetryError as retry_error:
-        return UnretryableException(request=None, ex=retry_error)  # type: ignore[arg-type]
+        return UnretryableException(request=None, ex=retry_error)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_throttling_and_server_errors_are_retryable() -> None:
 
 
 def test_the_unretryable_wrapper_around_an_answer_is_unwrapped() -> None:
-    wrapped = UnretryableException(request=None, ex=client_error("EntityNotExist.User", 404))  # type: ignore[arg-type]
+    wrapped = UnretryableException(request=None, ex=client_error("EntityNotExist.User", 404))
     assert isinstance(map_error(wrapped, "GetUser"), EntityNotFound)
 
 

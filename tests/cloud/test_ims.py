@@ -36,13 +36,13 @@ def test_users_are_named_in_the_account_domain(cloud: Cloud, users: list[str], e
     assert sent["Tag.1.Key"] == "team" and sent["Tag.1.Value"] == "payments"
 
 
-def test_the_alias_is_read_once(cloud: Cloud, users: list[str], calls) -> None:  # type: ignore[no-untyped-def]
+def test_the_alias_is_read_once(cloud: Cloud, users: list[str], calls) -> None:
     for name in users:
         cloud.ims.tag_user(name, {"team": "payments"})
     assert len(calls("GetAccountAlias")) == 1
 
 
-def test_users_with_tag_follow_every_page(cloud: Cloud, users: list[str], calls) -> None:  # type: ignore[no-untyped-def]
+def test_users_with_tag_follow_every_page(cloud: Cloud, users: list[str], calls) -> None:
     for name in ("alice.kafka", "alice.ops"):
         cloud.ims.tag_user(name, MANAGED)
     cloud.ims.tag_user("bob.kafka", {**MANAGED, "owner": "bob@example.com"})

@@ -80,7 +80,7 @@ def test_user_absence_and_duplicates_map_to_their_errors(cloud: Cloud, alice: st
         cloud.ram.update_user("nobody", display_name="x")
 
 
-def test_list_users_follows_every_page(cloud: Cloud, calls) -> None:  # type: ignore[no-untyped-def]
+def test_list_users_follows_every_page(cloud: Cloud, calls) -> None:
     names = [f"user-{i}" for i in range(5)]
     for name in names:
         cloud.ram.create_user(name)

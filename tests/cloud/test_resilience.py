@@ -23,7 +23,7 @@ from shared.errors import AmbiguousOutcome, BudgetExhausted, CloudError, CloudUn
 
 def test_a_throttled_burst_succeeds_through_retries(
     make_cloud: Callable[..., Cloud], emulator: Emulator, calls
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     emulator.faults.qps = 4
     cloud = make_cloud(qps=1000, max_attempts=20, real_sleep=True)
     outcomes = run_all([(str(i), cloud.ram.get_account_alias) for i in range(12)], max_workers=6)
@@ -75,7 +75,7 @@ def test_without_the_limit_the_same_burst_is_throttled(limited_cloud: tuple[Emul
     assert cloud.stats.snapshot()["throttled"] > 0
 
 
-def test_create_access_key_is_not_retried_after_a_5xx(cloud: Cloud, emulator: Emulator, calls) -> None:  # type: ignore[no-untyped-def]
+def test_create_access_key_is_not_retried_after_a_5xx(cloud: Cloud, emulator: Emulator, calls) -> None:
     cloud.ram.create_user("bob")
     emulator.faults.fail_nth_call(1, when="after", actions={"CreateAccessKey"})
 
@@ -93,7 +93,7 @@ def test_create_access_key_is_not_retried_after_a_5xx(cloud: Cloud, emulator: Em
     assert len(cloud.ram.list_access_keys("bob")) == 1  # the cloud did act: the flow must find and delete it
 
 
-def test_create_login_profile_is_not_retried_after_a_5xx(cloud: Cloud, emulator: Emulator, calls) -> None:  # type: ignore[no-untyped-def]
+def test_create_login_profile_is_not_retried_after_a_5xx(cloud: Cloud, emulator: Emulator, calls) -> None:
     cloud.ram.create_user("bob")
     emulator.faults.fail_nth_call(1, when="after", actions={"CreateLoginProfile"})
     with pytest.raises(AmbiguousOutcome) as info:
@@ -104,7 +104,7 @@ def test_create_login_profile_is_not_retried_after_a_5xx(cloud: Cloud, emulator:
 
 def test_a_new_password_is_not_repeated_but_other_profile_changes_are(
     cloud: Cloud, emulator: Emulator, calls
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     cloud.ram.create_user("bob")
     cloud.ram.create_login_profile("bob", "Corr3ct-Horse-Battery")
     emulator.faults.fail_nth_call(1, when="after", actions={"UpdateLoginProfile"})
@@ -117,7 +117,7 @@ def test_a_new_password_is_not_repeated_but_other_profile_changes_are(
     assert calls("UpdateLoginProfile") == ["InternalError", "InternalError", "OK"]
 
 
-def test_an_idempotent_read_is_retried_after_a_5xx(cloud: Cloud, emulator: Emulator, calls, sleeps) -> None:  # type: ignore[no-untyped-def]
+def test_an_idempotent_read_is_retried_after_a_5xx(cloud: Cloud, emulator: Emulator, calls, sleeps) -> None:
     cloud.ram.create_user("bob")
     emulator.faults.fail_nth_call(1, when="after", actions={"GetUser"})
     user = cloud.ram.get_user("bob")
@@ -128,7 +128,7 @@ def test_an_idempotent_read_is_retried_after_a_5xx(cloud: Cloud, emulator: Emula
 
 def test_an_idempotent_create_retried_after_a_5xx_reports_the_duplicate(
     cloud: Cloud, emulator: Emulator, calls
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The first try landed; the retry says so. Flows treat EntityAlreadyExists.User as done."""
     emulator.faults.fail_nth_call(1, when="after", actions={"CreateUser"})
     with pytest.raises(CloudError) as info:
@@ -137,7 +137,7 @@ def test_an_idempotent_create_retried_after_a_5xx_reports_the_duplicate(
     assert calls("CreateUser") == ["InternalError", "EntityAlreadyExists.User"]
 
 
-def test_a_failure_before_acting_is_retried_too(cloud: Cloud, emulator: Emulator, calls) -> None:  # type: ignore[no-untyped-def]
+def test_a_failure_before_acting_is_retried_too(cloud: Cloud, emulator: Emulator, calls) -> None:
     emulator.faults.fail_nth_call(1, when="before", actions={"CreateUser"})
     assert cloud.ram.create_user("carol").name == "carol"
     assert calls("CreateUser") == ["ServiceUnavailable", "OK"]
@@ -170,7 +170,7 @@ def _slow_ram(endpoint: str, read_timeout_ms: int) -> RamClient:
 
 def test_a_timeout_is_retried_for_reads_and_ambiguous_for_key_creation(
     cloud: Cloud, emulator: Emulator, cloud_settings: Settings, sleeps, calls
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     cloud.ram.create_user("dave")
     slow = RamGateway(_slow_ram(cloud_settings.cloud_endpoint or "", 150), cloud.runner)
     emulator.faults.latency_ms = 400
@@ -196,7 +196,7 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def test_a_closed_port_is_an_unreachable_cloud(sleeps) -> None:  # type: ignore[no-untyped-def]
+def test_a_closed_port_is_an_unreachable_cloud(sleeps) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -215,6 +215,7 @@ def test_cloud_from_settings_shares_the_process_bucket(cloud_settings: Settings)
     a = Cloud.from_settings(cloud_settings, ROOT_CREDENTIALS)
     b = Cloud.from_settings(cloud_settings, ROOT_CREDENTIALS)
     assert a.runner.limiter is b.runner.limiter
+    assert isinstance(a.runner.limiter, TokenBucket)
     assert a.runner.limiter.rate == cloud_settings.rate_limit_qps
     assert a.runner.policy.max_attempts == cloud_settings.max_attempts
     assert a.ram is a.ram and a.ims is a.ims

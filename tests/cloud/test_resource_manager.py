@@ -50,7 +50,7 @@ def test_duplicates_and_absences_map_to_their_errors(cloud: Cloud, group_id: str
         cloud.rm.attach_policy("rg-doesnotexist00", "AliyunKafkaReadOnlyAccess", "System", alice)
 
 
-def test_listing_follows_every_page(cloud: Cloud, group_id: str, emulator: Emulator, calls) -> None:  # type: ignore[no-untyped-def]
+def test_listing_follows_every_page(cloud: Cloud, group_id: str, emulator: Emulator, calls) -> None:
     names = [f"user-{i}" for i in range(5)]
     for name in names:
         cloud.ram.create_user(name)

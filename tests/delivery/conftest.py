@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ SECRET_ENV = "RAMFLOW_TEST_RESULT_SECRET"
 
 
 @pytest.fixture
-def result_secret(monkeypatch) -> str:  # type: ignore[no-untyped-def]
+def result_secret(monkeypatch) -> str:
     secret = new_secret()
     monkeypatch.setenv(SECRET_ENV, secret)
     return secret
@@ -45,7 +45,7 @@ def write_destinations(
 
 
 @pytest.fixture
-def make_runtime(tmp_path) -> Callable[..., Runtime]:  # type: ignore[no-untyped-def]
+def make_runtime(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
     """A Runtime on one SQLite file (a new Runtime on the same file stands for a restart)."""
     opened: list[StateStore] = []
 

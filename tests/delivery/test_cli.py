@@ -15,7 +15,7 @@ from tests.delivery.conftest import write_destinations
 
 def test_failing_deliveries_are_listed_and_a_replay_delivers_once(
     make_runtime, result_secret, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     port = free_port()
     runtime = make_runtime(
         write_destinations(tmp_path / "d.yaml", url=f"http://127.0.0.1:{port}/h", schedule=[0.05])

@@ -29,7 +29,7 @@ def sealed_reply(public: str, secret: str = "AKSecret-0123456789abcdef") -> dict
     }
 
 
-def test_a_result_reaches_the_receiver_signed_with_a_stable_id(make_runtime, result_secret, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_result_reaches_the_receiver_signed_with_a_stable_id(make_runtime, result_secret, tmp_path) -> None:
     private, public = generate_keypair()
     with WebhookReceiver(result_secret) as receiver:
         runtime = make_runtime(write_destinations(tmp_path / "d.yaml", url=receiver.url))
@@ -60,7 +60,7 @@ def test_a_result_reaches_the_receiver_signed_with_a_stable_id(make_runtime, res
 
 def test_no_route_no_delivery_and_unfinished_results_are_not_sent(
     make_runtime, result_secret, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     runtime = make_runtime(write_destinations(tmp_path / "d.yaml", url="http://127.0.0.1:9/x"))
     assert (
         publish_result(runtime, source="hr.example.com", request_key="k", result={"status": "completed"})
@@ -74,7 +74,7 @@ def test_no_route_no_delivery_and_unfinished_results_are_not_sent(
 
 def test_a_receiver_down_at_first_gets_exactly_one_delivery_after_a_restart(
     make_runtime, result_secret, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     port = free_port()
     destinations = write_destinations(tmp_path / "d.yaml", url=f"http://127.0.0.1:{port}/hooks/ramflow")
     _, public = generate_keypair()
@@ -97,7 +97,7 @@ def test_a_receiver_down_at_first_gets_exactly_one_delivery_after_a_restart(
     assert stored.status == "delivered" and stored.attempts == 2
 
 
-def test_a_failing_delivery_goes_dead_is_audited_and_replays_the_same_ciphertext(  # type: ignore[no-untyped-def]
+def test_a_failing_delivery_goes_dead_is_audited_and_replays_the_same_ciphertext(
     make_runtime, result_secret, tmp_path, caplog
 ) -> None:
     caplog.set_level(logging.INFO, logger="ramflow.audit")
@@ -126,7 +126,7 @@ def test_a_failing_delivery_goes_dead_is_audited_and_replays_the_same_ciphertext
     )
 
 
-def test_two_dispatchers_never_send_one_record_twice(make_runtime, result_secret, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_two_dispatchers_never_send_one_record_twice(make_runtime, result_secret, tmp_path) -> None:
     port = free_port()
     destinations = write_destinations(tmp_path / "d.yaml", url=f"http://127.0.0.1:{port}/h")
     runtime = make_runtime(destinations)
@@ -148,7 +148,7 @@ def test_two_dispatchers_never_send_one_record_twice(make_runtime, result_secret
     assert len(ids) == 8 == len(set(ids))
 
 
-def test_eventbridge_put_events_reaches_the_bus(make_runtime, emulator_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_eventbridge_put_events_reaches_the_bus(make_runtime, emulator_server, tmp_path) -> None:
     emulator_server.emulator.account.eventbridge.create_bus("ramflow-results")
     runtime = make_runtime(
         write_destinations(tmp_path / "d.yaml", bus="ramflow-results"), emulator_server.endpoint
@@ -163,7 +163,7 @@ def test_eventbridge_put_events_reaches_the_bus(make_runtime, emulator_server, t
     assert stored.status == "delivered"
 
 
-def test_eventbridge_to_a_missing_bus_keeps_retrying(make_runtime, emulator_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_eventbridge_to_a_missing_bus_keeps_retrying(make_runtime, emulator_server, tmp_path) -> None:
     runtime = make_runtime(
         write_destinations(tmp_path / "d.yaml", bus="no-such-bus"), emulator_server.endpoint
     )

@@ -71,7 +71,7 @@ def test_a_user_asks_about_its_own_key_without_a_user_name(root_clients: CloudCl
         ({"user_name": "etl"}, "MissingParameter"),
     ],
 )
-def test_get_access_key_last_used_refusals(root_clients: CloudClients, request_fields, code) -> None:  # type: ignore[no-untyped-def]
+def test_get_access_key_last_used_refusals(root_clients: CloudClients, request_fields, code) -> None:
     _user_with_key(root_clients, "etl")
     with pytest.raises(ClientException) as info:
         root_clients.ram.get_access_key_last_used(ram_models.GetAccessKeyLastUsedRequest(**request_fields))
@@ -176,7 +176,7 @@ def test_control_surface_arms_a_fault_for_a_client_in_another_process(
 )
 def test_control_surface_refusals_name_the_field(
     emulator_server: EmulatorServer, method, path, body, status, field
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     before = emulator_server.emulator.clock_offset
     reply = requests.request(method, emulator_server.endpoint + "/emulator-api" + path, json=body, timeout=5)
     assert reply.status_code == status

@@ -22,7 +22,7 @@ def test_root_key_is_accepted_over_loopback(root_clients: CloudClients) -> None:
     assert body.arn == f"acs:ram::{body.account_id}:root"
 
 
-def test_in_process_transport_uses_the_same_backend(mocked_cloud) -> None:  # type: ignore[no-untyped-def]
+def test_in_process_transport_uses_the_same_backend(mocked_cloud) -> None:
     emulator, clients = mocked_cloud
     assert clients.ram.get_account_alias().body.account_alias == emulator.account.alias
     assert emulator.recorder.actions() == ["GetAccountAlias"]
@@ -152,7 +152,7 @@ def test_body_that_differs_from_its_hash_is_refused(emulator_server: EmulatorSer
     assert reply.json()["Code"] == "ContentSHA256NotMatched"
 
 
-def test_qps_limit_answers_throttling(emulator, root_clients: CloudClients) -> None:  # type: ignore[no-untyped-def]
+def test_qps_limit_answers_throttling(emulator, root_clients: CloudClients) -> None:
     emulator.faults.set_qps(2, start_full=True)
     codes = []
     for _ in range(6):
@@ -165,7 +165,7 @@ def test_qps_limit_answers_throttling(emulator, root_clients: CloudClients) -> N
     assert "Throttling.User" in codes[2:]
 
 
-def test_a_qps_limit_can_start_with_an_empty_bucket(emulator, root_clients: CloudClients) -> None:  # type: ignore[no-untyped-def]
+def test_a_qps_limit_can_start_with_an_empty_bucket(emulator, root_clients: CloudClients) -> None:
     emulator.faults.set_qps(
         0.05, start_full=False
     )  # one token every 20 s: a slow machine still sees it empty
@@ -176,7 +176,7 @@ def test_a_qps_limit_can_start_with_an_empty_bucket(emulator, root_clients: Clou
     root_clients.ram.get_account_alias()  # no limit any more
 
 
-def test_fail_nth_call_after_effect(emulator, root_clients: CloudClients) -> None:  # type: ignore[no-untyped-def]
+def test_fail_nth_call_after_effect(emulator, root_clients: CloudClients) -> None:
     emulator.faults.fail_nth_call(2, when="after")
     root_clients.ram.get_account_alias()
     with pytest.raises(ServerException) as info:
@@ -186,7 +186,7 @@ def test_fail_nth_call_after_effect(emulator, root_clients: CloudClients) -> Non
     assert [c.outcome for c in emulator.recorder.calls] == ["OK", "InternalError", "OK"]
 
 
-def test_random_fault_rate_gives_5xx(emulator, root_clients: CloudClients) -> None:  # type: ignore[no-untyped-def]
+def test_random_fault_rate_gives_5xx(emulator, root_clients: CloudClients) -> None:
     emulator.faults.fault_rate = 1.0
     with pytest.raises(ServerException) as info:
         root_clients.ram.get_account_alias()
@@ -194,7 +194,7 @@ def test_random_fault_rate_gives_5xx(emulator, root_clients: CloudClients) -> No
     assert info.value.code == "ServiceUnavailable"
 
 
-def test_latency_is_injected(emulator, root_clients: CloudClients) -> None:  # type: ignore[no-untyped-def]
+def test_latency_is_injected(emulator, root_clients: CloudClients) -> None:
     emulator.faults.latency_ms = 50
     root_clients.ram.get_account_alias()
     call = emulator.recorder.calls[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from alibabacloud_ims20190815 import models as ims_models
 from alibabacloud_ram20150501 import models as ram_models
@@ -21,7 +23,7 @@ def tag(
     *,
     names: list[str] | None = None,
     ids: list[str] | None = None,
-):  # type: ignore[no-untyped-def]
+):
     request = ims_models.TagResourcesRequest(
         resource_type="user",
         resource_principal_name=names,
@@ -31,18 +33,18 @@ def tag(
     return clients.ims.tag_resources(request).body
 
 
-def untag(clients: CloudClients, names: list[str], keys: list[str] | None = None, all_: bool | None = None):  # type: ignore[no-untyped-def]
+def untag(clients: CloudClients, names: list[str], keys: list[str] | None = None, all_: bool | None = None):
     request = ims_models.UntagResourcesRequest(
         resource_type="user", resource_principal_name=names, tag_key=keys, all=all_
     )
     return clients.ims.untag_resources(request).body
 
 
-def listed(clients: CloudClients, **kwargs: object) -> ims_models.ListTagResourcesResponseBody:
+def listed(clients: CloudClients, **kwargs: Any) -> ims_models.ListTagResourcesResponseBody:
     tags = kwargs.pop("tags", None) or {}
     request = ims_models.ListTagResourcesRequest(
         resource_type="user",
-        tag=[ims_models.ListTagResourcesRequestTag(key=k, value=v) for k, v in tags.items()],  # type: ignore[union-attr]
+        tag=[ims_models.ListTagResourcesRequestTag(key=k, value=v) for k, v in tags.items()],
         **kwargs,
     )
     return clients.ims.list_tag_resources(request).body
@@ -52,7 +54,7 @@ def pairs(body: ims_models.ListTagResourcesResponseBody) -> list[tuple[str, str,
     return [(r.resource_id, r.tag_key, r.tag_value) for r in body.tag_resources.tag_resource]
 
 
-def error_of(call) -> ClientException:  # type: ignore[no-untyped-def]
+def error_of(call) -> ClientException:
     with pytest.raises(ClientException) as info:
         call()
     return info.value

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
+from alibabacloud_ram20150501.models import CreateRoleResponseBodyRole
 
 from local.emulator.core import Emulator
 from local.emulator.errors import ApiError
@@ -130,7 +131,7 @@ def test_list_groups_pages(root_clients: CloudClients) -> None:
 
 
 # --- roles ---------------------------------------------------------------------------------------
-def _create_role(clients: CloudClients, name: str, **extra: object) -> M.CreateRoleResponseBodyRole:
+def _create_role(clients: CloudClients, name: str, **extra: object) -> CreateRoleResponseBodyRole:
     request = M.CreateRoleRequest(role_name=name, assume_role_policy_document=TRUST_ACCOUNT, **extra)
     return clients.ram.create_role(request).body.role
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
+from alibabacloud_ram20150501.models import CreateVirtualMFADeviceResponseBodyVirtualMFADevice
 
 from local.emulator.core import Emulator
 from shared.cloud.clients import CloudClients
@@ -199,7 +200,7 @@ def test_account_alias(emulator: Emulator, root_clients: CloudClients) -> None:
 
 
 # --- virtual MFA ---------------------------------------------------------------------------------
-def _device(clients: CloudClients, name: str) -> M.CreateVirtualMFADeviceResponseBodyVirtualMFADevice:
+def _device(clients: CloudClients, name: str) -> CreateVirtualMFADeviceResponseBodyVirtualMFADevice:
     request = M.CreateVirtualMFADeviceRequest(virtual_mfadevice_name=name)
     return clients.ram.create_virtual_mfadevice(request).body.virtual_mfadevice
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
@@ -20,7 +21,7 @@ KAFKA_POLICY = json.dumps(
 )
 
 
-def error_of(call) -> ClientException:  # type: ignore[no-untyped-def]
+def error_of(call) -> ClientException:
     with pytest.raises(ClientException) as info:
         call()
     return info.value
@@ -55,7 +56,7 @@ def delete_group(
     return clients.resource_manager.delete_resource_group(request).body.resource_group
 
 
-def grant(  # type: ignore[no-untyped-def]
+def grant(
     clients: CloudClients,
     scope: str,
     principal: str,
@@ -339,10 +340,15 @@ def test_groups_roles_and_custom_policies(
         ({"scope": "1111111111111111"}, "EntityNotExists.ResourceGroup", 404),
     ],
 )
-def test_attach_refusals(  # type: ignore[no-untyped-def]
+def test_attach_refusals(
     emulator: Emulator, root_clients: CloudClients, rg: str, alice: str, domain: str, overrides, code, status
 ) -> None:
-    args = {"scope": rg, "principal": alice, "policy": "AliyunKafkaReadOnlyAccess", "policy_type": "System"}
+    args: dict[str, Any] = {
+        "scope": rg,
+        "principal": alice,
+        "policy": "AliyunKafkaReadOnlyAccess",
+        "policy_type": "System",
+    }
     args |= {"principal_type": "IMSUser"} | overrides
     args["principal"] = args["principal"].format(domain=domain)
     err = error_of(lambda: grant(root_clients, **args))

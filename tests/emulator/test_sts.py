@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
@@ -61,7 +62,7 @@ def assume(
     return clients.sts.assume_role(request).body
 
 
-def error_of(call) -> ClientException:  # type: ignore[no-untyped-def]
+def error_of(call) -> ClientException:
     with pytest.raises(ClientException) as info:
         call()
     return info.value
@@ -441,7 +442,7 @@ def test_a_role_session_needs_the_permission_too(
     first = create_role(root_clients, "Hop1", trust(account_root(emulator)))
     second = create_role(root_clients, "Hop2", trust(f"acs:ram::{account}:role/hop1"))
 
-    def session(**extra: object) -> CloudClients:
+    def session(**extra: Any) -> CloudClients:
         creds = assume(app, first, **extra).credentials
         return CloudClients(
             app.settings, CloudCredentials(creds.access_key_id, creds.access_key_secret, creds.security_token)

@@ -151,16 +151,16 @@ def test_every_escalation_is_refused_for_every_role(world: Lifecycle, function: 
         assert refused.code == "NoPermission" and function not in PROVISIONING, function
     else:
         assert function in PROVISIONING, f"{function} created a user"
-        with pytest.raises(TeaException) as refused:
+        with pytest.raises(TeaException) as denied:
             session.ram.attach_policy_to_user(
                 ram_models.AttachPolicyToUserRequest(
                     policy_type="System", policy_name="AdministratorAccess", user_name="evil-admin"
                 )
             )
-        assert refused.value.code == "NoPermission"
-    users = world.stack.emulator.account.ram.users  # type: ignore[union-attr]
+        assert denied.value.code == "NoPermission"
+    users = world.stack.emulator.account.ram.users
     assert not users[ADMIN].access_keys and not users[BYSTANDER].login_profile
-    assert "ramflow-evil2" not in world.stack.emulator.account.ram.policies["Custom"]  # type: ignore[union-attr]
+    assert "ramflow-evil2" not in world.stack.emulator.account.ram.policies["Custom"]
 
 
 @pytest.mark.parametrize("function", sorted(roles.ROLES))
@@ -176,7 +176,7 @@ def test_only_a_function_that_delivers_results_may_put_events_on_the_result_bus(
             )
         ],
     )
-    bus = world.stack.emulator.account.eventbridge  # type: ignore[union-attr]
+    bus = world.stack.emulator.account.eventbridge
     if function in DELIVERING:
         reply = session.eventbridge.put_events(result)
         assert reply.body.data.failed_entry_count == 0

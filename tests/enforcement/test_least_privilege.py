@@ -293,7 +293,7 @@ def test_each_function_does_the_lifecycle_under_its_own_role_and_nothing_more(
     assert granted - used_by_all == set(), f"granted but never used: {sorted(granted - used_by_all)}"
     recorded = {
         f"{RAM_CODE[c.service]}:{c.action}"
-        for c in lifecycle.stack.emulator.recorder.calls  # type: ignore[union-attr]
+        for c in lifecycle.stack.emulator.recorder.calls
         if c.caller.startswith(lifecycle.caller)
         and c.outcome != "NoPermission"
         and c.action != "GetCallerIdentity"
@@ -317,7 +317,7 @@ def test_results_are_put_on_the_bus_by_the_function_that_answered_once_each(
         "user-offboarded",
         "reconcile",
     }
-    events = lifecycle.stack.emulator.account.eventbridge.events(RESULT_BUS)  # type: ignore[union-attr]
+    events = lifecycle.stack.emulator.account.eventbridge.events(RESULT_BUS)
     ids = [e["Id"] for e in events]
     assert len(ids) == len(set(ids)), "each result once, though webhooks went through the ingress"
     subjects = [e.get("Subject") for e in events if e["Type"] == "ramflow.result.completed"]

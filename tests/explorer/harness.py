@@ -111,7 +111,7 @@ class Harness:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.store = StateStore(HookedBackend(self.backend, self._boundary))  # type: ignore[arg-type]
+        self.store = StateStore(HookedBackend(self.backend, self._boundary))
         self.runtime = Runtime(self.settings, ROOT_CREDENTIALS, self.store)
         self.runtime.__dict__["catalog"] = _catalog(self.settings.catalog_path)  # parsed once per process
         self.emulator.hooks.append(lambda when, action: self._boundary(when, f"cloud:{action}"))

@@ -122,7 +122,7 @@ def test_against_a_remote_cloud_a_functions_own_session_may_invoke_and_a_forged_
     )
     with remote:
         assert remote.emulator is None and remote.runtime is not None
-        creds = remote.runtime.credentials_for(remote.runtime.functions["probe"])  # type: ignore[index]
+        creds = remote.runtime.credentials_for(remote.runtime.functions["probe"])
         assert creds is not None and creds.access_key_id.startswith("STS.")
         endpoint = remote.runtime.endpoint
         client = fc2_client(

@@ -20,7 +20,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 @pytest.fixture
-def function_env(emulator_server, tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
+def function_env(emulator_server, tmp_path, monkeypatch) -> Path:
     """The environment a deployed function sees, pointed at the emulator and a fresh store."""
     monkeypatch.setenv("RAMFLOW_CLOUD_ENDPOINT", emulator_server.endpoint)
     monkeypatch.setenv("RAMFLOW_STORE", f"sqlite:///{tmp_path}/state.db")

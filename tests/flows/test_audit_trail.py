@@ -45,7 +45,7 @@ def test_every_line_names_the_request_the_function_and_the_event(function_env: P
 
 def test_a_failed_flow_writes_an_audit_line(
     function_env: Path, emulator, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from local.seed import DevConfig, seed_resource_groups
 
     seed_resource_groups(DevConfig.load(), emulator=emulator)  # the sample's resource group is read first

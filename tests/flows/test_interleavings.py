@@ -73,7 +73,7 @@ def slow_cloud() -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture
-def sender(slow_cloud: EmulatorServer, tmp_path) -> Iterator[Sender]:  # type: ignore[no-untyped-def]
+def sender(slow_cloud: EmulatorServer, tmp_path) -> Iterator[Sender]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("RAMFLOW_")}
     environment |= {
         "RAMFLOW_WEBHOOK_SECRET": NEW_SECRET,
@@ -219,7 +219,7 @@ def run_revoke(world: World, ticket: str) -> Any:
 def before_lock(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, hook: Any) -> None:
     """Run `hook` once, when `module` is about to take a user lock (after its first reads)."""
     original = getattr(module, name)
-    fired = []
+    fired: list[bool] = []
 
     def locking(*args: Any, **kwargs: Any) -> Any:
         if not fired:

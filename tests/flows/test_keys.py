@@ -68,7 +68,7 @@ def make(
 
 
 @pytest.fixture
-def world(emulator, root_clients, cloud_settings, keypair) -> World:  # type: ignore[no-untyped-def]
+def world(emulator, root_clients, cloud_settings, keypair) -> World:
     return make(
         emulator,
         root_clients,
@@ -93,7 +93,7 @@ def keys(world: World) -> dict[str, str]:
     return {k: v.status for k, v in world.ram.users[USER].access_keys.items()}
 
 
-def findings(plan: dict) -> set[tuple[str, str]]:  # type: ignore[type-arg]
+def findings(plan: dict) -> set[tuple[str, str]]:
     return {(f["rule"], f["access_key_id"]) for f in plan["findings"]}
 
 
@@ -121,7 +121,7 @@ def test_the_rules_as_cloud_config_evaluates_them_with_its_defaults() -> None:
     )
 
 
-def test_the_three_rules_in_the_reconcile_report(emulator, root_clients, cloud_settings, keypair) -> None:  # type: ignore[no-untyped-def]
+def test_the_three_rules_in_the_reconcile_report(emulator, root_clients, cloud_settings, keypair) -> None:
     # rotation off: report only; 60-day thresholds keep the test inside the grant's 90-day duration
     world = make(emulator, root_clients, cloud_settings, keypair[1], key_max_age_days=60, key_unused_days=60)
     first = provisioned_key(world, keypair[0]).credentials.access_key_id
@@ -142,7 +142,7 @@ def test_the_three_rules_in_the_reconcile_report(emulator, root_clients, cloud_s
 
 def test_use_clears_the_unused_finding_and_thresholds_are_settings(
     emulator, root_clients, cloud_settings, keypair
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     world = make(emulator, root_clients, cloud_settings, keypair[1], key_unused_days=10, key_max_age_days=15)
     own = provisioned_key(world, keypair[0])
     key_id = own.credentials.access_key_id
@@ -175,7 +175,7 @@ def test_settings_read_from_the_environment_and_refuse_bad_values() -> None:
         Settings.from_env({"RAMFLOW_KEY_MAX_AGE_DAYS": "0"})
 
 
-def test_age_rotation_overlap_deactivation_deletion(world: World, keypair, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_age_rotation_overlap_deactivation_deletion(world: World, keypair, caplog) -> None:
     caplog.set_level(logging.INFO)
     private = keypair[0]
     old = provisioned_key(world, private)
@@ -219,7 +219,7 @@ def test_age_rotation_overlap_deactivation_deletion(world: World, keypair, caplo
     assert secret not in dump and new_id in dump
 
 
-def test_the_old_key_still_in_use_holds_the_rotation(world: World, keypair, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_the_old_key_still_in_use_holds_the_rotation(world: World, keypair, caplog) -> None:
     caplog.set_level(logging.INFO)
     old = provisioned_key(world, keypair[0])
     old_id = old.credentials.access_key_id
@@ -243,11 +243,11 @@ def test_the_old_key_still_in_use_holds_the_rotation(world: World, keypair, capl
     # the person moves the application to the new key, then asks for the rotation again: it goes on
     secret = open_sealed(keypair[0], held["sealed_secret"])
     CloudClients(world.clients.settings, CloudCredentials(new_id, secret)).sts.get_caller_identity()
-    assert rotate(world.runtime(), USER).state == "deactivated"  # type: ignore[union-attr]
+    assert rotate(world.runtime(), USER).state == "deactivated"
     assert keys(world) == {old_id: "Inactive", new_id: "Active"}
 
 
-def test_the_owner_switched_so_the_old_keys_earlier_use_does_not_hold(world: World, keypair) -> None:  # type: ignore[no-untyped-def]
+def test_the_owner_switched_so_the_old_keys_earlier_use_does_not_hold(world: World, keypair) -> None:
     old = provisioned_key(world, keypair[0])
     world.clock.advance(timedelta(days=31))
     rotation = reconcile(world.runtime()).result().plan["rotations"][USER]
@@ -265,7 +265,7 @@ def test_the_owner_switched_so_the_old_keys_earlier_use_does_not_hold(world: Wor
 
 def test_unused_keys_are_deactivated_when_configured_and_never_deleted(
     emulator, root_clients, cloud_settings, keypair, caplog
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     caplog.set_level(logging.INFO)
     world = make(
         emulator, root_clients, cloud_settings, keypair[1], key_unused_deactivate=True, key_unused_days=30
@@ -280,7 +280,7 @@ def test_unused_keys_are_deactivated_when_configured_and_never_deleted(
     assert keys(world) == {key_id: "Inactive"}  # still there: deleting is for a person
 
 
-def test_unused_keys_are_only_reported_by_default(emulator, root_clients, cloud_settings, keypair) -> None:  # type: ignore[no-untyped-def]
+def test_unused_keys_are_only_reported_by_default(emulator, root_clients, cloud_settings, keypair) -> None:
     world = make(emulator, root_clients, cloud_settings, keypair[1], key_unused_days=30)
     key_id = provisioned_key(world, keypair[0]).credentials.access_key_id
     world.clock.advance(timedelta(days=30))
@@ -289,7 +289,7 @@ def test_unused_keys_are_only_reported_by_default(emulator, root_clients, cloud_
     assert keys(world) == {key_id: "Active"}
 
 
-def test_rotation_requested_event_rotates_now_and_a_replay_makes_no_second_key(world: World, keypair) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_requested_event_rotates_now_and_a_replay_makes_no_second_key(world: World, keypair) -> None:
     old_id = provisioned_key(world, keypair[0]).credentials.access_key_id
     flow = FLOWS[KEY_ROTATION_REQUESTED]
     data = KeyRotationRequested(user_name=USER, requested_by="sec@example.com", reason="leaked in a log")
@@ -302,7 +302,7 @@ def test_rotation_requested_event_rotates_now_and_a_replay_makes_no_second_key(w
     assert keys(world) == {old_id: "Active", new_id: "Active"}
 
 
-def test_rotation_of_an_unknown_user_is_rejected_without_a_cloud_call(world: World, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_of_an_unknown_user_is_rejected_without_a_cloud_call(world: World, emulator) -> None:
     data = KeyRotationRequested(user_name="nobody", requested_by="sec@example.com")
     before = emulator.recorder.last_seq
     result = FLOWS[KEY_ROTATION_REQUESTED](
@@ -329,7 +329,7 @@ def _drive(world: World) -> None:
         world.clock.advance(timedelta(days=8))
 
 
-def test_a_crash_after_every_cloud_call_of_the_rotation_converges(tmp_path, keypair) -> None:  # type: ignore[no-untyped-def]
+def test_a_crash_after_every_cloud_call_of_the_rotation_converges(tmp_path, keypair) -> None:
     """With retries off, the nth call of the rotation takes effect and its reply is lost; replays
     finish the rotation with exactly one key, Active, recorded, whose delivered secret works."""
     nth, crashed = 0, []
@@ -360,7 +360,7 @@ def test_a_crash_after_every_cloud_call_of_the_rotation_converges(tmp_path, keyp
             assert list(keys(world).values()) == ["Active"], (nth, failed, keys(world))
             (only,) = keys(world)
             assert world.runtime().store.ledger.get_user(USER).credential.access_key_id == only  # type: ignore[union-attr]
-            secret = open_sealed(keypair[0], rotation.sealed_secret)  # type: ignore[arg-type]
+            secret = open_sealed(keypair[0], rotation.sealed_secret)
             own = CloudClients(world.clients.settings, CloudCredentials(only, secret))
             assert own.sts.get_caller_identity().body.arn.endswith(f":user/{USER}")
     # every kind of call the rotation makes was crashed once
@@ -373,7 +373,7 @@ def test_a_crash_after_every_cloud_call_of_the_rotation_converges(tmp_path, keyp
     } <= set(crashed), crashed
 
 
-def test_a_catalog_entry_turns_automatic_rotation_on_for_its_holders(  # type: ignore[no-untyped-def]
+def test_a_catalog_entry_turns_automatic_rotation_on_for_its_holders(
     emulator, root_clients, cloud_settings, keypair, tmp_path
 ) -> None:
     """RAMFLOW_KEY_ROTATION is off; the user's grant's catalog entry asks for rotation every 20 days."""
@@ -399,7 +399,7 @@ def test_a_catalog_entry_turns_automatic_rotation_on_for_its_holders(  # type: i
     assert reconcile(world.runtime()).result().plan["rotations_handed_off"] == {}
 
 
-def test_without_the_setting_or_a_catalog_entry_keys_are_only_reported(world: World, keypair) -> None:  # type: ignore[no-untyped-def]
+def test_without_the_setting_or_a_catalog_entry_keys_are_only_reported(world: World, keypair) -> None:
     rt = world.runtime()
     off = make(
         world.emulator, world.clients, rt.settings, keypair[1], key_rotation=False, key_max_age_days=30

@@ -10,7 +10,7 @@ import pytest
 
 from local.emulator.core import Emulator
 from shared.cloud.clients import CloudClients
-from shared.cloud.ratelimit import limiters
+from shared.cloud.ratelimit import AccountBudget, limiters
 from shared.config import Settings
 from shared.flows.offboard import offboard_event
 from shared.models.events import UserOffboarded
@@ -96,9 +96,11 @@ def test_concurrent_events_share_one_rate_limit_and_throttling_is_absorbed(world
 
     assert {owner: r.status for owner, r in results.items()} == dict.fromkeys(owners, "completed")
     assert not any(name in world.ram.users for name in names)
-    buckets = {
-        tuple(b.key for b in rt.cloud.runner.limiter.buckets("DeleteUser")) for rt in runtimes.values()
-    }
+    buckets = set()
+    for rt in runtimes.values():
+        budget = rt.cloud.runner.limiter
+        assert isinstance(budget, AccountBudget)
+        buckets.add(tuple(b.key for b in budget.buckets("DeleteUser")))
     assert len(buckets) == 1  # one account budget, in the one store they share
     outcomes = Counter(c.outcome for c in world.emulator.recorder.calls)
     assert set(outcomes) <= EXPECTED_OUTCOMES

@@ -89,13 +89,13 @@ def leavers(world: World, owner: str, prefix: str, count: int = 3) -> list[str]:
 
 
 def progress(world: World, name: str) -> set[str]:
-    memo = world.store.ledger.get_intent(f"offboard/{name}")  # type: ignore[union-attr]
+    memo = world.store.ledger.get_intent(f"offboard/{name}")
     return set(memo.result.get("done", [])) if memo is not None and memo.result else set()
 
 
 def no_way_in(world: World, names: list[str], grace: str) -> None:
     """The invariant: no login profile, no active key, no policy, no group; the ledger agrees."""
-    ledger = world.store.ledger  # type: ignore[union-attr]
+    ledger = world.store.ledger
     for name in names:
         held, record = world.holds(name), ledger.get_user(name)
         assert record is not None
@@ -132,7 +132,7 @@ def repeated(calls: list[Any], done: dict[str, set[str]]) -> list[str]:
 def test_killed_after_any_cloud_call_a_replay_resumes_and_no_user_keeps_a_way_in(
     world: World, grace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = world.store.backend  # type: ignore[union-attr]
+    backend = world.store.backend
     killed_at = []
     for n in range(1, 400):
         owner = f"kill{n}@example.com"
@@ -148,7 +148,7 @@ def test_killed_after_any_cloud_call_a_replay_resumes_and_no_user_keeps_a_way_in
         done = {name: progress(world, name) for name in names}
 
         # FC's deadline passes: the dead instance's leases (event, owner and user locks) end
-        monkeypatch.setattr(world.store.idempotency, "_clock", lambda: time.time() + 3600)  # type: ignore[union-attr]
+        monkeypatch.setattr(world.store.idempotency, "_clock", lambda: time.time() + 3600)
         seq = world.emulator.recorder.last_seq
         try:
             replay = process_event(
@@ -225,4 +225,4 @@ def test_an_offboarding_finishes_while_a_reconcile_pass_is_stopped_in_the_middle
     assert result.status == "completed", result.errors
     assert all(world.holds(name) is None for name in names)
     assert sweep["result"].status in ("completed", "partial")
-    assert world.store.ledger.due_deletions(world.clock() + timedelta(days=1)) == []  # type: ignore[union-attr]
+    assert world.store.ledger.due_deletions(world.clock() + timedelta(days=1)) == []

@@ -8,6 +8,7 @@ import threading
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_resourcemanager20200331 import models as rm_models
+from Tea.exceptions import TeaException
 
 from local.emulator.core import Emulator
 from shared.cloud.clients import CloudClients, CloudCredentials
@@ -57,7 +58,7 @@ def tags_of(emulator: Emulator, user: str) -> dict[str, str]:
 
 def test_programmatic_user_ends_in_exactly_the_approved_state(
     function_env, call, root_clients, emulator, delivery_keys, resource_group
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     private, public = delivery_keys
     requested = call("user-requested", programmatic_request(public, resource_group))
     assert requested["status"] == "pending_approval"
@@ -82,7 +83,7 @@ def test_programmatic_user_ends_in_exactly_the_approved_state(
     assert emulator.account.ram.users[user].groups == {}
     assert emulator.account.ram.users[user].mfa_serial_number is None
     assert keys_of(root_clients, user) == [reply["credential"]["access_key_id"]]
-    with pytest.raises(Exception) as info:
+    with pytest.raises(TeaException) as info:
         root_clients.ram.get_login_profile(ram_models.GetLoginProfileRequest(user_name=user))
     assert info.value.code == "EntityNotExist.User.LoginProfile"
     secret = open_sealed(private, reply["credential"]["sealed_secret"])
@@ -92,7 +93,7 @@ def test_programmatic_user_ends_in_exactly_the_approved_state(
 
 def test_console_user_is_auto_approved_with_forced_reset_and_mfa(
     function_env, call, root_clients, emulator, delivery_keys, resource_group
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     private, public = delivery_keys
     root_clients.ram.set_password_policy(
         ram_models.SetPasswordPolicyRequest(
@@ -151,7 +152,7 @@ def test_console_user_is_auto_approved_with_forced_reset_and_mfa(
 
 def test_second_ticket_adds_grants_without_a_second_key(
     function_env, call, root_clients, delivery_keys, resource_group
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     call("user-requested", programmatic_request(public, resource_group))
     first = call("access-approved", approval("ITSM-1043"))
@@ -166,7 +167,7 @@ def test_second_ticket_adds_grants_without_a_second_key(
 
 def test_concurrent_duplicates_make_one_user_one_key_one_reply(
     function_env, call, root_clients, emulator, delivery_keys, resource_group
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     call("user-requested", programmatic_request(public, resource_group))
     event = approval("ITSM-1043")
@@ -197,7 +198,7 @@ def test_concurrent_duplicates_make_one_user_one_key_one_reply(
 
 def test_same_event_id_with_another_payload_is_rejected(
     function_env, call, delivery_keys, resource_group
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     call("user-requested", programmatic_request(public, resource_group))
     event = approval("ITSM-1043")
@@ -210,7 +211,7 @@ def test_same_event_id_with_another_payload_is_rejected(
 
 def test_a_returning_user_after_offboarding_starts_afresh(
     function_env, call, root_clients, emulator, delivery_keys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     private, public = delivery_keys
     grants = [{"template": "kafka-instance-readonly", "params": {"instance_id": "alikafka_post-cn-7mz2"}}]
     first = call(

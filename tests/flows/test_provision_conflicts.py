@@ -19,12 +19,12 @@ READONLY_TEMPLATE = [
 ]
 
 
-def pending(call, public: str, ticket: str, **data) -> None:  # type: ignore[no-untyped-def]
+def pending(call, public: str, ticket: str, **data) -> None:
     event = sample("user-requested-console.json", delivery_public_key=public, ticket_id=ticket, **data)
     assert call("user-requested", event)["status"] == "pending_approval"
 
 
-def approve(call, ticket: str):  # type: ignore[no-untyped-def]
+def approve(call, ticket: str):
     return call(
         "access-approved", sample("access-approved.json", ticket_id=ticket, approvers=["dave@example.com"])
     )
@@ -32,7 +32,7 @@ def approve(call, ticket: str):  # type: ignore[no-untyped-def]
 
 def test_a_second_pending_ticket_for_another_owner_is_refused_at_approval(
     function_env, call, root_clients, emulator, delivery_keys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     pending(call, public, "T-A", grants=FULL_KAFKA)
     other = {"logon_name": "alice.kafka", "owner": "mallory@example.com", "email": "mallory@example.com"}
@@ -54,7 +54,7 @@ def test_a_second_pending_ticket_for_another_owner_is_refused_at_approval(
 
 def test_a_second_pending_ticket_with_the_other_access_mode_is_refused_at_approval(
     function_env, call, emulator, delivery_keys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     pending(call, public, "T-A", grants=FULL_KAFKA)
     pending(call, public, "T-B", grants=FULL_KAFKA, access_mode="programmatic")
@@ -66,7 +66,7 @@ def test_a_second_pending_ticket_with_the_other_access_mode_is_refused_at_approv
 
 def test_a_hand_made_user_that_reuses_a_deleted_name_is_left_alone(
     function_env, call, root_clients, emulator, delivery_keys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     event = sample("user-requested-console.json", delivery_public_key=public, grants=READONLY_TEMPLATE)
     assert call("user-requested", event)["status"] == "completed"
@@ -91,7 +91,7 @@ def test_a_hand_made_user_that_reuses_a_deleted_name_is_left_alone(
 
 def test_an_auto_approved_ticket_that_failed_halfway_finishes_on_replay(
     function_env, call, emulator, delivery_keys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     private, public = delivery_keys
     event = sample("user-requested-console.json", delivery_public_key=public, grants=READONLY_TEMPLATE)
     emulator.faults.fail_nth_call(1, when="after", actions={"CreateLoginProfile"})
@@ -105,7 +105,7 @@ def test_an_auto_approved_ticket_that_failed_halfway_finishes_on_replay(
 
 def test_a_busy_user_makes_the_event_retry_instead_of_dropping_it(
     function_env, call, emulator, delivery_keys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     pending(call, public, "T-A", grants=FULL_KAFKA)
     store = StateStore.from_url(f"sqlite:///{function_env}/state.db")
@@ -120,7 +120,7 @@ def test_a_busy_user_makes_the_event_retry_instead_of_dropping_it(
 
 def test_access_comes_back_with_a_new_ticket_after_every_grant_was_revoked(
     function_env, call, root_clients, emulator, delivery_keys, resource_group
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     event = sample("user-requested-programmatic.json", delivery_public_key=public, grants=READONLY_TEMPLATE)
     call("user-requested", event)
@@ -147,7 +147,7 @@ def test_access_comes_back_with_a_new_ticket_after_every_grant_was_revoked(
 
 def test_a_squatted_content_name_is_never_attached(
     function_env, call, root_clients, emulator, delivery_keys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     event = sample("user-requested-console.json", delivery_public_key=public, grants=READONLY_TEMPLATE)
     planned = call(

@@ -78,7 +78,7 @@ MODES = [
 ]
 
 
-def approve_with_crash(call, emulator: Emulator, nth: int, mode: Mode) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
+def approve_with_crash(call, emulator: Emulator, nth: int, mode: Mode) -> tuple[bool, bool]:
     """Approve with the nth cloud call failing after it took effect: (the fault fired, the flow stopped).
 
     Reads and other idempotent calls are retried by the runner, so the flow may still complete."""
@@ -98,7 +98,7 @@ def approve_with_crash(call, emulator: Emulator, nth: int, mode: Mode) -> tuple[
 @pytest.mark.parametrize("attempts", [1, 6], ids=["no-retries", "with-retries"])
 def test_a_failure_after_each_cloud_call_then_a_replay_converges(
     tmp_path, monkeypatch, call, delivery_keys, attempts, mode
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """With retries off every fault stops the saga; with them on, only the calls that mint secrets do."""
     private, public = delivery_keys
     monkeypatch.setenv("RAMFLOW_MAX_ATTEMPTS", str(attempts))
@@ -170,7 +170,7 @@ BAD_REQUESTS = [
 @pytest.mark.parametrize(("case", "change", "field"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
 def test_invalid_requests_are_rejected_with_zero_cloud_calls(
     function_env, call, emulator, delivery_keys, case, change, field
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     event = sample("user-requested-console.json", delivery_public_key=public)
     event["data"].update(change)
@@ -183,7 +183,7 @@ def test_invalid_requests_are_rejected_with_zero_cloud_calls(
 
 def test_high_risk_grant_needs_break_glass_and_two_other_approvers(
     function_env, call, emulator, delivery_keys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     event = sample(
         "user-requested-console.json",
@@ -227,7 +227,7 @@ def test_high_risk_grant_needs_break_glass_and_two_other_approvers(
 
 def test_existing_unmanaged_user_is_left_alone(
     function_env, call, root_clients, emulator, delivery_keys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, public = delivery_keys
     event = sample(
         "user-requested-console.json",
@@ -244,7 +244,7 @@ def test_existing_unmanaged_user_is_left_alone(
 
 def test_no_secret_in_logs_audit_store_or_replies(
     function_env, call, root_clients, emulator, delivery_keys, caplog, capfd, resource_group
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     caplog.set_level(logging.DEBUG)
     private, public = delivery_keys
     call("user-requested", programmatic_request(public, resource_group))
@@ -276,7 +276,7 @@ def test_no_secret_in_logs_audit_store_or_replies(
 
 def test_a_rendered_policy_over_6144_characters_is_rejected_before_any_call(
     function_env, call, emulator, delivery_keys, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """A reviewed template can still render too large for RAM with a long (valid) parameter."""
     import yaml
 

@@ -57,7 +57,7 @@ def ramflow_policy(world: World) -> str:
     return name
 
 
-def run(world: World, ticket: str):  # type: ignore[no-untyped-def]
+def run(world: World, ticket: str):
     return revoke_event(
         AccessRevoked(ticket_id=ticket, reason="moved team"), revoked(ticket), world.runtime()
     )
@@ -102,7 +102,7 @@ def test_the_last_ticket_going_disables_access_and_deletes_the_unused_custom_pol
 
 def test_a_console_user_left_without_grants_loses_its_login_profile(world: World) -> None:
     world.provision("carl.console", "carl@example.com", ticket="T-C", mode="console")
-    assert world.holds("carl.console")["login_profile"] is True  # type: ignore[index]
+    assert world.holds("carl.console")["login_profile"] is True
     assert run(world, "T-C").status == "completed"
     held = world.holds("carl.console")
     assert held is not None and held["login_profile"] is False and held["policies"] == []
@@ -114,7 +114,7 @@ def test_a_custom_policy_another_user_holds_is_kept(world: World) -> None:
     custom = ramflow_policy(world)
     assert run(world, "T-A").status == "completed"
     assert custom in world.custom_policies()
-    assert world.holds("u.two")["policies"] == [f"Custom:{custom}@account"]  # type: ignore[index]
+    assert world.holds("u.two")["policies"] == [f"Custom:{custom}@account"]
     assert run(world, "T-B").status == "completed"
     assert custom not in world.custom_policies()
 
@@ -156,7 +156,7 @@ def test_a_failure_after_any_cloud_call_is_finished_by_a_replay(world: World, ma
     assert hits >= 6
 
 
-def test_the_handler_replays_a_delivered_event_from_its_record(function_env, call, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_the_handler_replays_a_delivered_event_from_its_record(function_env, call, emulator) -> None:
     requested = sample(
         "user-requested-programmatic.json", grants=[{"policy": SYSTEM_POLICY, "type": "System"}]
     )
@@ -170,7 +170,7 @@ def test_the_handler_replays_a_delivered_event_from_its_record(function_env, cal
     assert emulator.recorder.since(seq) == []  # the duplicate was answered from the record
 
 
-def test_revoking_a_ticket_never_approved_only_closes_it(  # type: ignore[no-untyped-def]
+def test_revoking_a_ticket_never_approved_only_closes_it(
     function_env, call, root_clients, emulator, delivery_keys
 ) -> None:
     """A ticket still waiting for approval attached nothing: revoking it changes nothing in RAM, even
@@ -246,7 +246,7 @@ def test_an_approved_ticket_whose_provisioning_stopped_part_way_loses_what_it_at
     assert ticket is not None and ticket.status == "revoked"
 
 
-def test_a_republished_event_gets_the_stored_reply_and_a_changed_one_is_refused(  # type: ignore[no-untyped-def]
+def test_a_republished_event_gets_the_stored_reply_and_a_changed_one_is_refused(
     function_env, call, emulator
 ) -> None:
     """Same source and id: a new `time` and transport extensions are a republish of the same event;

@@ -39,7 +39,7 @@ def deliver(function: str, event: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-def redis_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator_server) -> Any:  # type: ignore[no-untyped-def]
+def redis_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator_server) -> Any:
     with own_redis(tmp_path) as server:
         monkeypatch.setenv("RAMFLOW_CLOUD_ENDPOINT", emulator_server.endpoint)
         monkeypatch.setenv("RAMFLOW_STORE", f"{server.url}?namespace=outage:&socket_timeout=1")
@@ -95,7 +95,7 @@ def test_a_store_outage_after_create_access_key_loses_nothing(
     # (the store's clock is moved past that deadline rather than waiting a function timeout)
     idempotency = runtime_for(Settings.from_env(), CloudCredentials.resolve(None)).store.idempotency
     assert time.time() < first_deadline
-    idempotency._clock = lambda: time.time() + LEASE_SECONDS + 1  # type: ignore[method-assign]
+    idempotency._clock = lambda: time.time() + LEASE_SECONDS + 1
     reply = deliver("access-approved", event)
     assert reply["status"] == "completed", reply
     assert "deleted unrecorded AccessKey " + crashed[0] in reply["actions"]

@@ -66,7 +66,7 @@ class Watched:
 def world(emulator: Emulator, root_clients: CloudClients, cloud_settings: Settings) -> World:
     world = make_world(emulator, root_clients, cloud_settings)
     assert world.store is not None
-    world.store = StateStore(Watched(world.store.backend))  # type: ignore[arg-type]
+    world.store = StateStore(Watched(world.store.backend))
     return world
 
 
@@ -134,8 +134,8 @@ def test_the_flows_read_only_the_tickets_of_the_users_concerned(world: World) ->
 
     assert report.status == "completed", report.errors
     ledger = world.runtime().store.ledger
-    assert report.plan["expired_grants"] == [g.grant_id for g in ledger.get_ticket("T-B1").grants]  # type: ignore[union-attr]
-    assert ledger.get_ticket("T-B1").status == "revoked"  # type: ignore[union-attr]
+    assert report.plan["expired_grants"] == [g.grant_id for g in ledger.get_ticket("T-B1").grants]
+    assert ledger.get_ticket("T-B1").status == "revoked"
     assert report.plan["drift"] == []
     assert TICKETS not in watch.scans
     assert "T-C1" not in watch.ticket_reads, "a deleted user's history is not read"
@@ -145,7 +145,7 @@ def test_revoking_a_pending_ticket_of_a_provisioned_user_closes_it_and_leaves_th
     world.provision("bob.kafka", "b@example.com", ticket="T-1")
     pending(world, "bob.kafka", "b@example.com", "T-P")
     ledger = world.runtime().store.ledger
-    assert ledger.get_user("bob.kafka").tickets == ["T-1"]  # type: ignore[union-attr]
+    assert ledger.get_user("bob.kafka").tickets == ["T-1"]
     before = world.holds("bob.kafka")
 
     result = revoke_event(AccessRevoked(ticket_id="T-P", reason="withdrawn"), revoked("T-P"), world.runtime())
@@ -164,7 +164,7 @@ def test_offboarding_closes_the_leavers_tickets_still_waiting_for_approval(world
     )
     pending(world, "alice.kafka", "a@example.com", "T-P")
     ledger = world.runtime().store.ledger
-    assert ledger.get_user("alice.kafka").tickets == ["T-1"]  # type: ignore[union-attr]
+    assert ledger.get_user("alice.kafka").tickets == ["T-1"]
 
     data = UserOffboarded(owner="a@example.com", hr_event_id="WD-2")
     result = offboard_event(data, offboarded(owner="a@example.com"), world.runtime())

@@ -103,7 +103,7 @@ class TestDispatch:
     def test_models_are_immutable(self):
         request = parse(user_requested_data())
         with pytest.raises(ValidationError):
-            request.ticket_id = "ITSM-1"  # type: ignore[misc]
+            request.ticket_id = "ITSM-1"
 
 
 class TestNames:

@@ -74,13 +74,12 @@ class TestResult:
         class Plan(BaseModel):
             ticket_id: str
 
-        assert Result(status="pending_approval", plan=Plan(ticket_id="T-1")).to_json()["plan"] == {
-            "ticket_id": "T-1"
-        }
+        result = Result.model_validate({"status": "pending_approval", "plan": Plan(ticket_id="T-1")})
+        assert result.to_json()["plan"] == {"ticket_id": "T-1"}
 
     def test_unknown_fields_are_refused(self):
         with pytest.raises(ValidationError):
-            Result(status="completed", secret="x")
+            Result.model_validate({"status": "completed", "secret": "x"})
 
 
 class TestCredentials:
@@ -103,7 +102,9 @@ class TestCredentials:
     @pytest.mark.parametrize("flag", ["password_reset_required", "mfa_bind_required"])
     def test_resets_cannot_be_switched_off(self, flag):
         with pytest.raises(ValidationError):
-            LoginProfileReply(logon_principal="a@corp.onaliyun.com", sealed_password=SEALED, **{flag: False})
+            LoginProfileReply.model_validate(
+                {"logon_principal": "a@corp.onaliyun.com", "sealed_password": SEALED, flag: False}
+            )
 
     @pytest.mark.parametrize(
         "plain",

@@ -94,7 +94,7 @@ class TestNames:
         )
 
     def test_key_order_does_not_change_the_name(self):
-        document = {
+        document: dict[str, Any] = {
             "Statement": [
                 {
                     "Resource": "acs:alikafka:*:*:${instance_id}",
@@ -178,7 +178,7 @@ class TestSize:
         ]
 
     def test_a_document_at_the_limit_is_accepted(self):
-        base = {
+        base: dict[str, Any] = {
             "Version": "1",
             "Statement": [{"Effect": "Allow", "Action": "", "Resource": "${instance_id}"}],
         }

@@ -30,7 +30,7 @@ def auto_approved_request(public: str) -> dict:
     return event
 
 
-def test_async_invocation_result_arrives_by_callback_and_opens_into_a_working_profile(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_async_invocation_result_arrives_by_callback_and_opens_into_a_working_profile(tmp_path) -> None:
     secret = new_secret()
     key = tmp_path / "requester.key"
     public = ramflow("keygen", "--out", str(key)).stdout.strip()
@@ -101,7 +101,7 @@ def test_async_invocation_result_arrives_by_callback_and_opens_into_a_working_pr
     assert secret_value.encode() not in stored and private.encode() not in stored
 
 
-def test_a_receiver_down_at_first_gets_exactly_one_delivery_once_it_is_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_receiver_down_at_first_gets_exactly_one_delivery_once_it_is_back(tmp_path) -> None:
     secret = new_secret()
     port = free_port()
     destinations = tmp_path / "destinations.yaml"

@@ -46,7 +46,7 @@ def test_a_notice_is_sent_once_per_ticket_and_kind() -> None:
     assert [(n.ticket_id, n.kind) for n in sink.sent] == [("T-1", "access_granted"), ("T-1", "revoked")]
 
 
-def test_the_lifecycle_tells_each_thing_once_including_expiry_from_reconcile(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_lifecycle_tells_each_thing_once_including_expiry_from_reconcile(tmp_path, monkeypatch) -> None:
     secret = new_secret()
     monkeypatch.setenv(SECRET_ENV, secret)
     with WebhookReceiver(secret) as receiver:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -19,18 +20,18 @@ from tests.requester.test_end_to_end import auto_approved_request
 REQUESTER = "frank@example.com"  # the sample's requester
 
 
-def pickup_token(sub: str, **claims: str) -> str:
+def pickup_token(sub: str, **claims: Any) -> str:
     return mint_dev_token(sub, entitlements=DEV_PICKUP_AUTH, **claims)
 
 
 @pytest.fixture(scope="module")
-def served():  # type: ignore[no-untyped-def]
+def served():
     with LocalStack() as stack:
         yield stack
 
 
 @pytest.fixture(scope="module")
-def completed(served):  # type: ignore[no-untyped-def]
+def completed(served):
     """A ticket completed through the functions, and the requester's private key."""
     private, public = generate_keypair()
     event = auto_approved_request(public)
@@ -40,14 +41,14 @@ def completed(served):  # type: ignore[no-untyped-def]
     return reply, private
 
 
-def get(served, ticket: str, token: str | None) -> requests.Response:  # type: ignore[no-untyped-def]
+def get(served, ticket: str, token: str | None) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.get(
         served.runtime.url("credential-pickup"), params={"ticket": ticket}, headers=headers, timeout=30
     )
 
 
-def test_the_requester_collects_the_sealed_secret(served, completed) -> None:  # type: ignore[no-untyped-def]
+def test_the_requester_collects_the_sealed_secret(served, completed) -> None:
     reply, private = completed
     answer = get(served, reply["ticket_id"], pickup_token(REQUESTER))
     assert answer.status_code == 200, answer.text
@@ -69,7 +70,7 @@ def test_the_requester_collects_the_sealed_secret(served, completed) -> None:  #
         (lambda: pickup_token("mallory@example.com", email="mallory@example.com"), 403),
     ],
 )
-def test_anyone_else_is_refused_without_a_secret(served, completed, token, status) -> None:  # type: ignore[no-untyped-def]
+def test_anyone_else_is_refused_without_a_secret(served, completed, token, status) -> None:
     reply, _ = completed
     answer = get(served, reply["ticket_id"], token() if callable(token) else token)
     assert answer.status_code == status, answer.text
@@ -77,7 +78,7 @@ def test_anyone_else_is_refused_without_a_secret(served, completed, token, statu
     assert "credential" not in answer.json()
 
 
-def test_unknown_ticket_is_404_and_a_missing_ticket_400(served) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_ticket_is_404_and_a_missing_ticket_400(served) -> None:
     assert get(served, "ITSM-none", pickup_token(REQUESTER)).status_code == 404
     assert get(served, "", pickup_token(REQUESTER)).status_code == 400
 
@@ -124,7 +125,7 @@ def test_the_window_is_bounded_and_collection_is_recorded() -> None:
         collect(backend, "T-2", claims, now=now + 61)
 
 
-def test_no_secret_or_private_key_in_the_store_or_the_audit_trail(served, completed) -> None:  # type: ignore[no-untyped-def]
+def test_no_secret_or_private_key_in_the_store_or_the_audit_trail(served, completed) -> None:
     reply, private = completed
     assert get(served, reply["ticket_id"], pickup_token(REQUESTER)).status_code == 200
     secret = open_sealed(private, reply["credential"]["sealed_secret"])

@@ -18,7 +18,7 @@ SEALED = "c2VhbGVkLWNpcGhlcnRleHQ" * 4
 
 
 @pytest.fixture
-def pickup_env(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def pickup_env(tmp_path, monkeypatch):
     store = f"sqlite:///{tmp_path}/state.db"
     monkeypatch.setenv("RAMFLOW_DEV_MODE", "1")
     monkeypatch.setenv("RAMFLOW_PICKUP_AUTH", str(DEV_PICKUP_AUTH))
@@ -66,7 +66,7 @@ tokens = st.one_of(
         st.none(), text, tokens.map(lambda t: f"Bearer {t}"), tokens.map(lambda t: f"Basic {t}")
     ),
 )
-def test_no_hostile_request_gets_the_secret_or_a_5xx(pickup_env, method, ticket, authorization) -> None:  # type: ignore[no-untyped-def]
+def test_no_hostile_request_gets_the_secret_or_a_5xx(pickup_env, method, ticket, authorization) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
     reply = handler(
         json.dumps(request(method, {"ticket": ticket}, headers)), FcContext(FcFunction("credential-pickup"))
@@ -76,7 +76,7 @@ def test_no_hostile_request_gets_the_secret_or_a_5xx(pickup_env, method, ticket,
     assert json.loads(reply["body"])["Message"]
 
 
-def test_garbage_events_are_400(pickup_env) -> None:  # type: ignore[no-untyped-def]
+def test_garbage_events_are_400(pickup_env) -> None:
     for raw in (b"", b"not json", b"[1,2]", json.dumps({"headers": "x"}).encode()):
         reply = handler(raw, FcContext(FcFunction("credential-pickup")))
         assert reply["statusCode"] in {400, 401, 405}, (raw, reply)

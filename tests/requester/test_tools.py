@@ -10,7 +10,7 @@ from shared.sealing import open_sealed, seal
 from tests.flows.test_provision import approval, programmatic_request
 
 
-def test_keygen_writes_a_0600_key_whose_public_half_is_printed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_keygen_writes_a_0600_key_whose_public_half_is_printed(tmp_path) -> None:
     key = tmp_path / "me.key"
     made = ramflow("keygen", "--out", str(key))
     assert made.returncode == 0, made.stderr
@@ -27,7 +27,7 @@ def test_keygen_writes_a_0600_key_whose_public_half_is_printed(tmp_path) -> None
 
 def test_unseal_writes_a_profile_an_unmodified_sdk_client_authenticates_with(
     function_env, call, emulator_server, resource_group, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     key = tmp_path / "requester.key"
     public = ramflow("keygen", "--out", str(key)).stdout.strip()
     call("user-requested", programmatic_request(public, resource_group))
@@ -68,7 +68,7 @@ def test_unseal_writes_a_profile_an_unmodified_sdk_client_authenticates_with(
     assert secret not in identity.stdout + identity.stderr
 
 
-def test_unseal_opens_a_result_event_and_a_console_password(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unseal_opens_a_result_event_and_a_console_password(tmp_path) -> None:
     key = tmp_path / "k"
     public = ramflow("keygen", "--out", str(key)).stdout.strip()
     credential = {
@@ -92,7 +92,7 @@ def test_unseal_opens_a_result_event_and_a_console_password(tmp_path) -> None:  
     assert not (tmp_path / ".aliyun").exists()
 
 
-def test_unseal_refuses_a_wrong_key_and_input_without_a_credential(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unseal_refuses_a_wrong_key_and_input_without_a_credential(tmp_path) -> None:
     mine, theirs = tmp_path / "mine", tmp_path / "theirs"
     ramflow("keygen", "--out", str(mine))
     public = ramflow("keygen", "--out", str(theirs)).stdout.strip()

@@ -486,7 +486,7 @@ class FakeTablestore:
 try:
     import pytest
 except ImportError:  # pragma: no cover - the fake is also usable outside pytest
-    pytest = None  # type: ignore[assignment]
+    pytest = None
 
 if pytest is not None:
 

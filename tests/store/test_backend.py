@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -85,7 +85,7 @@ def test_versions_never_repeat_after_delete(backend: KeyValueBackend) -> None:
 
 
 def test_values_round_trip_as_json_copies(backend: KeyValueBackend) -> None:
-    value = {"name": "Zoë 陈", "nested": {"list": [1, 2.5, None, True], "empty": {}}}
+    value: dict[str, Any] = {"name": "Zoë 陈", "nested": {"list": [1, 2.5, None, True], "empty": {}}}
     backend.put_if_absent("k", value)
     value["nested"]["list"].append("changed by the caller")
 

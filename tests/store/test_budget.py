@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import closing
 
 import pytest
 
@@ -23,7 +24,7 @@ def due_times(takes: list[tuple[bool, float]], stamps: list[float]) -> list[floa
     return [stamp + wait - stamps[0] for (_, wait), stamp in zip(takes, stamps, strict=True)]
 
 
-def take_and_stamp(take, stamps: list[float]):  # type: ignore[no-untyped-def]
+def take_and_stamp(take, stamps: list[float]):
     result = take()
     stamps.append(time.time())
     return result
@@ -38,7 +39,7 @@ class FakeClock:
 
 
 def test_callers_reserve_successive_slots(store_url: str) -> None:
-    with open_store(store_url) as backend:
+    with closing(open_store(store_url)) as backend:
         budget = budget_store(backend)
         bucket = Bucket("t:account", rate=2)
         stamps: list[float] = []
@@ -51,7 +52,7 @@ def test_callers_reserve_successive_slots(store_url: str) -> None:
 def test_two_connections_draw_on_one_bucket(shared_store_url: str) -> None:
     """Two instances (two connections to the same store) are paced as one: their reservations
     interleave instead of each starting its own second."""
-    with open_store(shared_store_url) as a, open_store(shared_store_url) as b:
+    with closing(open_store(shared_store_url)) as a, closing(open_store(shared_store_url)) as b:
         first, second = budget_store(a), budget_store(b)
         bucket = Bucket("t:account", rate=2)
         stamps: list[float] = []
@@ -64,7 +65,7 @@ def test_two_connections_draw_on_one_bucket(shared_store_url: str) -> None:
 
 
 def test_a_take_that_would_wait_too_long_reserves_nothing(store_url: str) -> None:
-    with open_store(store_url) as backend:
+    with closing(open_store(store_url)) as backend:
         budget = budget_store(backend)
         bucket = Bucket("t:account", rate=2)
         for _ in range(10):
@@ -76,7 +77,7 @@ def test_a_take_that_would_wait_too_long_reserves_nothing(store_url: str) -> Non
 
 
 def test_a_call_takes_from_every_bucket_or_from_none(store_url: str) -> None:
-    with open_store(store_url) as backend:
+    with closing(open_store(store_url)) as backend:
         budget = budget_store(backend)
         account, api = Bucket("t:account", rate=1, burst=2), Bucket("t:api:DeleteUser", rate=1)
         assert budget.take([account, api], 0.0) == (True, 0.0)
@@ -104,12 +105,12 @@ def test_concurrent_takes_never_share_a_slot(shared_store_url: str) -> None:
     microsecond. A lost update (two takes sharing a slot) would leave a token too many."""
     rate = 5.0
     bucket = Bucket("t:account", rate=rate)
-    with open_store(shared_store_url) as main:
+    with closing(open_store(shared_store_url)) as main:
         budget_store(main).take([bucket], float("inf"))
         before = bucket_state(main, bucket.key)
 
         def worker() -> None:
-            with open_store(shared_store_url) as backend:
+            with closing(open_store(shared_store_url)) as backend:
                 budget = budget_store(backend)
                 for _ in range(5):
                     budget.take([bucket], float("inf"))
@@ -126,7 +127,7 @@ def test_concurrent_takes_never_share_a_slot(shared_store_url: str) -> None:
 
 
 def test_throttling_cuts_the_rate_once_per_cooldown(store_url: str) -> None:
-    with open_store(store_url) as backend:
+    with closing(open_store(store_url)) as backend:
         budget = budget_store(backend)
         bucket = Bucket("t:api:UpdateAccessKey", rate=20)
         assert budget.rate(bucket) == pytest.approx(20)

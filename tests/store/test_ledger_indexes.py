@@ -40,7 +40,7 @@ def watched(backend: KeyValueBackend) -> Watched:
 
 @pytest.fixture
 def ledger(watched: Watched) -> Ledger:
-    return Ledger(watched, clock=lambda: NOW)  # type: ignore[arg-type]
+    return Ledger(watched, clock=lambda: NOW)
 
 
 def active(ticket_id: str, user_name: str, policy: str, expires_at: datetime | None = LATE) -> Any:
@@ -112,7 +112,7 @@ def test_a_store_written_before_the_indexes_is_indexed_by_its_first_ticket_write
     ]:
         assert backend.put_if_absent(f"ticket/{old.ticket_id}", old.model_dump(mode="json"))
     watched = Watched(backend)
-    ledger = Ledger(watched, clock=lambda: NOW)  # type: ignore[arg-type]
+    ledger = Ledger(watched, clock=lambda: NOW)
 
     # Until a ticket is written, lookups read every ticket, as before, and write nothing
     assert [t.ticket_id for t in ledger.tickets_of_user("carol.ops")] == ["OLD-1"]
@@ -121,7 +121,7 @@ def test_a_store_written_before_the_indexes_is_indexed_by_its_first_ticket_write
 
     ledger.save_ticket(ticket("T-1", user_name="erin.ops"))
     watched.scans.clear()
-    fresh = Ledger(watched, clock=lambda: NOW)  # type: ignore[arg-type]
+    fresh = Ledger(watched, clock=lambda: NOW)
 
     assert [t.ticket_id for t in fresh.tickets_of_user("carol.ops")] == ["OLD-1"]
     assert [t.ticket_id for t in fresh.tickets_of_user("erin.ops")] == ["T-1"]
@@ -208,7 +208,7 @@ def test_ending_a_ticket_while_another_writer_starts_it_again_keeps_it_for_the_s
     def start(t: Any) -> None:
         t.grants[0].status, t.grants[0].expires_at = "active", NOW - timedelta(minutes=1)
 
-    ledger = Ledger(Interleaved(), clock=lambda: NOW)  # type: ignore[arg-type]
+    ledger = Ledger(Interleaved(), clock=lambda: NOW)
     ledger.save_ticket(ticket("T-1", grants=[active("T-1", "alice.kafka", "A")]))
     armed.set()
 
@@ -234,7 +234,7 @@ def test_the_indexes_are_written_before_the_ticket(backend: KeyValueBackend) -> 
             return backend.put_if_absent(key, value, ttl_seconds)
 
     with pytest.raises(StoreError, match="simulated crash"):
-        Ledger(CrashOnTicketWrite()).save_ticket(ticket("T-1", grants=[active("T-1", "alice.kafka", "A")]))  # type: ignore[arg-type]
+        Ledger(CrashOnTicketWrite()).save_ticket(ticket("T-1", grants=[active("T-1", "alice.kafka", "A")]))
 
     named = backend.get(TICKETS_OF + "alice.kafka")
     expiring = backend.get(EXPIRING)

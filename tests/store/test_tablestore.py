@@ -6,6 +6,8 @@ test_ledger.py (the `tablestore` parameter), through the loopback server in tabl
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from shared.errors import ConfigError, StoreError
@@ -14,7 +16,7 @@ from shared.store.tablestore import EnvironmentCredentials, TablestoreBackend, c
 from tests.store.tablestore_fake import FakeTablestore
 
 
-def rows_of(fake: FakeTablestore, url: str) -> dict[str, dict[str, object]]:
+def rows_of(fake: FakeTablestore, url: str) -> dict[str, dict[str, Any]]:
     table = fake.tables[url.split("/")[3].split("?")[0]]
     return {
         pk[0][1]: {name: value for name, (value, _) in columns.items()} for pk, columns in table.rows.values()
@@ -65,7 +67,7 @@ def test_deletes_leave_tombstones_so_versions_keep_growing(
     assert store.get("k") is None and store.scan("") == []
     store.put_if_absent("k", {"n": 2})
     second = store.get("k")
-    assert second is not None and second.version > tombstone["version"]  # type: ignore[operator]
+    assert second is not None and second.version > tombstone["version"]
 
 
 def test_purge_removes_tombstones_and_long_expired_rows_only(
@@ -113,7 +115,7 @@ def test_both_signature_versions_work(tablestore_fake: FakeTablestore, region: s
     create_table(backend.client, backend.table)
 
     assert backend.put_if_absent("k", {"v": region}) is True
-    assert backend.get("k").value == {"v": region}  # type: ignore[union-attr]
+    assert backend.get("k").value == {"v": region}
 
 
 def test_credentials_come_from_the_environment_on_every_request(

@@ -200,7 +200,7 @@ def test_keys_it_cannot_use_are_skipped_and_named_in_the_log(
 ) -> None:
     """An identity provider's JWKS also publishes encryption keys and other algorithms."""
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    unusable = [
+    unusable: list[Any] = [
         public_jwk(other, kid="enc-1", alg="RSA-OAEP", use="enc"),
         public_jwk(other, kid="enc-2", use="enc"),
         public_jwk(other, kid="rs384-1", alg="RS384", use="sig"),

@@ -85,7 +85,7 @@ Deliver = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def ingress_env(emulator_server, tmp_path, monkeypatch) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+def ingress_env(emulator_server, tmp_path, monkeypatch) -> Iterator[Path]:
     """What the deployed ingress sees, pointed at the emulator, a fresh store and two secrets; the
     functions it hands events to are served by a local FC runtime (its InvokeFunction endpoint)."""
     environment = {

@@ -15,7 +15,7 @@ from shared.webhooks import DEV_SECRET
 from tests.webhooks.conftest import encode, sample, sign
 
 
-def post(url: str, event: dict, webhook_id: str) -> requests.Response:  # type: ignore[type-arg]
+def post(url: str, event: dict, webhook_id: str) -> requests.Response:
     body = encode(event)
     headers = {**sign(DEV_SECRET, webhook_id, body), "Content-Type": "application/cloudevents+json"}
     return requests.post(url, data=body, headers=headers, timeout=60)
