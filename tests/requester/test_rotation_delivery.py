@@ -73,6 +73,17 @@ class Rotation:
     def secrets_arrived(self) -> list[Arrival]:
         return [a for a in self.receiver.arrivals if (a.event.get("data") or {}).get("credential")]
 
+    def wait_for_secret(self, timeout: float = 30.0) -> Arrival:
+        """The one arrival carrying a credential (results and notices share the receiver)."""
+        deadline = time.monotonic() + timeout
+        while not self.secrets_arrived() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (arrival,) = self.secrets_arrived()
+        return arrival
+
+    def notices(self, kind: str) -> list[Arrival]:
+        return [a for a in self.receiver.arrivals if a.event["type"] == f"ramflow.notice.{kind}"]
+
 
 @pytest.fixture
 def rotation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rotation]:
@@ -81,7 +92,10 @@ def rotation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rotati
         destinations = tmp_path / "destinations.yaml"
         route = {"name": "owners", "source": "ramflow.reconcile", "webhook": {"url": receiver.url}}
         route["webhook"]["secret_env"] = SECRET_ENV  # type: ignore[index]
-        destinations.write_text(json.dumps({"routes": [route], "retry_schedule": [1] * 10}))
+        notices = {"webhook": {"url": receiver.url, "secret_env": SECRET_ENV}}
+        destinations.write_text(
+            json.dumps({"routes": [route], "notifications": notices, "retry_schedule": [1] * 10})
+        )
         for name, value in {
             SECRET_ENV: secret,
             "RAMFLOW_DESTINATIONS": str(destinations),
@@ -132,7 +146,7 @@ def test_age_rotation_delivers_the_new_secret_once_through_the_overlap_deactivat
         "reconcile may not create keys: access-approved does"
     )
     delivered = wait_for_state(life, "delivered")
-    (arrival,) = life.receiver.wait_for(1, timeout=30)
+    arrival = life.wait_for_secret()
     assert life.receiver.refused == 0, "verified with standardwebhooks"
     assert arrival.event["type"] == "ramflow.result.completed"
     assert arrival.event["requestsource"] == "ramflow.reconcile"
@@ -172,6 +186,11 @@ def test_age_rotation_delivers_the_new_secret_once_through_the_overlap_deactivat
     assert [a.event["data"]["credential"]["access_key_id"] for a in life.secrets_arrived()] == [
         delivered.new_key_id
     ], "the secret arrived exactly once"
+    (told,) = life.notices("key_rotated")  # the owner hears of it once, with no secret in the notice
+    assert told.event["data"]["user_name"] == USER and told.event["data"]["recipients"] == [
+        "frank@example.com"
+    ]
+    assert "sealed_secret" not in told.body.decode()
 
 
 def test_the_old_key_still_in_use_after_the_delivery_holds_the_rotation(rotation: Rotation) -> None:
@@ -179,7 +198,7 @@ def test_the_old_key_still_in_use_after_the_delivery_holds_the_rotation(rotation
     life.advance(31)
     life.reconcile()
     delivered = wait_for_state(life, "delivered")
-    (arrival,) = life.receiver.wait_for(1, timeout=30)
+    arrival = life.wait_for_secret()
     life.advance(3)
     life.old.sts.get_caller_identity()  # the application still signs with the old key
     life.advance(5)
@@ -194,6 +213,7 @@ def test_the_old_key_still_in_use_after_the_delivery_holds_the_rotation(rotation
     assert life.keys() == {life.old_id: "Active", delivered.new_key_id: "Active"}
     time.sleep(1.5)
     assert [a.webhook_id for a in life.secrets_arrived()] == [arrival.webhook_id]
+    assert len(life.notices("rotation_held")) == 1, "the owner is told once, however many passes find it held"
 
 
 def test_a_crash_after_create_access_key_is_finished_by_access_approved_on_the_next_pass(
@@ -218,8 +238,7 @@ def test_a_crash_after_create_access_key_is_finished_by_access_approved_on_the_n
     delivered = wait_for_state(life, "delivered")
     assert creating.old_key_id == delivered.old_key_id == life.old_id
     assert delivered.new_key_id != lost and set(life.keys()) == {life.old_id, delivered.new_key_id}
-    (arrival,) = [a for a in life.receiver.wait_for(2, timeout=30) if a.event["data"].get("credential")]
-    credential = arrival.event["data"]["credential"]
+    credential = life.wait_for_secret().event["data"]["credential"]
     assert credential["access_key_id"] == delivered.new_key_id
     new = life.clients(delivered.new_key_id, open_sealed(life.private, credential["sealed_secret"]))
     assert new.sts.get_caller_identity().body.arn.endswith(f":user/{USER}")
