@@ -413,18 +413,19 @@ def test_without_the_setting_or_a_catalog_entry_keys_are_only_reported(world: Wo
 
 
 def test_an_in_process_hand_off_that_crashes_is_reported_and_finished_on_the_next_pass(
-    world: World, keypair, emulator
-) -> None:  # type: ignore[no-untyped-def]
+    world: World, keypair: tuple[str, str], emulator: Emulator
+) -> None:
     old_id = provisioned_key(world, keypair[0]).credentials.access_key_id
     world.clock.advance(timedelta(days=31))
     emulator.faults.fail_nth_call(1, when="after", actions={"CreateAccessKey"})
     result = reconcile(world.runtime(max_attempts=1)).result()
     assert any("key rotation" in e.reason for e in result.errors), result.errors
-    assert world.runtime().store.ledger.get_rotation(USER).state == "creating"  # type: ignore[union-attr]
+    rotation = world.runtime().store.ledger.get_rotation(USER)
+    assert rotation is not None and rotation.state == "creating"
     (lost,) = set(keys(world)) - {old_id}  # made, never recorded
     plan = reconcile(world.runtime()).result().plan
     assert plan["rotations_handed_off"] == {USER: "rotated in-process"}  # asked again, same request id
-    rotation = plan["rotations"][USER]
-    assert rotation["state"] == "delivered" and rotation["new_key_id"] != lost
-    assert set(keys(world)) == {old_id, rotation["new_key_id"]}
-    assert open_sealed(keypair[0], rotation["sealed_secret"])
+    shown = plan["rotations"][USER]
+    assert shown["state"] == "delivered" and shown["new_key_id"] != lost
+    assert set(keys(world)) == {old_id, shown["new_key_id"]}
+    assert open_sealed(keypair[0], shown["sealed_secret"])
