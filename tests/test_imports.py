@@ -21,13 +21,11 @@ FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/index.py"
 STORE_DRIVERS = ("redis", "tablestore")  # chosen by RAMFLOW_STORE at run time, never at import
 
 
-def loaded_by(module: str) -> set[str]:
-    """Top-level packages in `sys.modules` after a fresh interpreter imports `module`."""
-    code = (
-        "import json, sys\n"
-        f"import {module}\n"
-        "print(json.dumps(sorted({name.partition('.')[0] for name in sys.modules})))\n"
-    )
+def loaded_by(module: str, *, packages: bool = True) -> set[str]:
+    """The top-level packages (or with `packages=False` every module) in `sys.modules` after a
+    fresh interpreter imports `module`."""
+    names = "{name.partition('.')[0] for name in sys.modules}" if packages else "set(sys.modules)"
+    code = f"import json, sys\nimport {module}\nprint(json.dumps(sorted({names})))\n"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return set(json.loads(done.stdout))
@@ -47,9 +45,11 @@ def test_handler_imports_no_sdk_it_does_not_call(function: str) -> None:
         assert sorted(loaded & {"alibabacloud_tea_openapi", "Tea", "darabonba"}) == []
 
 
-def test_token_vendor_loads_no_template_validator() -> None:
-    """The vendor checks template parameters only when an entitlement names a template."""
-    assert "jsonschema" not in loaded_by("functions.token_vendor.index")
+def test_token_vendor_loads_no_event_models_store_or_template_validator() -> None:
+    """The vendor routes no event, keeps no state, and checks template parameters only when an
+    entitlement names a template."""
+    loaded = loaded_by("functions.token_vendor.index", packages=False)
+    assert sorted(loaded & {"jsonschema", "shared.models.events", "shared.store", "sqlite3"}) == []
 
 
 @pytest.mark.parametrize("package", ["shared.cloud", "shared.models", "shared.policy", "shared.store"])

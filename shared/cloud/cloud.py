@@ -11,8 +11,6 @@ from shared.cloud.ratelimit import AccountBudget, limiters
 from shared.cloud.retry import CallStats, CloudRunner, RetryPolicy
 from shared.config import Settings
 from shared.scope import UserScope
-from shared.store.base import KeyValueBackend
-from shared.store.budget import budget_store
 
 if TYPE_CHECKING:
     from shared.cloud.eventbridge import EventBridgeGateway
@@ -20,6 +18,7 @@ if TYPE_CHECKING:
     from shared.cloud.ram import RamGateway
     from shared.cloud.resource_manager import ResourceManagerGateway
     from shared.cloud.sts import StsGateway
+    from shared.store.base import KeyValueBackend
 
 PUBLIC = "public"
 
@@ -94,6 +93,8 @@ def account_runner(
     the same role and account, and one store serves one account."""
     policy = RetryPolicy(max_attempts=settings.max_attempts, max_wait=settings.budget_max_wait)
     if store is not None:
+        from shared.store.budget import budget_store
+
         budget = AccountBudget(
             budget_store(store), settings.cloud_endpoint or PUBLIC, settings.rate_limit_qps
         )

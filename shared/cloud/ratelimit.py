@@ -11,9 +11,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.errors import BudgetExhausted
-from shared.store.budget import Bucket, BudgetStore
+
+if TYPE_CHECKING:  # the store's budget loads only where a runner draws on it, not in the token vendor
+    from shared.store.budget import Bucket, BudgetStore
 
 
 class TokenBucket:
@@ -191,6 +194,8 @@ class AccountBudget:
         return self._rate
 
     def buckets(self, action: str) -> list[Bucket]:
+        from shared.store.budget import Bucket
+
         group = quota_group(action)
         account, api = self._rate, min(group.rate, self._rate)
         return [

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from shared.models.events import (
+from shared.models.types import (
     ACCESS_APPROVED,
     ACCESS_REVOKED,
     KEY_ROTATION_REQUESTED,

@@ -29,6 +29,14 @@ from shared.models.fields import (
     UserTags,
 )
 from shared.models.grants import DataModel, Grant
+from shared.models.types import (
+    ACCESS_APPROVED,
+    ACCESS_REVOKED,
+    KEY_ROTATION_REQUESTED,
+    USER_OFFBOARDED,
+    USER_REHIRED,
+    USER_REQUESTED,
+)
 from shared.models.validation import validate
 
 MAX_EVENT_BYTES = 256 * 1024
@@ -36,12 +44,6 @@ MAX_EVENTS_PER_DELIVERY = 100
 MAX_GRANTS = 20
 MAX_APPROVERS = 10
 
-USER_REQUESTED = "ramflow.user.requested"
-ACCESS_APPROVED = "ramflow.access.approved"
-ACCESS_REVOKED = "ramflow.access.revoked"
-USER_OFFBOARDED = "ramflow.user.offboarded"
-USER_REHIRED = "ramflow.user.rehired"
-KEY_ROTATION_REQUESTED = "ramflow.key.rotation_requested"
 
 # CloudEvents: extension names are lower-case letters and digits. EventBridge's own run past the
 # spec's recommended 20 characters (`aliyunoriginalaccountid`), so the bound here is looser.

@@ -1,0 +1,12 @@
+"""The CloudEvent types ramflow handles.
+
+Apart from the models (`shared.models.events`) so that routing tables can name them without building
+every event model: the token vendor, which routes no event, never loads those.
+"""
+
+USER_REQUESTED = "ramflow.user.requested"
+ACCESS_APPROVED = "ramflow.access.approved"
+ACCESS_REVOKED = "ramflow.access.revoked"
+USER_OFFBOARDED = "ramflow.user.offboarded"
+USER_REHIRED = "ramflow.user.rehired"
+KEY_ROTATION_REQUESTED = "ramflow.key.rotation_requested"
