@@ -24,8 +24,6 @@ from shared.flows.keys import rotation_requested
 from shared.handler import process_event
 from shared.models.events import KEY_ROTATION_REQUESTED, CloudEvent, parse_data
 
-LEASE_SECONDS = 300.0
-
 
 @app.command()
 def rotate(
@@ -70,14 +68,15 @@ def rotate(
     refuse_local_store(where, "ramflow rotate")
     del parsed  # valid: process_event reads it again
     try:
+        rt = runtime(where)
         # The path access-approved takes: idempotent, and the new secret goes out through the result
         # delivery (RAMFLOW_DESTINATIONS' route for `ramflow-cli`, credential-pickup) like any result.
         result = process_event(
             event,
             {KEY_ROTATION_REQUESTED: rotation_requested},
-            runtime(where),
+            rt,
             owner=f"ramflow-cli/{uuid.uuid4()}",
-            lease_until=time.time() + LEASE_SECONDS,
+            lease_until=time.time() + rt.settings.idempotency_lease_seconds,
         )
     except FlowFailed as exc:
         result = exc.result

@@ -649,7 +649,6 @@ AGE_SOURCE = "ramflow.reconcile"
 AGE_REQUESTER = "reconcile"
 AGE_EVENT_REQUESTER = "reconcile@ramflow.invalid"  # the event's `requested_by` must read as an e-mail
 ROTATING_FUNCTION = "access-approved"  # the only role that may create keys (local/roles.py)
-IN_PROCESS_LEASE_SECONDS = 300.0  # a local run outside any invocation: as long as access-approved's timeout
 
 
 def age_rotation_event(user_name: str, old_key_id: str, limit_days: int | None = None) -> CloudEvent:
@@ -696,7 +695,7 @@ def hand_off_rotation(rt: Runtime, user_name: str, old_key_id: str) -> str:
     from shared.handler import process_event
     from shared.runtime import invocation_deadline
 
-    lease = invocation_deadline.get() or time.time() + IN_PROCESS_LEASE_SECONDS
+    lease = invocation_deadline.get() or time.time() + rt.settings.idempotency_lease_seconds
     process_event(
         event,
         {KEY_ROTATION_REQUESTED: rotation_requested},
