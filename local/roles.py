@@ -291,17 +291,20 @@ ROLES: dict[str, FunctionRole] = {
         FunctionRole(
             "access-revoked", ("read", "take-away", "publish"), summary="remove one ticket's grants"
         ),
+        # A large offboarding is a job of per-user units that user-offboarded hands to itself
+        # (shared/flows/fanout.py); reconcile runs a stalled job's units itself, invoking nothing for it.
         FunctionRole(
             "user-offboarded",
             ("read", "take-away", "delete-users", "publish"),
-            summary="disable and delete leavers",
+            invokes=("user-offboarded",),
+            summary="disable and delete leavers; hand a large job's units to itself",
         ),
         # Reconcile may not create keys: a key past its age is handed to access-approved (async invoke).
         FunctionRole(
             "reconcile",
             ("read", "take-away", "delete-users", "publish"),
             invokes=("access-approved",),
-            summary="expire grants, finish deletions, retry deliveries, hand aged keys on",
+            summary="expire grants, finish deletions, retry deliveries, hand aged keys on, finish stalled jobs",
         ),
         FunctionRole("token-vendor", ("vend",), summary="STS sessions of the vended roles"),
         FunctionRole(

@@ -125,6 +125,12 @@ class Settings(BaseModel):
     allow_unscoped_users: bool = Field(
         False, description="RAMFLOW_ALLOW_UNSCOPED_USERS: run without a prefix (warned at every cold start)"
     )
+    fanout_threshold: int = Field(
+        25,
+        ge=0,
+        description="RAMFLOW_FANOUT_THRESHOLD: an owner with more users is offboarded as a job of "
+        "per-user units (asynchronous InvokeFunction); 0: never",
+    )
     fc_endpoint: str | None = Field(
         None, description="RAMFLOW_FC_ENDPOINT: Function Compute API base URL for InvokeFunction"
     )
@@ -229,6 +235,7 @@ class Settings(BaseModel):
             ("user_lock_seconds", "RAMFLOW_USER_LOCK_SECONDS"),
             ("delivery_lease_seconds", "RAMFLOW_DELIVERY_LEASE_SECONDS"),
             ("sweep_lease_seconds", "RAMFLOW_SWEEP_LEASE_SECONDS"),
+            ("fanout_threshold", "RAMFLOW_FANOUT_THRESHOLD"),
         ):
             if env.get(var):
                 raw[field] = env[var]

@@ -6,6 +6,7 @@ hand them any combination (the emulator, a memory store, a test catalog).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from shared.store import StateStore
 
 if TYPE_CHECKING:
     from shared.cloud import Cloud
+    from shared.cloud.fc import FcGateway
     from shared.delivery.config import Destinations
     from shared.policy.catalog import Catalog
 
@@ -32,6 +34,8 @@ invocation_deadline: ContextVar[float | None] = ContextVar("invocation_deadline"
 
 
 _clock_source: Callable[[], float] = time.time
+FC_INVOKE_QPS = 100.0
+"""Asynchronous InvokeFunction calls per second per instance when handing units on."""
 
 
 def utc_now() -> datetime:
@@ -64,6 +68,24 @@ class Runtime:
             self.settings, self.credentials, store=self.store.backend, deadline=invocation_deadline.get
         )
         return Cloud(CloudClients(self.settings, self.credentials), self.settings, runner=runner)
+
+    @cached_property
+    def functions(self) -> FcGateway | None:
+        """InvokeFunction, where functions run in Function Compute (`FC_FUNCTION_NAME`) or the local FC
+        runtime (`RAMFLOW_FC_ENDPOINT`, which `ramflow serve` sets). Elsewhere (tests, `ramflow
+        invoke`): None, and large jobs run in this invocation instead of fanning out."""
+        if not (self.settings.fc_endpoint or os.environ.get("FC_FUNCTION_NAME")):
+            return None
+        from shared.cloud.fc import FcGateway
+        from shared.cloud.ratelimit import limiters
+        from shared.cloud.retry import CloudRunner, RetryPolicy
+
+        # FC's own quota, not the RAM budget: handing units on never waits behind RAM calls
+        bucket = limiters.get(
+            f"fc:{self.settings.fc_endpoint or self.settings.region}", "invoke", FC_INVOKE_QPS
+        )
+        runner = CloudRunner(bucket, RetryPolicy(max_attempts=self.settings.max_attempts))
+        return FcGateway(self.settings, self.credentials, runner)
 
     @cached_property
     def catalog(self) -> Catalog:

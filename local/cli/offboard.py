@@ -185,7 +185,7 @@ def offboard(
         where,
         as_json,
         lambda rt, progress, actor: run_offboarding(
-            rt, data, actor=actor, dry_run=dry_run, progress=progress
+            rt, data, actor=actor, dry_run=dry_run, progress=progress, fan_out=False
         ),
         lambda report: report.result(user_name=data.user_name),
         show_report,

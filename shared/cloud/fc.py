@@ -1,5 +1,8 @@
 """Function Compute 3.0 InvokeFunction through the official SDK (`alibabacloud_fc20230330`).
 
+Asynchronous invocations carry the units of a large offboarding to other instances of
+`user-offboarded` (shared/flows/fanout.py).
+
 The webhook ingress verifies a delivery and hands the event to the function that owns it with a
 synchronous invocation (`x-fc-invocation-type: Sync`): its role then needs only
 `fc:InvokeFunction` on those functions, never the lifecycle functions' RAM powers. Reconcile hands
@@ -27,7 +30,7 @@ class Invocation:
 
 
 class FcGateway:
-    """Synchronous InvokeFunction; `RAMFLOW_FC_ENDPOINT` overrides the SDK's regional endpoint."""
+    """InvokeFunction, synchronous or asynchronous; `RAMFLOW_FC_ENDPOINT` overrides the SDK's regional endpoint."""
 
     def __init__(self, settings: Settings, credentials: CloudCredentials, runner: CloudRunner):
         from alibabacloud_fc20230330.client import Client

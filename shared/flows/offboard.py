@@ -1,7 +1,8 @@
 """`user.offboarded`: every RAM user a leaver owns loses all access at once and is deleted soon after.
 
 The owner's users are found (the ledger, the IMS `owner` tag, tickets being approved) under the
-owner's lock, each user is locked, and `shared/flows/teardown.py` takes them apart: every way in
+owner's lock; an owner with many users becomes a job of per-user units on other invocations
+(`shared/flows/fanout.py`); otherwise each user is locked, and `shared/flows/teardown.py` takes them apart: every way in
 (login profile, then AccessKeys, then policies at both scopes and groups) is closed for every user
 before any slower cleanup (MFA devices, keys, the users, unused custom policies), and each user's
 progress is written to the ledger as it goes, so a killed run resumes where it stopped. The
@@ -18,12 +19,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from shared.audit import audit
+from shared.flows.fanout import fans_out, start_job
 from shared.flows.saga import Journal, Progress, Step, Stepper, retried_until_complete
 from shared.flows.teardown import MEMO, UNMANAGED, State, Teardown, UserOutcome
 from shared.flows.users import owner_lock, user_locks
 from shared.models.events import CloudEvent, UserOffboarded, UserRehired
 from shared.models.results import Result
 from shared.runtime import Runtime
+from shared.store.jobs import JobRecord
 
 __all__ = ["MEMO", "UNMANAGED", "State", "UserOutcome", "offboard", "run_offboarding", "take_apart"]
 
@@ -39,8 +42,12 @@ class OffboardReport:
     journal: Journal
     users: dict[str, UserOutcome] = field(default_factory=dict)
     dry_run: bool = False
+    job: JobRecord | None = None
+    """Set when the users were handed to a job of per-user units (shared/flows/fanout.py)."""
 
     def result(self, *, user_name: str | None = None) -> Result:
+        if self.job is not None:
+            return self.journal.result(user_name=user_name, plan={"job": self.job.summary()})
         plan = None
         if self.dry_run:
             plan = {
@@ -76,8 +83,10 @@ def run_offboarding(
     actor: str,
     dry_run: bool = False,
     progress: Progress | None = None,
+    fan_out: bool = True,
 ) -> OffboardReport:
-    """Offboard one user, or every user of an owner; the CLI calls this directly."""
+    """Offboard one user, or every user of an owner; the CLI calls this directly (`fan_out` False:
+    the operator watches the work in this process rather than a job on FC)."""
     stepper = Stepper(rt.settings.max_concurrency, dry_run=dry_run, progress=progress)
     if data.owner is not None and not dry_run:
         # Under the owner's lock (see shared/flows/users.py): the leaver is recorded and the users
@@ -85,6 +94,9 @@ def run_offboarding(
         with owner_lock(rt, data.owner):
             record_leaver(rt, data, actor=actor)
             names = find_users(rt, data, stepper)
+            if fan_out and fans_out(rt, data, names):  # many users: per-user units on other invocations
+                job = start_job(rt, data, names, actor=actor)
+                return OffboardReport(stepper.journal, {}, job=job)
             users = take_apart(
                 rt, names, grace=data.grace, actor=actor, reference=data.hr_event_id, stepper=stepper
             )
@@ -187,8 +199,10 @@ def take_apart(
     actor: str,
     reference: str,
     stepper: Stepper,
+    disable_only: bool = False,
 ) -> dict[str, UserOutcome]:
-    """Disable every managed user named, and delete those whose deletion date has come."""
+    """Disable every managed user named, and delete those whose deletion date has come (unless
+    `disable_only`: a job's first wave)."""
     if not names:
         return {}
     outcomes: dict[str, UserOutcome] = {}
@@ -198,7 +212,7 @@ def take_apart(
             outcomes[name] = UserOutcome(name, "busy")
         if held:
             work = Teardown(rt, stepper, grace=grace, actor=actor, reference=reference)
-            outcomes.update(work.run(held))
+            outcomes.update(work.run(held, disable_only=disable_only))
     return {name: outcomes[name] for name in names}
 
 

@@ -3,6 +3,7 @@
 1. grants whose duration has ended are revoked (`revoke_grants`, as `access.revoked` does);
 2. deletions whose grace has ended are finished (`take_apart`, deleting now) — and so is any
    offboarding an event left unfinished, since its deletion date is written before anything changes;
+   bulk offboarding jobs that stopped moving are resumed (`shared/flows/fanout.py`);
 3. drift: every managed user (the ledger's, and IMS's `managed-by=ramflow`) is locked, then read
    and compared with the ledger — policies at either scope the ledger did not grant, AccessKeys it did not make,
    groups (ramflow never adds any), a login profile the access mode rules out; grants the ledger
@@ -28,6 +29,7 @@ from shared.cloud.resource_manager import PolicyAttachment
 from shared.concurrency import run_all
 from shared.delivery import deliver_due
 from shared.errors import BudgetExhausted
+from shared.flows.fanout import resume_stalled
 from shared.flows.holdings import Holdings
 from shared.flows.keys import Finding, UserKeyReport, check_user_keys, describe_rotation, keys_in_rotation
 from shared.flows.offboard import UserOutcome, learn_alias, take_apart
@@ -82,6 +84,7 @@ class ReconcileReport:
     dry_run: bool = False
     busy: bool = False
     """Another sweep holds the lease: this tick did nothing."""
+    resumed_jobs: list[str] = field(default_factory=list)
     sweep: dict[str, Any] | None = None
 
     @property
@@ -96,6 +99,7 @@ class ReconcileReport:
             plan={
                 "dry_run": self.dry_run,
                 **({"sweep": self.sweep} if self.sweep else {}),
+                **({"resumed_jobs": self.resumed_jobs} if self.resumed_jobs else {}),
                 "expired_grants": [g.grant_id for g in self.expired],
                 "deletions": {name: outcome.state for name, outcome in self.deletions.items()},
                 "drift": [d.describe(fixed and d.fix is not None) for d in self.drift],
@@ -177,6 +181,13 @@ def _pass(
     report.deletions = take_apart(
         rt, due, grace=timedelta(0), actor=actor, reference=REFERENCE, stepper=stepper
     )
+
+    # 2b. bulk offboarding jobs that stopped moving (a unit dead after FC's retries): sent on again
+    if not dry_run:
+        try:
+            report.resumed_jobs = resume_stalled(rt)
+        except Exception as exc:  # the job records stay; the next tick tries again
+            stepper.journal.error("jobs", "resume", type(exc).__name__)
 
     # 3. drift
     skip = set(report.deletions) | ({g.user_name for g in report.expired} if dry_run else set())

@@ -114,7 +114,8 @@ class Teardown:
     def dry_run(self) -> bool:
         return self.stepper.dry_run
 
-    def run(self, names: list[str]) -> dict[str, UserOutcome]:
+    def run(self, names: list[str], *, disable_only: bool = False) -> dict[str, UserOutcome]:
+        """`disable_only`: stop once every way in is closed (a job's first wave; its second deletes)."""
         now = self.rt.clock()
         self._tickets = self.ledger.tickets_of_users(names)
         grants = _grants_by_user(self._tickets)
@@ -123,10 +124,11 @@ class Teardown:
         self._phase("close console access", users, self._console)
         self._phase("disable access keys", users, self._keys)
         self._phase("detach policies and groups", users, self._rights)
-        deleting = [u for u in users if u.active and not u.failed and u.due_at <= now]
-        self._phase("delete users", deleting, self._delete)
+        if not disable_only:
+            deleting = [u for u in users if u.active and not u.failed and u.due_at <= now]
+            self._phase("delete users", deleting, self._delete)
         self._shared_cleanup(users)
-        return {u.name: self._outcome(u, now) for u in users}
+        return {u.name: self._outcome(u, now, disable_only) for u in users}
 
     # --- phases -----------------------------------------------------------------------------------
     def _phase(self, description: str, users: Sequence[_User], work: Callable[[_User], None]) -> None:
@@ -458,7 +460,7 @@ class Teardown:
 
         self.ledger.update_user(name, change)
 
-    def _outcome(self, u: _User, now: datetime) -> UserOutcome:
+    def _outcome(self, u: _User, now: datetime, disable_only: bool = False) -> UserOutcome:
         state: State
         if self.dry_run and u.state in (None, "planned"):
             state = "planned"
@@ -466,7 +468,7 @@ class Teardown:
             state = u.state
         elif u.failed:
             state = "failed"
-        elif u.due_at > now:
+        elif u.due_at > now or disable_only:
             state = "disabled"
         else:
             state = "failed"  # due, not failed, yet not deleted: cannot happen, kept honest

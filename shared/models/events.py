@@ -23,6 +23,7 @@ from shared.models.fields import (
     Email,
     FreeText,
     HrEventId,
+    JobId,
     LogonName,
     OneAccessMode,
     TicketId,
@@ -33,6 +34,7 @@ from shared.models.types import (
     ACCESS_APPROVED,
     ACCESS_REVOKED,
     KEY_ROTATION_REQUESTED,
+    OFFBOARD_UNIT,
     USER_OFFBOARDED,
     USER_REHIRED,
     USER_REQUESTED,
@@ -227,8 +229,23 @@ class KeyRotationRequested(DataModel):
     )
 
 
+class OffboardUnit(DataModel):
+    """`ramflow.offboard.unit`: one user's part of a job; the job record (not the event) says who may
+    be offboarded, so a unit naming anyone else is refused."""
+
+    job_id: JobId
+    user_name: LogonName
+    wave: Literal["disable", "delete"]
+
+
 EventData = (
-    UserRequested | AccessApproved | AccessRevoked | UserOffboarded | UserRehired | KeyRotationRequested
+    UserRequested
+    | AccessApproved
+    | AccessRevoked
+    | UserOffboarded
+    | UserRehired
+    | KeyRotationRequested
+    | OffboardUnit
 )
 
 DATA_MODELS: dict[str, type[EventData]] = {
@@ -238,6 +255,7 @@ DATA_MODELS: dict[str, type[EventData]] = {
     USER_OFFBOARDED: UserOffboarded,
     USER_REHIRED: UserRehired,
     KEY_ROTATION_REQUESTED: KeyRotationRequested,
+    OFFBOARD_UNIT: OffboardUnit,
 }
 
 

@@ -101,6 +101,7 @@ TicketId = Annotated[
     str, AfterValidator(_pattern(r"[A-Za-z0-9._:-]{1,64}", "1 to 64 of A-Z a-z 0-9 . _ : -"))
 ]
 HrEventId = TicketId
+JobId = Annotated[str, AfterValidator(_pattern(r"job-[0-9a-f]{12}", "job- and 12 hex digits"))]
 ResourceGroupId = Annotated[
     str, AfterValidator(_pattern(r"rg-[A-Za-z0-9]{1,64}", "a resource group id such as 'rg-aek2xl5qw'"))
 ]

@@ -10,3 +10,6 @@ ACCESS_REVOKED = "ramflow.access.revoked"
 USER_OFFBOARDED = "ramflow.user.offboarded"
 USER_REHIRED = "ramflow.user.rehired"
 KEY_ROTATION_REQUESTED = "ramflow.key.rotation_requested"
+OFFBOARD_UNIT = "ramflow.offboard.unit"
+"""Internal: one user of a bulk offboarding job, handed by user-offboarded to another of its own
+invocations (asynchronous InvokeFunction). EventBridge rules and the webhook ingress never route it."""

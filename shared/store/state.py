@@ -5,6 +5,7 @@ from __future__ import annotations
 from shared.config import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 from shared.store.base import KeyValueBackend
 from shared.store.idempotency import IdempotencyStore
+from shared.store.jobs import Jobs
 from shared.store.ledger import Ledger
 from shared.store.url import open_store
 
@@ -16,6 +17,7 @@ class StateStore:
         self.backend = backend
         self.idempotency = IdempotencyStore(backend, record_ttl_seconds=record_ttl_seconds)
         self.ledger = Ledger(backend)
+        self.jobs = Jobs(backend)
 
     @classmethod
     def from_url(cls, url: str, *, record_ttl_seconds: float = DEFAULT_IDEMPOTENCY_TTL_SECONDS) -> StateStore:

@@ -41,13 +41,20 @@ def world(emulator: Emulator, root_clients: CloudClients, cloud_settings: Settin
 
 @contextmanager
 def killed_after(
-    n: int, backend: KeyValueBackend, monkeypatch: pytest.MonkeyPatch
+    n: int, backend: KeyValueBackend, monkeypatch: pytest.MonkeyPatch, *, writes: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """The n-th cloud call takes effect, then the process dies: its answer, and every later cloud
-    call or store write (from any thread), raises Killed."""
+    """The n-th cloud call (or, with `writes`, cloud call or store write) takes effect, then the
+    process dies: its answer, and every later cloud call or store write (any thread), raises Killed."""
     state: dict[str, Any] = {"calls": 0, "dead": False}
     lock = threading.Lock()
     original = CloudRunner.call
+
+    def count() -> None:
+        with lock:
+            state["calls"] += 1
+            state["dead"] = state["dead"] or state["calls"] >= n
+        if state["dead"]:
+            raise Killed
 
     def call(self: CloudRunner, action: str, fn: Any, **kwargs: Any) -> Any:
         if state["dead"]:
@@ -55,17 +62,16 @@ def killed_after(
         try:
             return original(self, action, fn, **kwargs)
         finally:
-            with lock:
-                state["calls"] += 1
-                state["dead"] = state["dead"] or state["calls"] >= n
-            if state["dead"]:
-                raise Killed  # noqa: B012 - the answer is lost with the process
+            count()  # the answer is lost with the process
 
     def dies(write: Any) -> Any:
         def guarded(*args: Any, **kwargs: Any) -> Any:
             if state["dead"]:
                 raise Killed
-            return write(*args, **kwargs)
+            written = write(*args, **kwargs)
+            if writes:
+                count()
+            return written
 
         return guarded
 

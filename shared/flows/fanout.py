@@ -1,0 +1,223 @@
+"""Large offboardings as jobs: per-user units carried out by other invocations of `user-offboarded`.
+
+An owner with more than `RAMFLOW_FANOUT_THRESHOLD` users (a layoff is many such events at once)
+would outlast one invocation and hold every user's lock the whole time. Instead the invocation that
+receives the HR event (the coordinator), still under the owner's lock, records a job
+(shared/store/jobs.py) and hands one unit per user to `user-offboarded` itself through an
+asynchronous InvokeFunction. Why InvokeFunction rather than EventBridge: the unit goes to one known
+function, FC's asynchronous invocation already retries it (s.yaml `asyncInvokeConfig`) and parks it
+in the failed-events queue after that, it needs only `fc:InvokeFunction` on that one function, and
+`ramflow serve`'s local FC runtime answers the same API, so the same code path runs locally.
+
+Units come in two waves so that every user loses every way in before any user is deleted:
+
+  disable   per user: login profile, keys, policies and groups (shared/flows/teardown.py phases 1-3)
+  delete    (deleting now) per user: MFA device, keys, the user, unused policies
+
+The unit that finishes the last unit of the `disable` wave starts the `delete` wave. Every unit is
+idempotent three times over: its event id (`<job>/<wave>/<user>`) is deduplicated by the function's
+idempotency records, the user's progress in the ledger says which phases are done, and its record
+in the job is a compare-and-set. A job that stalls (a unit that died after FC's retries, a
+coordinator killed half-way through handing units on) is resumed by the HR event's redelivery (the
+counters are recounted from the units' records and every unit of the current wave not done is sent
+again), or by the next reconcile tick, which runs the outstanding units itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import partial
+
+from shared.audit import audit
+from shared.concurrency import run_all
+from shared.errors import FlowFailed
+from shared.flows.saga import Stepper
+from shared.models.events import OFFBOARD_UNIT, CloudEvent, OffboardUnit, UserOffboarded
+from shared.models.results import Result
+from shared.runtime import Runtime, invocation_deadline
+from shared.store.jobs import JobRecord, Wave
+
+UNIT_FUNCTION = "user-offboarded"
+SOURCE = "ramflow.jobs"
+STALLED_AFTER = timedelta(minutes=15)
+"""A running job whose record has not moved for this long is resumed by reconcile (FC retries a
+failed unit three times within minutes; a unit finishes well inside its function's timeout)."""
+SETTLED = {"disabled", "deleted", "gone", "needs_human"}
+"""Unit outcomes that end the unit: anything else (failed, busy) is retried."""
+
+
+def fans_out(rt: Runtime, data: UserOffboarded, names: Sequence[str]) -> bool:
+    """Whether an owner's offboarding becomes a job: many users, and FC to hand them to (or a job of
+    the owner's already running, which a second HR event joins rather than overlap)."""
+    if data.owner is None or rt.functions is None:
+        return False
+    threshold = rt.settings.fanout_threshold
+    return (threshold > 0 and len(names) > threshold) or rt.store.jobs.running_of(data.owner) is not None
+
+
+def start_job(rt: Runtime, data: UserOffboarded, names: Sequence[str], *, actor: str) -> JobRecord:
+    """Under the owner's lock: the owner's running job (or a new one) and its current wave's units
+    handed on. Safe to repeat: a redelivered HR event resumes the same job."""
+    assert data.owner is not None
+    jobs = rt.store.jobs
+    job_id = jobs.claim_owner(data.owner, f"job-{uuid.uuid4().hex[:12]}")
+    job = jobs.get(job_id) or jobs.create(
+        JobRecord(
+            job_id=job_id,
+            owner=data.owner.strip().casefold(),
+            reference=data.hr_event_id,
+            grace_seconds=data.grace.total_seconds(),
+            users=sorted(set(names)),
+            total=len(set(names)),
+            started=rt.clock(),
+            updated=rt.clock(),
+        )
+    )
+    audit(
+        "job.started",
+        actor=actor,
+        ticket_id=None,
+        outcome=job.wave,
+        job=job.job_id,
+        owner=job.owner,
+        hr_event=job.reference,
+        users=job.total,
+    )
+    return resume(rt, job)
+
+
+def resume(rt: Runtime, job: JobRecord) -> JobRecord:
+    """Recount the job from its units' records and send every unit of its current wave not done."""
+    job, _ = rt.store.jobs.recount(job.job_id, rt.clock())
+    if job.wave == "finished":
+        rt.store.jobs.close(job)
+        return job
+    wave: Wave = job.wave
+    done = {name for name, unit in rt.store.jobs.units(job.job_id, wave).items() if unit.state == "done"}
+    dispatch(rt, job, wave, [name for name in job.users if name not in done])
+    return job
+
+
+def resume_stalled(rt: Runtime) -> list[str]:
+    """Reconcile's part: a job that has not moved for `STALLED_AFTER` (its units dead after FC's
+    retries, or a wave never handed on) has its outstanding units run here, in this invocation,
+    under reconcile's own role (which holds the same RAM duties and no InvokeFunction on
+    user-offboarded); a unit that still fails waits for the next tick. The ids of the jobs resumed."""
+    jobs = rt.store.jobs
+    stalled = [j for j in jobs.all() if j.wave != "finished" and rt.clock() - j.updated > STALLED_AFTER]
+    for job in stalled:
+        for _ in range(2):  # the current wave, then (deleting now) the next one
+            job, _ = jobs.recount(job.job_id, rt.clock())
+            if job.wave == "finished":
+                jobs.close(job)
+                break
+            wave: Wave = job.wave
+            done = {name for name, unit in jobs.units(job.job_id, wave).items() if unit.state == "done"}
+            for name in job.users:
+                if name not in done:
+                    _run_here(rt, job, wave, name)
+    return [job.job_id for job in stalled]
+
+
+def _run_here(rt: Runtime, job: JobRecord, wave: Wave, user: str) -> None:
+    from shared.handler import process_event
+
+    event = CloudEvent.model_validate(json.loads(unit_event(job, wave, user)))
+    lease = invocation_deadline.get() or time.time() + rt.settings.user_lock_seconds
+    with contextlib.suppress(FlowFailed):  # the unit's record says it failed; the next tick tries again
+        process_event(event, {OFFBOARD_UNIT: run_unit_here}, rt, owner=uuid.uuid4().hex, lease_until=lease)
+
+
+def dispatch(rt: Runtime, job: JobRecord, wave: Wave, names: Sequence[str]) -> None:
+    """One asynchronous invocation per user; any that could not be handed on fails the caller, whose
+    own retry hands them on again (the others are deduplicated by their event ids)."""
+    functions = rt.functions
+    if functions is None or not names:
+        return
+    tasks = [
+        (name, partial(functions.invoke, UNIT_FUNCTION, unit_event(job, wave, name), asynchronous=True))
+        for name in names
+    ]
+    outcomes = run_all(tasks, rt.settings.max_concurrency)
+    for outcome in outcomes:
+        outcome.unwrap()
+
+
+def unit_event(job: JobRecord, wave: Wave, user: str) -> bytes:
+    event = {
+        "specversion": "1.0",
+        "id": f"{job.job_id}/{wave}/{user}",
+        "source": SOURCE,
+        "type": OFFBOARD_UNIT,
+        "datacontenttype": "application/json",
+        "data": {"job_id": job.job_id, "user_name": user, "wave": wave},
+    }
+    return json.dumps(event).encode()
+
+
+def run_unit(data: OffboardUnit, event: CloudEvent, rt: Runtime) -> Result:
+    """One user's part of a job (the handler's flow for `ramflow.offboard.unit`); the unit that
+    ends the `disable` wave hands on the `delete` wave."""
+    return _unit(data, event, rt, hand_on=True)
+
+
+def run_unit_here(data: OffboardUnit, event: CloudEvent, rt: Runtime) -> Result:
+    """The same, run by reconcile in its own invocation: the next wave is left to its loop."""
+    return _unit(data, event, rt, hand_on=False)
+
+
+def _unit(data: OffboardUnit, event: CloudEvent, rt: Runtime, *, hand_on: bool) -> Result:
+    from shared.flows.offboard import take_apart
+
+    jobs = rt.store.jobs
+    job = jobs.get(data.job_id)
+    if job is None or data.user_name not in job.users:
+        return Result.rejected(
+            [{"field": "data.user_name", "reason": "not a user of that job"}], event_id=event.id
+        )
+    if data.wave == "delete" and job.wave == "disable":
+        return Result.rejected(
+            [{"field": "data.wave", "reason": "the job is still disabling"}], event_id=event.id
+        )
+    stepper = Stepper(rt.settings.max_concurrency)
+    outcomes = take_apart(
+        rt,
+        [data.user_name],
+        grace=timedelta(seconds=job.grace_seconds),
+        actor=f"{SOURCE}/{job.job_id}",
+        reference=job.reference,
+        stepper=stepper,
+        disable_only=data.wave == "disable",
+    )
+    state = outcomes[data.user_name].state
+    result = stepper.journal.result(
+        user_name=data.user_name, plan={"job_id": job.job_id, "wave": data.wave, "state": state}
+    )
+    ok = result.status == "completed" and state in SETTLED
+    job, advanced = jobs.finish_unit(
+        job.job_id, data.wave, data.user_name, ok=ok, outcome=state, now=rt.clock()
+    )
+    if advanced and job.wave == "delete" and hand_on:
+        dispatch(rt, job, "delete", job.users)
+    if job.wave == "finished":
+        jobs.close(job)
+        if advanced:
+            audit(
+                "job.finished",
+                actor=SOURCE,
+                ticket_id=None,
+                outcome="finished",
+                job=job.job_id,
+                users=job.total,
+            )
+    if not ok:
+        if result.status == "completed":  # busy, or nothing failed yet the user is not settled
+            result = result.model_copy(update={"status": "partial"})
+        result.event_id = event.id
+        raise FlowFailed(result)  # FC retries the asynchronous invocation
+    return result
