@@ -58,8 +58,10 @@ SDK_CLIENTS: dict[str, tuple[str, ...]] = {
     "webhook_ingress": ("alibabacloud_fc20230330",),
     "credential_pickup": (),
 }
-"""Function folder → the SDK client packages its flows call. Any other SDK (and EventBridge, used
-only when result destinations are configured) is imported on first use, never at cold start."""
+"""Function folder → the SDK client packages its flows call on every run: the floor. Clients used
+on some paths only are imported then, never at cold start, and are not in the floor: EventBridge
+(result destinations configured), and FC InvokeFunction in user-offboarded (an owner's large job
+fanned out) and reconcile (an aged key handed to access-approved)."""
 
 ALL_SDK_CLIENTS = (
     "alibabacloud_ram20150501",
