@@ -11,7 +11,7 @@ A handler may load an SDK client on first use instead of at import. So that this
 a third process imports the handler and then its SDK clients ("+ clients"): what an instance holds
 once its first invocation has built them, before any work. A plain script, not a test: numbers go to bench/README.md.
 
-    .venv/bin/python -m bench.cold_start [--rounds 10] [--warmup 1] [--only token_vendor ...]
+    .venv/bin/python -m bench.cold_start [--rounds 6] [--warmup 1] [--only token_vendor ...]
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=10, help="rounds per function (default 10)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per function (default 6)")
     parser.add_argument("--warmup", type=int, default=1, help="uncounted rounds first (default 1)")
     parser.add_argument("--only", nargs="+", choices=sorted(SDK_CLIENTS), help="these functions only")
     args = parser.parse_args(argv)
