@@ -134,6 +134,7 @@ def worker(endpoint: str, store_url: str, queue: str, results: str) -> None:
             "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_ROOT_KEY_ID,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_ROOT_KEY_SECRET,
             "RAMFLOW_ACCOUNT_ALIAS": "ramflow-demo",
+            "RAMFLOW_ALLOW_UNSCOPED_USERS": "true",  # the seeded users carry no managed-user prefix
         }
     )
     import logging
@@ -141,8 +142,18 @@ def worker(endpoint: str, store_url: str, queue: str, results: str) -> None:
     logging.disable(logging.CRITICAL)
     from local.invoke import invoke
     from shared.handler import FlowFailed
+    from shared.runtime import Runtime
 
     client = redis.Redis.from_url(store_url.split("?")[0], decode_responses=True)
+
+    class AsyncQueue:
+        """FC's asynchronous invocation queue, as the job's units see it: the same Redis list."""
+
+        def invoke(self, function: str, payload: bytes, *, asynchronous: bool = False) -> None:
+            client.rpush(queue, payload.decode())
+
+    queued = AsyncQueue()
+    Runtime.functions = property(lambda self: queued)  # type: ignore[assignment,method-assign]
     while True:
         item = client.blpop([queue], timeout=1)
         if item is None:
@@ -160,19 +171,27 @@ def worker(endpoint: str, store_url: str, queue: str, results: str) -> None:
             client.rpush(queue, raw)
 
 
-def layoff(redis_url: str, users: int, workers: int) -> dict[str, float]:
+def layoff(redis_url: str, users: int, workers: int, shape: str = "events") -> dict[str, float]:
+    """`events`: one HR event per user. `job`: one owner with every user, one HR event, which the
+    first worker turns into a job whose per-user units go through the same queue (FC's asynchronous
+    invocations), taken by whichever worker is free."""
     namespace = f"bench-scale:{uuid.uuid4().hex[:8]}:"
     store_url = f"{redis_url}?namespace={namespace}"
     queue, results = namespace + "queue", namespace + "results"
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     names = [f"l{index:04d}" for index in range(users)]
+    store = StateStore.from_url(store_url)
     with EmulatorServer(Emulator()) as server:
         emulator = server.emulator
         for name in names:
-            seed_user(emulator, name, f"{name}@example.com")
+            seed_user(emulator, name, "layoff@example.com" if shape == "job" else f"{name}@example.com")
         emulator.faults.set_qps(QPS, start_full=True)
         emulator.faults.latency_ms = LATENCY_MS
-        for index, name in enumerate(names):
+        if shape == "job":
+            event = dict(EVENT, id=f"layoff-{namespace}job")
+            event["data"] = {"owner": "layoff@example.com", "hr_event_id": "WD-LAYOFF", "grace": "P0D"}
+            client.rpush(queue, json.dumps(event))
+        for index, name in enumerate(names if shape == "events" else []):
             event = dict(EVENT, id=f"layoff-{namespace}{index}")
             event["data"] = {"user_name": name, "hr_event_id": "WD-LAYOFF", "grace": "P0D"}
             client.rpush(queue, json.dumps(event))
@@ -187,7 +206,7 @@ def layoff(redis_url: str, users: int, workers: int) -> dict[str, float]:
         while emulator.recorder.last_seq == 0:
             time.sleep(0.01)
         started = emulator.recorder.calls[0].started
-        while client.hlen(results) < users:
+        while not finished(client, results, store, users, shape):
             time.sleep(0.2)
         client.set(queue + ":done", "1")
         for proc in procs:
@@ -195,6 +214,7 @@ def layoff(redis_url: str, users: int, workers: int) -> dict[str, float]:
         calls = list(emulator.recorder.calls)
     statuses = Counter(client.hvals(results))
     retries = client.hgetall(results + ":retries")
+    store.close()
     for key in client.scan_iter(match=namespace + "*"):
         client.delete(key)
     wall = max(c.started for c in calls) - started
@@ -204,6 +224,7 @@ def layoff(redis_url: str, users: int, workers: int) -> dict[str, float]:
     return {
         "workers": workers,
         "users": users,
+        "events": users if shape == "events" else 1,
         "completed": statuses.get("completed", 0),
         "partial": statuses.get("partial", 0),
         "handed_back": sum(int(v) for v in retries.values()),
@@ -216,14 +237,26 @@ def layoff(redis_url: str, users: int, workers: int) -> dict[str, float]:
     }
 
 
-def layoff_bench(redis_url: str, users: int, worker_counts: list[int]) -> None:
-    print(f"\nlayoff: {users} one-user events, {QPS:g} calls/s account limit, {LATENCY_MS:g} ms per call")
+def finished(client: redis.Redis, results: str, store: StateStore, users: int, shape: str) -> bool:
+    if shape == "events":
+        return int(client.hlen(results)) >= users
+    jobs = store.jobs.all()
+    return bool(jobs) and all(job.wave == "finished" for job in jobs)
+
+
+def layoff_bench(redis_url: str, users: int, worker_counts: list[int], shape: str = "events") -> None:
+    what = (
+        f"{users} one-user events"
+        if shape == "events"
+        else f"one owner with {users} users, as a job of units"
+    )
+    print(f"\nlayoff: {what}, {QPS:g} calls/s account limit, {LATENCY_MS:g} ms per call")
     print(
         f"{'K':>3} {'completed':>9} {'partial':>7} {'handed back':>11} {'calls':>6} {'throttled':>9} {'wall s':>7} "
         f"{'useful/limit':>12} {'no way in s':>11} {'bound s':>7} {'ratio':>6}"
     )
     for k in worker_counts:
-        r = layoff(redis_url, users, k)
+        r = layoff(redis_url, users, k, shape)
         print(
             f"{k:>3} {r['completed']:>9.0f} {r['partial']:>7.0f} {r['handed_back']:>11.0f} {r['calls']:>6.0f} "
             f"{r['throttled']:>9.0f} {r['wall']:>7.1f} {r['useful']:>12.3f} {r['no_way_in']:>11.1f} "
@@ -282,9 +315,9 @@ def main() -> None:
     parser.add_argument(
         "--redis", default=os.environ.get("RAMFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     )
-    parser.add_argument("--only", choices=["reconcile", "layoff", "one"], action="append")
+    parser.add_argument("--only", choices=["reconcile", "layoff", "job", "one"], action="append")
     args = parser.parse_args()
-    only = set(args.only or ["reconcile", "layoff", "one"])
+    only = set(args.only or ["reconcile", "layoff", "job", "one"])
     print(
         f"scale benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f}"
     )
@@ -294,6 +327,8 @@ def main() -> None:
         reconcile_bench(f"{args.redis}?namespace=bench-scale:{uuid.uuid4().hex[:8]}:", args.reconcile_users)
     if "layoff" in only:
         layoff_bench(args.redis, args.layoff_users, args.workers)
+    if "job" in only:
+        layoff_bench(args.redis, args.layoff_users, args.workers, shape="job")
 
 
 if __name__ == "__main__":
