@@ -22,7 +22,7 @@ def list_jobs(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Offboarding jobs (an owner with many users, split into per-user units): job id, owner, total,
-    done, failed, wave, started, updated."""
+    closed, disabled, done, failed, wave, started, updated."""
     where = target(store=store, profile=profile)
     which_store(where, Console(stderr=True, highlight=False, soft_wrap=True))
     with reading(where):
@@ -40,6 +40,7 @@ def show_jobs(console: Console, found: list[JobRecord]) -> None:
         "HR event",
         "wave",
         "total",
+        "closed",
         "disabled",
         "done",
         "failed",
@@ -54,6 +55,7 @@ def show_jobs(console: Console, found: list[JobRecord]) -> None:
             job.reference,
             job.wave,
             str(job.total),
+            str(job.closed),
             str(job.disabled),
             str(job.done),
             str(job.failed),
@@ -61,5 +63,5 @@ def show_jobs(console: Console, found: list[JobRecord]) -> None:
             when(job.updated),
         )
     if not found:
-        table.add_row("(no jobs)", *[""] * 9)
+        table.add_row("(no jobs)", *[""] * 10)
     console.print(table)

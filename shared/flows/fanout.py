@@ -9,12 +9,14 @@ function, FC's asynchronous invocation already retries it (s.yaml `asyncInvokeCo
 in the failed-events queue after that, it needs only `fc:InvokeFunction` on that one function, and
 `ramflow serve`'s local FC runtime answers the same API, so the same code path runs locally.
 
-Units come in two waves so that every user loses every way in before any user is deleted:
+Units come in waves, in the order that ends exposure soonest (as the in-process teardown's phases):
 
-  disable   per user: login profile, keys, policies and groups (shared/flows/teardown.py phases 1-3)
-  delete    (deleting now) per user: MFA device, keys, the user, unused policies
+  close     per user: login profile, then keys (shared/flows/teardown.py phases 1-2)
+  disable   per user: policies at both scopes, groups (phase 3)
+  delete    (deleting now) per user: MFA device, keys left, the user, unused policies
 
-The unit that finishes the last unit of the `disable` wave starts the `delete` wave. Every unit is
+so nobody can sign in or use a key before any policy is read, and every user has nothing left
+before any user is deleted. The unit that finishes the last unit of a wave hands on the next. Every unit is
 idempotent three times over: its event id (`<job>/<wave>/<user>`) is deduplicated by the function's
 idempotency records, the user's progress in the ledger says which phases are done, and its record
 in the job is a compare-and-set. A job that stalls (a unit that died after FC's retries, a
@@ -37,17 +39,19 @@ from shared.audit import audit
 from shared.concurrency import run_all
 from shared.errors import FlowFailed
 from shared.flows.saga import Stepper
+from shared.flows.teardown import StopAfter
 from shared.models.events import OFFBOARD_UNIT, CloudEvent, OffboardUnit, UserOffboarded
 from shared.models.results import Result
 from shared.runtime import Runtime, invocation_deadline
-from shared.store.jobs import JobRecord, Wave
+from shared.store.jobs import WAVES, JobRecord, Wave
 
 UNIT_FUNCTION = "user-offboarded"
 SOURCE = "ramflow.jobs"
+STOP_AFTER: dict[Wave, StopAfter] = {"close": "keys", "disable": "rights", "delete": None}
 STALLED_AFTER = timedelta(minutes=15)
 """A running job whose record has not moved for this long is resumed by reconcile (FC retries a
 failed unit three times within minutes; a unit finishes well inside its function's timeout)."""
-SETTLED = {"disabled", "deleted", "gone", "needs_human"}
+SETTLED = {"closed", "disabled", "deleted", "gone", "needs_human"}
 """Unit outcomes that end the unit: anything else (failed, busy) is retried."""
 
 
@@ -111,7 +115,7 @@ def resume_stalled(rt: Runtime) -> list[str]:
     jobs = rt.store.jobs
     stalled = [j for j in jobs.all() if j.wave != "finished" and rt.clock() - j.updated > STALLED_AFTER]
     for job in stalled:
-        for _ in range(2):  # the current wave, then (deleting now) the next one
+        for _ in WAVES:  # the current wave, then the next ones
             job, _ = jobs.recount(job.job_id, rt.clock())
             if job.wave == "finished":
                 jobs.close(job)
@@ -162,7 +166,7 @@ def unit_event(job: JobRecord, wave: Wave, user: str) -> bytes:
 
 def run_unit(data: OffboardUnit, event: CloudEvent, rt: Runtime) -> Result:
     """One user's part of a job (the handler's flow for `ramflow.offboard.unit`); the unit that
-    ends the `disable` wave hands on the `delete` wave."""
+    ends a wave hands on the next."""
     return _unit(data, event, rt, hand_on=True)
 
 
@@ -180,10 +184,9 @@ def _unit(data: OffboardUnit, event: CloudEvent, rt: Runtime, *, hand_on: bool) 
         return Result.rejected(
             [{"field": "data.user_name", "reason": "not a user of that job"}], event_id=event.id
         )
-    if data.wave == "delete" and job.wave == "disable":
-        return Result.rejected(
-            [{"field": "data.wave", "reason": "the job is still disabling"}], event_id=event.id
-        )
+    if job.wave != "finished" and WAVES.index(data.wave) > WAVES.index(job.wave):
+        reason = f"the job is still in its {job.wave} wave"
+        return Result.rejected([{"field": "data.wave", "reason": reason}], event_id=event.id)
     stepper = Stepper(rt.settings.max_concurrency)
     outcomes = take_apart(
         rt,
@@ -192,7 +195,7 @@ def _unit(data: OffboardUnit, event: CloudEvent, rt: Runtime, *, hand_on: bool) 
         actor=f"{SOURCE}/{job.job_id}",
         reference=job.reference,
         stepper=stepper,
-        disable_only=data.wave == "disable",
+        stop_after=STOP_AFTER[data.wave],
     )
     state = outcomes[data.user_name].state
     result = stepper.journal.result(
@@ -202,8 +205,8 @@ def _unit(data: OffboardUnit, event: CloudEvent, rt: Runtime, *, hand_on: bool) 
     job, advanced = jobs.finish_unit(
         job.job_id, data.wave, data.user_name, ok=ok, outcome=state, now=rt.clock()
     )
-    if advanced and job.wave == "delete" and hand_on:
-        dispatch(rt, job, "delete", job.users)
+    if advanced and job.wave != "finished" and hand_on:
+        dispatch(rt, job, job.wave, job.users)
     if job.wave == "finished":
         jobs.close(job)
         if advanced:

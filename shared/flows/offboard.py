@@ -21,7 +21,7 @@ from datetime import timedelta
 from shared.audit import audit
 from shared.flows.fanout import fans_out, start_job
 from shared.flows.saga import Journal, Progress, Step, Stepper, retried_until_complete
-from shared.flows.teardown import MEMO, UNMANAGED, State, Teardown, UserOutcome
+from shared.flows.teardown import MEMO, UNMANAGED, State, StopAfter, Teardown, UserOutcome
 from shared.flows.users import owner_lock, user_locks
 from shared.models.events import CloudEvent, UserOffboarded, UserRehired
 from shared.models.results import Result
@@ -199,10 +199,10 @@ def take_apart(
     actor: str,
     reference: str,
     stepper: Stepper,
-    disable_only: bool = False,
+    stop_after: StopAfter = None,
 ) -> dict[str, UserOutcome]:
     """Disable every managed user named, and delete those whose deletion date has come (unless
-    `disable_only`: a job's first wave)."""
+    `stop_after`: a job's earlier waves, see `Teardown.run`)."""
     if not names:
         return {}
     outcomes: dict[str, UserOutcome] = {}
@@ -212,7 +212,7 @@ def take_apart(
             outcomes[name] = UserOutcome(name, "busy")
         if held:
             work = Teardown(rt, stepper, grace=grace, actor=actor, reference=reference)
-            outcomes.update(work.run(held, disable_only=disable_only))
+            outcomes.update(work.run(held, stop_after=stop_after))
     return {name: outcomes[name] for name in names}
 
 

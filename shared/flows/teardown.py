@@ -51,7 +51,9 @@ CONSOLE, KEYS, RIGHTS, KEYS_DELETED, MFA_UNBOUND = "console", "keys", "rights", 
 PHASE_CALLS = 4
 """Calls one user's phase may run side by side (its detaches, say)."""
 
-State = Literal["deleted", "disabled", "gone", "needs_human", "busy", "failed", "planned"]
+State = Literal["deleted", "disabled", "closed", "gone", "needs_human", "busy", "failed", "planned"]
+"""`closed`: no login profile and no usable key (policies still attached); `disabled`: nothing left."""
+StopAfter = Literal["keys", "rights"] | None
 
 
 @dataclass
@@ -114,8 +116,9 @@ class Teardown:
     def dry_run(self) -> bool:
         return self.stepper.dry_run
 
-    def run(self, names: list[str], *, disable_only: bool = False) -> dict[str, UserOutcome]:
-        """`disable_only`: stop once every way in is closed (a job's first wave; its second deletes)."""
+    def run(self, names: list[str], *, stop_after: StopAfter = None) -> dict[str, UserOutcome]:
+        """`stop_after`: end after the `keys` phase (nobody can sign in or use a key: a job's first
+        wave) or the `rights` phase (disabled: its second); None: to the end."""
         now = self.rt.clock()
         self._tickets = self.ledger.tickets_of_users(names)
         grants = _grants_by_user(self._tickets)
@@ -123,12 +126,13 @@ class Teardown:
 
         self._phase("close console access", users, self._console)
         self._phase("disable access keys", users, self._keys)
-        self._phase("detach policies and groups", users, self._rights)
-        if not disable_only:
+        if stop_after != "keys":
+            self._phase("detach policies and groups", users, self._rights)
+        if stop_after is None:
             deleting = [u for u in users if u.active and not u.failed and u.due_at <= now]
             self._phase("delete users", deleting, self._delete)
         self._shared_cleanup(users)
-        return {u.name: self._outcome(u, now, disable_only) for u in users}
+        return {u.name: self._outcome(u, now, stop_after) for u in users}
 
     # --- phases -----------------------------------------------------------------------------------
     def _phase(self, description: str, users: Sequence[_User], work: Callable[[_User], None]) -> None:
@@ -460,7 +464,7 @@ class Teardown:
 
         self.ledger.update_user(name, change)
 
-    def _outcome(self, u: _User, now: datetime, disable_only: bool = False) -> UserOutcome:
+    def _outcome(self, u: _User, now: datetime, stop_after: StopAfter = None) -> UserOutcome:
         state: State
         if self.dry_run and u.state in (None, "planned"):
             state = "planned"
@@ -468,7 +472,9 @@ class Teardown:
             state = u.state
         elif u.failed:
             state = "failed"
-        elif u.due_at > now or disable_only:
+        elif stop_after == "keys":
+            state = "closed"
+        elif u.due_at > now or stop_after == "rights":
             state = "disabled"
         else:
             state = "failed"  # due, not failed, yet not deleted: cannot happen, kept honest

@@ -235,7 +235,7 @@ class OffboardUnit(DataModel):
 
     job_id: JobId
     user_name: LogonName
-    wave: Literal["disable", "delete"]
+    wave: Literal["close", "disable", "delete"]
 
 
 EventData = (

@@ -2,8 +2,8 @@
 
 Documents (versioned, changed only by compare-and-set):
 
-- `job/<job_id>` — the job: owner, HR event, users, `total`, `done`, `failed`, the current wave,
-  `started`, `updated`, `finished`;
+- `job/<job_id>` — the job: owner, HR event, users, `total`, `closed`, `disabled`, `done`, `failed`,
+  the current wave, `started`, `updated`, `finished`;
 - `job-unit/<job_id>/<wave>/<user>` — one unit's state (`done` or `failed`, its outcome, attempts);
 - `job-of/<owner>` — the owner's job while it runs: written before the job itself, under the owner's
   lock, so two jobs for one owner never exist at once (a second HR event joins the running job).
@@ -28,14 +28,16 @@ from shared.store.base import JsonObject, KeyValueBackend
 from shared.store.records import UtcDatetime, utc_now
 
 JOBS, UNITS, JOB_OF = "job/", "job-unit/", "job-of/"
-Wave = Literal["disable", "delete"]
+Wave = Literal["close", "disable", "delete"]
+WAVES: tuple[Wave, ...] = ("close", "disable", "delete")
 UnitState = Literal["done", "failed"]
 _MAX_ATTEMPTS = 64
 
 
 class JobRecord(BaseModel):
-    """A bulk offboarding: every user is first disabled (wave `disable`), then, when deleting now,
-    deleted (wave `delete`); the next wave starts once every unit of the last one is done."""
+    """A bulk offboarding in waves, each started once every unit of the last one is done: `close`
+    (every user's login profile and keys), `disable` (their policies and groups), then, when
+    deleting now, `delete`."""
 
     job_id: str
     kind: Literal["offboard"] = "offboard"
@@ -44,12 +46,15 @@ class JobRecord(BaseModel):
     grace_seconds: float = 0.0
     users: list[str]
     total: int
+    closed: int = 0
+    """Users with no login profile and no usable key any more."""
     disabled: int = 0
+    """Users with nothing left: no way in, no policy, no group."""
     done: int = 0
     """Users the job has finished with: deleted (deleting now), or disabled (with a grace period)."""
     failed: int = 0
     """Units of the current wave whose last attempt failed (FC retries them; resuming sends them again)."""
-    wave: Literal["disable", "delete", "finished"] = "disable"
+    wave: Literal["close", "disable", "delete", "finished"] = "close"
     started: UtcDatetime = Field(default_factory=utc_now)
     updated: UtcDatetime = Field(default_factory=utc_now)
     finished: UtcDatetime | None = None
@@ -65,6 +70,7 @@ class JobRecord(BaseModel):
             "reference": self.reference,
             "wave": self.wave,
             "total": self.total,
+            "closed": self.closed,
             "disabled": self.disabled,
             "done": self.done,
             "failed": self.failed,
@@ -158,15 +164,14 @@ class Jobs:
         job = self.get(job_id)
         if job is None:
             raise StoreError(f"job {job_id!r} does not exist")
-        disable, delete = self.units(job_id, "disable"), self.units(job_id, "delete")
-        disabled = sum(1 for u in disable.values() if u.state == "done")
-        deleted = sum(1 for u in delete.values() if u.state == "done")
-        current = delete if job.wave == "delete" else disable
+        units = {wave: self.units(job_id, wave) for wave in WAVES}
+        done = {wave: sum(1 for u in units[wave].values() if u.state == "done") for wave in WAVES}
+        current = units[job.wave] if job.wave != "finished" else {}
         failed = sum(1 for u in current.values() if u.state == "failed")
 
         def exact(record: JobRecord) -> None:
-            record.disabled, record.failed = disabled, failed
-            record.done = deleted if record.deleting else disabled
+            record.closed, record.disabled, record.failed = done["close"], done["disable"], failed
+            record.done = done["delete"] if record.deleting else done["disable"]
 
         return self._change(job_id, exact, now)
 
@@ -182,7 +187,9 @@ class Jobs:
         self, job_id: str, wave: Wave, *, done: int, failed: int, now: datetime
     ) -> tuple[JobRecord, bool]:
         def count(record: JobRecord) -> None:
-            if wave == "disable":
+            if wave == "close":
+                record.closed += done
+            elif wave == "disable":
                 record.disabled += done
                 if not record.deleting:
                     record.done += done
@@ -207,6 +214,8 @@ class Jobs:
             was = record.wave
             mutate(record)
             stamp = now or self._clock()
+            if record.wave == "close" and record.closed >= record.total:
+                record.wave, record.failed = "disable", 0
             if record.wave == "disable" and record.disabled >= record.total:
                 record.wave, record.failed = ("delete", 0) if record.deleting else ("finished", 0)
             if record.wave == "delete" and record.done >= record.total:

@@ -20,11 +20,13 @@ def test_jobs_lists_progress_and_filters_running(tmp_path: Path) -> None:
             store.jobs.create(
                 JobRecord(job_id=job_id, owner=owner, reference="WD-1", users=["u1", "u2"], total=2)
             )
+        for user in ("u1", "u2"):
+            store.jobs.finish_unit("job-aaaaaaaaaaaa", "close", user, ok=True, outcome="closed")
         store.jobs.finish_unit("job-aaaaaaaaaaaa", "disable", "u1", ok=True, outcome="disabled")
         store.jobs.finish_unit("job-aaaaaaaaaaaa", "disable", "u2", ok=False, outcome="failed")
-        for user in ("u1", "u2"):
-            store.jobs.finish_unit("job-bbbbbbbbbbbb", "disable", user, ok=True, outcome="disabled")
-            store.jobs.finish_unit("job-bbbbbbbbbbbb", "delete", user, ok=True, outcome="deleted")
+        for wave, outcome in (("close", "closed"), ("disable", "disabled"), ("delete", "deleted")):
+            for user in ("u1", "u2"):
+                store.jobs.finish_unit("job-bbbbbbbbbbbb", wave, user, ok=True, outcome=outcome)  # type: ignore[arg-type]
 
     table = CliRunner().invoke(app, ["jobs", "--store", url], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
@@ -38,5 +40,5 @@ def test_jobs_lists_progress_and_filters_running(tmp_path: Path) -> None:
     assert running.exit_code == 0, running.output
     [job] = json.loads(running.stdout)
     assert job["job_id"] == "job-aaaaaaaaaaaa" and job["wave"] == "disable"
-    assert (job["total"], job["disabled"], job["done"], job["failed"]) == (2, 1, 0, 1)
+    assert (job["total"], job["closed"], job["disabled"], job["done"], job["failed"]) == (2, 2, 1, 0, 1)
     assert job["started"] and job["updated"]

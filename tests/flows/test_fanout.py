@@ -100,27 +100,25 @@ def test_an_owner_above_the_threshold_is_a_job_whose_units_disable_everyone_befo
 
     assert reply.status == "completed", reply.errors
     job_id = reply.plan["job"]["job_id"]
-    assert reply.plan["job"]["total"] == 5 and reply.plan["job"]["wave"] == "disable"
+    assert reply.plan["job"]["total"] == 5 and reply.plan["job"]["wave"] == "close"
     units = [json.loads(p) for p in fc.queued]
     assert sorted(u["data"]["user_name"] for u in units) == names
-    assert {u["data"]["wave"] for u in units} == {"disable"} and {u["type"] for u in units} == {OFFBOARD_UNIT}
+    assert {u["data"]["wave"] for u in units} == {"close"} and {u["type"] for u in units} == {OFFBOARD_UNIT}
     assert all(world.holds(name) is not None for name in names)  # nothing done before the units run
 
     drain(world, fc)
 
     job = world.store.jobs.get(job_id)
     assert job is not None and job.wave == "finished" and job.finished is not None
-    assert (job.total, job.disabled, job.done, job.failed) == (5, 5, 5, 0)
+    assert (job.total, job.closed, job.disabled, job.done, job.failed) == (5, 5, 5, 5, 0)
     assert world.store.jobs.running_of("big@example.com") is None
     no_way_in(world, names, "P0D")
     calls = [c.action for c in world.emulator.recorder.since(seq)]
-    closing = [
-        i
-        for i, a in enumerate(calls)
-        if a in ("DeleteLoginProfile", "DeleteAccessKey", "DetachPolicyFromUser")
-    ]
-    assert max(closing) < calls.index("DeleteUser")  # every user without a way in before the first deletion
-    assert fc.sent == 10  # one unit per user per wave
+    doors = [i for i, a in enumerate(calls) if a in ("DeleteLoginProfile", "DeleteAccessKey")]
+    rights = [i for i, a in enumerate(calls) if a in ("DetachPolicyFromUser", "RemoveUserFromGroup")]
+    assert max(doors) < min(rights)  # nobody can sign in or use a key before any right is read
+    assert max(rights) < calls.index("DeleteUser")  # every user has nothing left before any is deleted
+    assert fc.sent == 15  # one unit per user per wave
 
 
 def test_an_owner_at_the_threshold_or_without_fc_is_offboarded_in_the_invocation(world: World) -> None:
