@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -71,6 +71,10 @@ class AssumedRoleCredentials:
         self.renewals = 0
 
     @property
+    def expires_at(self) -> float:
+        return self._expires_at
+
+    @property
     def current(self) -> FcCredentials | None:
         """The session last handed out (None before the first `get`), without renewing it."""
         return self._current
@@ -128,10 +132,18 @@ class FunctionRoleCredentials:
     def source(self, role_name: str) -> AssumedRoleCredentials | None:
         return self._sources.get(role_name)
 
-    def issued(self) -> list[IssuedSession]:
-        """The live sessions handed out so far (a runtime whose cloud is remote checks them itself)."""
+    def issued(self, may_invoke: Mapping[str, tuple[str, ...]]) -> list[IssuedSession]:
+        """The sessions handed out so far, each with the functions its role may invoke (`may_invoke`
+        by role name): a runtime whose cloud is remote checks them itself."""
         return [
-            IssuedSession(c.access_key_id, c.access_key_secret, c.security_token or "", source.role_arn)
-            for source in self._sources.values()
+            IssuedSession(
+                c.access_key_id,
+                c.access_key_secret,
+                c.security_token or "",
+                source.role_arn,
+                expires_at=source.expires_at,
+                may_invoke=may_invoke.get(name, ()),
+            )
+            for name, source in self._sources.items()
             if (c := source.current) is not None
         ]

@@ -86,12 +86,15 @@ class EmulatorKeys:
 
 @dataclass(frozen=True)
 class IssuedSession:
-    """An STS session this runtime handed one of its functions (FC gives each its role's session)."""
+    """An STS session this runtime handed one of its functions (FC gives each its role's session),
+    with what that role's policy lets it invoke (the remote cloud's policies are not readable here)."""
 
     access_key_id: str
-    access_key_secret: str
-    security_token: str
+    access_key_secret: str = field(repr=False)
+    security_token: str = field(repr=False)
     role_arn: str
+    expires_at: float
+    may_invoke: tuple[str, ...] = ()
 
 
 class StaticKeys:
@@ -103,31 +106,46 @@ class StaticKeys:
         keys: Mapping[str, str],
         account_id: str = "",
         sessions: Callable[[], Iterable[IssuedSession]] = tuple,
+        clock: Callable[[], float] = time.time,
     ):
         self._keys = dict(keys)
         self._account_id = account_id
         self._sessions = sessions
+        self._clock = clock
         self._nonces: set[str] = set()
+
+    def _session(self, access_key_id: str) -> IssuedSession | None:
+        return next((s for s in self._sessions() if s.access_key_id == access_key_id), None)
 
     def secret(self, access_key_id: str, security_token: str | None) -> tuple[str, Caller]:
         secret = self._keys.get(access_key_id)
         if secret is not None:
             return secret, Caller(access_key_id, f"acs:ram::{self._account_id}:root")
-        for session in self._sessions():
-            if session.access_key_id == access_key_id:
-                if not security_token or not hmac.compare_digest(session.security_token, security_token):
-                    raise InvokeDenied(
-                        403, "InvalidSecurityToken.Mismatch", "The security token does not match."
-                    )
-                session_arn = session.role_arn.replace(":role/", ":assumed-role/", 1) + "/fc-local"
-                return session.access_key_secret, Caller(access_key_id, session_arn)
-        raise InvokeDenied(
-            403, "InvalidAccessKeyId.NotFound", f"Specified access key is not found: {access_key_id}"
-        )
+        session = self._session(access_key_id)
+        if session is None:
+            raise InvokeDenied(
+                403, "InvalidAccessKeyId.NotFound", f"Specified access key is not found: {access_key_id}"
+            )
+        if not hmac.compare_digest(session.security_token.encode(), (security_token or "").encode()):
+            raise InvokeDenied(403, "InvalidSecurityToken.Mismatch", "The security token does not match.")
+        if self._clock() >= session.expires_at:
+            raise InvokeDenied(403, "InvalidSecurityToken.Expired", "The security token has expired.")
+        session_arn = session.role_arn.replace(":role/", ":assumed-role/", 1) + "/fc-local"
+        return session.access_key_secret, Caller(access_key_id, session_arn, principal=session)
 
     def authorize_invoke(self, caller: Caller, function_arn: str) -> None:
-        """A remote cloud's keys: the root key table and the functions' own sessions may invoke
-        anything (the remote cloud's policies are not visible from here)."""
+        """The root key may invoke anything; a function's session only what its role's policy
+        allows (`fc:InvokeFunction` on the functions `local.roles` gives it)."""
+        session = caller.principal
+        if not isinstance(session, IssuedSession):
+            return
+        function = function_arn.rsplit("/", 1)[-1]
+        if function not in session.may_invoke:
+            raise InvokeDenied(
+                403,
+                "NoPermission",
+                f"You are not authorized to do action fc:InvokeFunction on resource {function_arn}",
+            )
 
     def authenticate_acs3(self, request: EmulatorRequest) -> Caller:
         try:

@@ -184,8 +184,10 @@ class LocalStack:
         return self
 
     def _issued_sessions(self) -> list[IssuedSession]:
+        from local.roles import ROLES
+
         issued = getattr(self.runtime.credentials if self.runtime else None, "issued", None)
-        return issued() if callable(issued) else []
+        return issued({r.role: r.invokes for r in ROLES.values()}) if callable(issued) else []
 
     def _destinations_path(self) -> Path | None:
         path = self.environment.get("RAMFLOW_DESTINATIONS") or os.environ.get("RAMFLOW_DESTINATIONS")

@@ -107,36 +107,37 @@ def test_an_sts_session_may_invoke(endpoint: str, stack: LocalStack) -> None:
     assert json.loads(client.invoke_function("ramflow", "probe", payload=b"{}").data)["function"] == "probe"
 
 
-def test_against_a_remote_cloud_a_functions_own_session_may_invoke_and_a_forged_token_may_not(
-    emulator_server: EmulatorServer, project: tuple[Path, Path], tmp_path: Path
+def test_against_a_remote_cloud_a_session_invokes_what_its_role_allows_and_nothing_else(
+    emulator_server: EmulatorServer, tmp_path: Path
 ) -> None:
-    """With `--cloud` the runtime cannot ask the cloud about a key: it knows the sessions it handed
-    its functions (webhook-ingress invokes the others with its own), and nothing else but the root."""
-    s_yaml, functions = project
-    remote = LocalStack(
-        DevConfig.load(),
-        cloud=emulator_server.endpoint,
-        s_yaml=s_yaml,
-        functions_dir=functions,
-        workdir=tmp_path,
-    )
+    """With `--cloud` the runtime cannot ask the cloud about a key or a policy: it knows the sessions
+    it handed its functions, and what each role may invoke (local/roles.py, the deployed policies)."""
+    remote = LocalStack(DevConfig.load(), cloud=emulator_server.endpoint, workdir=tmp_path)
     with remote:
-        assert remote.emulator is None and remote.runtime is not None
-        creds = remote.runtime.credentials_for(remote.runtime.functions["probe"])
-        assert creds is not None and creds.access_key_id.startswith("STS.")
+        assert remote.emulator is None and remote.runtime is not None and remote.runtime.functions
+        functions = remote.runtime.functions
         endpoint = remote.runtime.endpoint
-        client = fc2_client(
-            endpoint, creds.access_key_id, creds.access_key_secret, creds.security_token or ""
-        )
-        assert (
-            json.loads(client.invoke_function("ramflow", "probe", payload=b"{}").data)["function"] == "probe"
-        )
 
-        forged = fc2_client(endpoint, creds.access_key_id, creds.access_key_secret, "not-the-token")
-        with pytest.raises(FcError) as caught:
-            forged.invoke_function("ramflow", "probe", payload=b"{}")
-        assert caught.value.status_code == 403
-        assert json.loads(caught.value.message)["ErrorCode"] == "InvalidSecurityToken.Mismatch"
+        def client_of(function: str, token: str | None = None) -> fc2.Client:
+            creds = remote.runtime.credentials_for(functions[function])
+            assert creds is not None and creds.access_key_id.startswith("STS.")
+            token = creds.security_token or "" if token is None else token
+            return fc2_client(endpoint, creds.access_key_id, creds.access_key_secret, token)
+
+        def refusal(client: fc2.Client, function: str) -> str:
+            with pytest.raises(FcError) as caught:
+                client.invoke_function("ramflow", function, payload=b"{}")
+            assert caught.value.status_code == 403
+            return str(json.loads(caught.value.message)["ErrorCode"])
+
+        # the ingress hands events on: its session reaches the function (which rejects the empty event)
+        handed = client_of("webhook-ingress").invoke_function("ramflow", "user-requested", payload=b"{}")
+        assert json.loads(handed.data)["status"] == "rejected"
+        assert refusal(client_of("token-vendor"), "access-approved") == "NoPermission"
+        assert refusal(client_of("webhook-ingress"), "token-vendor") == "NoPermission"
+        assert refusal(client_of("webhook-ingress", token="not-the-token"), "user-requested") == (
+            "InvalidSecurityToken.Mismatch"
+        )
 
 
 @pytest.mark.parametrize(
@@ -323,3 +324,20 @@ def test_index_lists_the_endpoints(endpoint: str) -> None:
     index = requests.get(endpoint + "/", timeout=10).json()
     assert index["http_triggers"] == {"boom": f"{endpoint}/boom/", "probe": f"{endpoint}/probe/"}
     assert index["functions"]["ghost"] is False and index["functions"]["probe"] is True
+
+
+def test_an_issued_session_past_its_expiry_or_with_a_non_ascii_token_is_refused() -> None:
+    from local.fcruntime.signing import IssuedSession, StaticKeys
+    from shared.errors import InvokeDenied
+
+    now = [1000.0]
+    session = IssuedSession("STS.k", "s", "token", "acs:ram::1:role/r", expires_at=1060.0, may_invoke=("f",))
+    keys = StaticKeys({}, "1", sessions=lambda: [session], clock=lambda: now[0])
+    assert keys.secret("STS.k", "token")[0] == "s"
+    with pytest.raises(InvokeDenied) as forged:
+        keys.secret("STS.k", "tökén")
+    assert forged.value.code == "InvalidSecurityToken.Mismatch"
+    now[0] = 1060.0
+    with pytest.raises(InvokeDenied) as late:
+        keys.secret("STS.k", "token")
+    assert late.value.code == "InvalidSecurityToken.Expired"
