@@ -25,7 +25,7 @@ a provisioning result (shared/outcomes.py: the route of the event's source, and 
 the holder of the private key), once; a redelivery sends the stored ciphertext again.
 
 The rotation is a record in the ledger (`rotation/<user>`) advanced one idempotent step at a time,
-under the user's lock:
+under the user's lock (and, to create the new key, the owner's lock before it: shared/flows/users.py):
 
     creating     the intent is written (the keys that exist), then CreateAccessKey; a replay deletes
                  any key the intent does not know (created, never recorded: its secret is lost)
@@ -36,6 +36,9 @@ under the user's lock:
                  switched): then `held`, with a notice (`rotation_held`), for a person
     completed    after `key_rotation_delete_after` more, the old key is deleted (held instead if
                  someone made it Active again)
+    cancelled    the user is no longer active or its owner has left: the new key is never made (the
+                 create step checks under the owner's and the user's locks; offboarding and a
+                 revocation that disables the user cancel the open rotation themselves)
 
 Unused keys are set Inactive (with `key_unused_deactivate`) and the owner notified
 (`unused_key_deactivated`); ramflow never deletes a key for being unused: that is for a person.
@@ -63,7 +66,7 @@ from shared.errors import (
     UserBusy,
     ValidationFailed,
 )
-from shared.flows.users import user_locks
+from shared.flows.users import owner_lock, user_locks
 from shared.models.events import KEY_ROTATION_REQUESTED, CloudEvent, KeyRotationRequested
 from shared.models.results import AccessKeyReply, Result
 from shared.runtime import Runtime
@@ -225,6 +228,61 @@ def _user_lock(rt: Runtime, user_name: str) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _rotation_locks(rt: Runtime, user_name: str) -> Iterator[None]:
+    """The owner's lock, then the user's (the order every flow takes them in): creating a key then
+    cannot race offboarding, which records the leaver and disables the users under the same locks."""
+    record = rt.store.ledger.get_user(user_name)
+    owner = record.owner if record is not None else ""
+    with owner_lock(rt, owner) if owner else contextlib.nullcontext(), _user_lock(rt, user_name):
+        yield
+
+
+def _why_not_rotated(rt: Runtime, user_name: str) -> str | None:
+    """Why no new key may be made for the user now (read under the locks), or None."""
+    ledger = rt.store.ledger
+    record = ledger.get_user(user_name)
+    if record is None or record.status != "active":
+        return f"{user_name} is {record.status if record else 'not in the ledger'}, not active"
+    if record.owner and ledger.get_leaver(record.owner) is not None:
+        return f"the owner of {user_name} has left"
+    return None
+
+
+def cancel_rotation(rt: Runtime, user_name: str, *, reason: str, actor: str) -> RotationRecord | None:
+    """Close the user's open rotation for good (the ledger only: whoever cancels it also takes the
+    user's keys away) and drop its intent, so no later step or replay makes a key for the user."""
+    ledger = rt.store.ledger
+    rotation = ledger.get_rotation(user_name)
+    if rotation is None or not rotation.open:
+        return rotation
+    now = rt.clock()
+    cancelled = ledger.update_rotation(
+        user_name,
+        lambda r: r.model_copy(
+            update={"state": "cancelled", "held_at": None, "hold_reason": reason, "finished_at": now}
+        ),
+    )
+    intent = ledger.get_intent(_intent_key(user_name))
+    if intent is not None and intent.ticket_id == rotation_intent_ticket(user_name):
+        ledger.delete_intent(_intent_key(user_name))
+    audit(
+        "key.rotation_cancelled",
+        actor=actor,
+        ticket_id=None,
+        outcome="cancelled",
+        user_name=user_name,
+        access_key_id=rotation.old_key_id,
+        state=rotation.state,
+        reason=reason,
+    )
+    return cancelled
+
+
+def _intent_key(user_name: str) -> str:
+    return f"access_key/{user_name}"  # the same intent provisioning writes (shared.flows.provision)
+
+
 def _delivery_key(rt: Runtime, user_name: str) -> tuple[str, str] | None:
     """The public key the user's latest ticket delivered to, and that ticket's requester, who holds
     its private key."""
@@ -267,6 +325,9 @@ def start_rotation(
     old = _recorded_key(record)
     if old is None:
         raise RotationRefused(f"{user_name} has no active programmatic key that ramflow manages")
+    refused = _why_not_rotated(rt, user_name)
+    if refused is not None:
+        raise RotationRefused(refused)
     recipient = requested_by
     if public_key is None:
         known_key = _delivery_key(rt, user_name)
@@ -335,12 +396,17 @@ def _owner(rt: Runtime, user_name: str) -> str:
 
 
 def _create(rt: Runtime, rotation: RotationRecord, now: datetime) -> RotationRecord:
+    """Make the new key. The caller holds the owner's lock, then the user's (`_rotation_locks`): the
+    user's status and the leaver record read here cannot change before the key is recorded."""
     ledger, ram, name = rt.store.ledger, rt.cloud.ram, rotation.user_name
-    intent_key = f"access_key/{name}"  # the same intent provisioning writes (shared.flows.provision)
+    intent_key = _intent_key(name)
     keys = {k.access_key_id: k for k in ram.list_access_keys(name)}
     for orphan in [k for k in keys if k not in rotation.known_key_ids]:
         ram.delete_access_key(name, orphan)  # created by a crashed attempt, never recorded: nobody has it
         del keys[orphan]
+    refused = _why_not_rotated(rt, name)
+    if refused is not None:
+        return cancel_rotation(rt, name, reason=refused, actor="ramflow") or rotation
     if rotation.old_key_id not in keys:
         return _hold(rt, rotation, _owner(rt, name), "the key being rotated no longer exists in RAM")
     if len(keys) >= 2:
@@ -471,8 +537,9 @@ def rotate(
     public_key: str | None = None,
     note: str | None = None,
 ) -> RotationRecord | None:
-    """Start a rotation (if none is open) and take every step due now, under the user's lock."""
-    with _user_lock(rt, user_name):
+    """Start a rotation (if none is open) and take every step due now, under the owner's lock and
+    the user's."""
+    with _rotation_locks(rt, user_name):
         start_rotation(
             rt, user_name, reason=reason, requested_by=requested_by, public_key=public_key, note=note
         )
@@ -480,8 +547,9 @@ def rotate(
 
 
 def resume(rt: Runtime, user_name: str) -> RotationRecord | None:
-    """Take the steps an open rotation is due for now (a replay, or a later pass), under the lock."""
-    with _user_lock(rt, user_name):
+    """Take the steps an open rotation is due for now (a replay, or a later pass), under the owner's
+    lock and the user's."""
+    with _rotation_locks(rt, user_name):
         return advance_rotation(rt, user_name)
 
 

@@ -24,6 +24,7 @@ from functools import partial
 
 from shared.audit import audit
 from shared.cloud.ram import AccessKeyInfo
+from shared.flows.keys import cancel_rotation
 from shared.flows.saga import (
     Journal,
     Step,
@@ -200,6 +201,8 @@ def revoke_grants(
         for user in disabled:
             if ledger.get_user(user) is not None:
                 ledger.update_user(user, _disable)
+            # under the user's lock: a rotation must not make a key for a user left without access
+            cancel_rotation(rt, user, reason="access revoked: no grant left", actor="ramflow")
     return Revocation(revoked=revoked, disabled=disabled, unmanaged=unmanaged)
 
 

@@ -29,6 +29,7 @@ from shared.audit import audit
 from shared.concurrency import run_all
 from shared.errors import BudgetExhausted
 from shared.flows.holdings import Holdings
+from shared.flows.keys import cancel_rotation
 from shared.flows.saga import (
     Done,
     Journal,
@@ -123,6 +124,9 @@ class Teardown:
         self._tickets = self.ledger.tickets_of_users(names)
         grants = _grants_by_user(self._tickets)
         users = [self._load(name, grants.get(name, []), now) for name in names]
+        if not self.dry_run:  # under the users' locks: no rotation makes a key for a user on its way out
+            for name in names:
+                cancel_rotation(self.rt, name, reason=f"offboarded ({self.reference})", actor=self.actor)
 
         self._phase("close console access", users, self._console)
         self._phase("disable access keys", users, self._keys)

@@ -14,11 +14,15 @@ owner before user, users in name order — and decides only on what it read afte
   user.offboarded (user)   no           yes                   RAM holdings, tickets
   user.rehired             yes          no                    leaver record
   reconcile                no           each user it changes  expired grants, RAM holdings, ledger
+  key rotation (the key)   yes          yes                   user status, leaver record, rotation
+  key rotation (later)     no           yes                   rotation (deactivating, deleting the old key)
 
 The owner lock is what makes "a leaver keeps nothing" hold: offboarding records the leaver and
 lists the owner's users while holding it, and an approval checks the leaver record and records
 its user (before CreateUser) while holding it, so either the approval's user is in the list or
-the approval sees the leaver and refuses.
+the approval sees the leaver and refuses. A rotation creates its new key the same way: under both
+locks it refuses (and cancels the rotation) unless the user is active and its owner has not left,
+and offboarding and revocation cancel a user's open rotation under the user's lock.
 """
 
 from __future__ import annotations

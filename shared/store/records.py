@@ -173,7 +173,7 @@ class EarlyApproval(_Record):
     source: str = ""
 
 
-RotationState = Literal["creating", "delivered", "deactivated", "held", "completed"]
+RotationState = Literal["creating", "delivered", "deactivated", "held", "completed", "cancelled"]
 
 
 class RotationRecord(_Record):
@@ -182,7 +182,8 @@ class RotationRecord(_Record):
     `creating`: the intent to create the new key is written (`known_key_ids` are the keys that
     existed before CreateAccessKey); `delivered`: the new key exists, its secret sealed to the owner;
     `deactivated`: the old key is Inactive; `completed`: the old key is deleted; `held`: the old key
-    was still in use, or something needs a person, and nothing more happens without one.
+    was still in use, or something needs a person, and nothing more happens without one;
+    `cancelled`: the user was disabled or its owner left, so no key may be made for it (closed for good).
     """
 
     user_name: str
@@ -210,7 +211,7 @@ class RotationRecord(_Record):
     @property
     def open(self) -> bool:
         """Still under way (or held): the old key is the rotation's to deal with, not drift."""
-        return self.state != "completed"
+        return self.state not in ("completed", "cancelled")
 
 
 class KeyFindingsRecord(_Record):
