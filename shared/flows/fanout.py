@@ -61,7 +61,11 @@ def fans_out(rt: Runtime, data: UserOffboarded, names: Sequence[str]) -> bool:
     if data.owner is None or rt.functions is None:
         return False
     threshold = rt.settings.fanout_threshold
-    return (threshold > 0 and len(names) > threshold) or rt.store.jobs.running_of(data.owner) is not None
+    if threshold > 0 and len(names) > threshold:
+        return True
+    running = rt.store.jobs.running_of(data.owner)
+    job = rt.store.jobs.get(running) if running is not None else None
+    return job is not None and job.wave != "finished"
 
 
 def start_job(rt: Runtime, data: UserOffboarded, names: Sequence[str], *, actor: str) -> JobRecord:
@@ -70,7 +74,12 @@ def start_job(rt: Runtime, data: UserOffboarded, names: Sequence[str], *, actor:
     assert data.owner is not None
     jobs = rt.store.jobs
     job_id = jobs.claim_owner(data.owner, f"job-{uuid.uuid4().hex[:12]}")
-    job = jobs.get(job_id) or jobs.create(
+    found = jobs.get(job_id)
+    if found is not None and found.wave == "finished":  # its unit died before letting go of the owner
+        jobs.close(found)
+        job_id = jobs.claim_owner(data.owner, f"job-{uuid.uuid4().hex[:12]}")
+        found = jobs.get(job_id)
+    job = found or jobs.create(
         JobRecord(
             job_id=job_id,
             owner=data.owner.strip().casefold(),

@@ -80,6 +80,7 @@ class _User:
     """Set once the user leaves the pipeline: gone, needs_human, failed, deleted."""
     failed: bool = False
     """A disabling call failed: the user is not deleted in this run (a replay finishes it)."""
+    revoked: bool = False
 
     @property
     def active(self) -> bool:
@@ -452,7 +453,10 @@ class Teardown:
             )
 
     def _revoked(self, u: _User) -> None:
+        if u.revoked:
+            return  # this run said so already (the ledger write is not repeated)
         self.ledger.mark_users_revoked([t for t in self._tickets if _names_user(t, u.name)], {u.name})
+        u.revoked = True
 
     def _set_user(
         self, name: str, status: Literal["disabled", "deleted"], delete_after: datetime | None

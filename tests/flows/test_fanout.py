@@ -231,3 +231,22 @@ def test_two_hr_events_for_one_owner_share_one_job(world: World) -> None:
     ]
     assert sorted(logins) == names  # each user's units ran once, however often they were handed on
     no_way_in(world, names, "P0D")
+
+
+def test_a_new_hr_event_after_a_finished_job_starts_a_new_one(world: World) -> None:
+    """A job that finished but was still named the owner's (its last unit died before letting go)
+    is never joined by a later HR event: that event gets a job of its own."""
+    leavers(world, "again@example.com", "ag", count=3)
+    fc = Invocations()
+    first = deliver(world, fc, offboarded(owner="again@example.com")).plan["job"]["job_id"]
+    drain(world, fc)
+    finished = world.store.jobs.get(first)
+    assert finished is not None and finished.wave == "finished"
+    world.store.jobs.claim_owner("again@example.com", first)  # left behind, as by a killed unit
+
+    world.store.ledger.clear_leaver("again@example.com")  # rehired, then leaves again with new users
+    later = leavers(world, "again@example.com", "ag2", count=3)
+    reply = deliver(world, fc, offboarded(owner="again@example.com", hr_event_id="WD-2"))
+    assert reply.status == "completed" and reply.plan["job"]["job_id"] != first
+    drain(world, fc)
+    no_way_in(world, later, "P0D")
