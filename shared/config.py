@@ -152,6 +152,12 @@ class Settings(BaseModel):
         le=86400,
         description="RAMFLOW_USER_LOCK_SECONDS: an owner or user lock's lease outside an invocation (CLI)",
     )
+    user_lock_wait_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=600,
+        description="RAMFLOW_USER_LOCK_WAIT_SECONDS: how long an offboarding waits for a user's lock held elsewhere",
+    )
     delivery_lease_seconds: int = Field(
         DEFAULT_DELIVERY_LEASE_SECONDS,
         ge=1,
@@ -233,6 +239,7 @@ class Settings(BaseModel):
             ("idempotency_lease_seconds", "RAMFLOW_IDEMPOTENCY_LEASE_SECONDS"),
             ("idempotency_ttl_seconds", "RAMFLOW_IDEMPOTENCY_TTL_SECONDS"),
             ("user_lock_seconds", "RAMFLOW_USER_LOCK_SECONDS"),
+            ("user_lock_wait_seconds", "RAMFLOW_USER_LOCK_WAIT_SECONDS"),
             ("delivery_lease_seconds", "RAMFLOW_DELIVERY_LEASE_SECONDS"),
             ("sweep_lease_seconds", "RAMFLOW_SWEEP_LEASE_SECONDS"),
             ("fanout_threshold", "RAMFLOW_FANOUT_THRESHOLD"),

@@ -30,10 +30,6 @@ from shared.store.jobs import JobRecord
 
 __all__ = ["MEMO", "UNMANAGED", "State", "UserOutcome", "offboard", "run_offboarding", "take_apart"]
 
-LOCK_WAIT = 10.0
-"""Seconds an offboarding waits for a user's lock: reconcile holds one for a user's few calls only,
-so a leaver is never turned away because a sweep happens to be looking at them."""
-
 
 @dataclass
 class OffboardReport:
@@ -221,5 +217,7 @@ def _locked(rt: Runtime, names: Sequence[str], dry_run: bool) -> Iterator[tuple[
     if dry_run:  # a dry run changes nothing, so it needs no lock (and writes nothing)
         yield list(names), []
         return
-    with user_locks(rt, names, wait=LOCK_WAIT) as (held, busy):
+    # reconcile holds a user's lock for that user's few calls only: waiting for it means a leaver is
+    # never turned away because a sweep happens to be looking at them (RAMFLOW_USER_LOCK_WAIT_SECONDS)
+    with user_locks(rt, names, wait=rt.settings.user_lock_wait_seconds) as (held, busy):
         yield held, busy
