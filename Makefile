@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m local.demo
 
+# Two workers that take pending tests from each other, so neither idles while the other has a queue
+# (tests marked `slow` are collected first, see tests/conftest.py).
 # Coverage of shared/ and functions/ (config in pyproject.toml); the run fails under the floor.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -n 2 --cov --cov-report=term-missing:skip-covered --cov-fail-under=96
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal --cov --cov-report=term-missing:skip-covered --cov-fail-under=96
 
 # Headless Chromium and its driver from Debian's packages, for the access-review page's browser test
 # (tests/cli/test_report.py skips without them, and fails under CI=true). Installed only where apt-get

@@ -16,6 +16,12 @@ os.environ.setdefault("RAMFLOW_RATE_LIMIT_QPS", "1000")
 os.environ.setdefault("RAMFLOW_ALLOW_UNSCOPED_USERS", "true")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` tests first: under `make test` (xdist, work stealing) they start at once and the
+    short tests fill in around them, instead of one worker finishing a long test while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
+
+
 # --- redis_url: a real redis-server for the tests that need one -------------------------------------
 
 

@@ -330,6 +330,7 @@ def test_a_ticket_requested_with_invoke_is_approved_through_serve(tmp_path: Path
     assert reply.json()["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_serve_against_a_running_emulator_seeds_what_it_needs(
     tmp_path: Path, emulator_server: EmulatorServer
 ) -> None:

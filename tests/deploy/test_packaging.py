@@ -144,6 +144,7 @@ def test_every_function_has_a_package_with_its_handler_shared_and_no_local(packa
 
 
 @pytest.mark.timeout(600)  # every function runs in a fresh interpreter, one after the other
+@pytest.mark.slow
 def test_every_built_handler_imports_and_runs_in_a_clean_environment(
     packages: Path,
     clean_python: Path,

@@ -96,6 +96,7 @@ PAIRS = list(product(KINDS, KINDS))
 
 
 @pytest.mark.parametrize(("first", "second"), PAIRS, ids=[f"{a}-then-{b}" for a, b in PAIRS])
+@pytest.mark.slow
 def test_every_boundary_of_the_first_event_with_the_second_keeps_the_invariants(
     first: str, second: str
 ) -> None:

@@ -69,6 +69,7 @@ def namespace(redis_url: str) -> Any:
         client.close()
 
 
+@pytest.mark.slow
 def test_a_mixed_faulty_workload_from_several_processes_keeps_the_invariants(
     redis_url: str, namespace: str
 ) -> None:

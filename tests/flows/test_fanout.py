@@ -158,6 +158,7 @@ def test_a_unit_naming_a_user_outside_its_job_is_refused(world: World) -> None:
     assert world.emulator.recorder.since(seq) == [] and world.holds("bystander") is not None
 
 
+@pytest.mark.slow
 def test_units_resume_after_a_kill_at_any_point(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Killed after any cloud call or store write of the coordinator or of any unit: FC retries the
     dead invocation (the HR event, or the unit), the leases of the dead end, and a job stalled

@@ -125,6 +125,7 @@ def enabled_access(emulator: Emulator, user: str) -> dict[str, Any]:
     return {k: v for k, v in held.items() if v}
 
 
+@pytest.mark.slow
 def test_a_leavers_pending_ticket_is_refused_after_the_offboarding(
     sender: Sender, slow_cloud: EmulatorServer
 ) -> None:
@@ -144,6 +145,7 @@ def test_a_leavers_pending_ticket_is_refused_after_the_offboarding(
     assert "alice.again" not in slow_cloud.emulator.account.ram.users
 
 
+@pytest.mark.slow
 def test_offboarding_racing_an_approval_leaves_the_leaver_nothing(
     sender: Sender, slow_cloud: EmulatorServer
 ) -> None:

@@ -151,6 +151,7 @@ def test_a_user_that_does_not_exist_is_done(world: World) -> None:
 
 
 @pytest.mark.parametrize("max_attempts", [1, 4])
+@pytest.mark.slow
 def test_a_failure_after_any_cloud_call_is_finished_by_a_replay(world: World, max_attempts: int) -> None:
     """Call N takes effect and then answers 500 (a crash between the cloud acting and ramflow
     hearing of it). With one attempt the flow itself meets the failure; with more, the runner's

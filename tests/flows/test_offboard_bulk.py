@@ -54,6 +54,7 @@ def managed_users(world: World, owner: str, count: int, prefix: str) -> list[str
     return names
 
 
+@pytest.mark.slow
 def test_two_hundred_users_offboarded_within_the_qps_limit_without_a_failure(world: World) -> None:
     names = managed_users(world, "team@example.com", 200, "bulk")
     world.emulator.faults.set_qps(QPS, start_full=True)  # a quiet second
@@ -74,6 +75,7 @@ def test_two_hundred_users_offboarded_within_the_qps_limit_without_a_failure(wor
     assert outcomes["Throttling.User"] == stats["throttled"] == 0  # paced, never refused
 
 
+@pytest.mark.slow
 def test_concurrent_events_share_one_rate_limit_and_throttling_is_absorbed(world: World) -> None:
     """Four HR events at once, each its own runtime (as separate invocations), draw on one budget
     in the store they share. The account allows a quarter of what is configured and starts

@@ -135,6 +135,7 @@ def repeated(calls: list[Any], done: dict[str, set[str]]) -> list[str]:
 
 
 @pytest.mark.parametrize("grace", ["P0D", "P7D"])
+@pytest.mark.slow
 def test_killed_after_any_cloud_call_a_replay_resumes_and_no_user_keeps_a_way_in(
     world: World, grace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -111,6 +111,7 @@ def test_two_sweeps_never_overlap(drifted: World) -> None:
     assert sum(1 for c in drifted.emulator.recorder.calls if c.action == "ListGroupsForUser") == len(NAMES)
 
 
+@pytest.mark.slow
 def test_an_offboarding_is_never_turned_away_by_a_sweep(world: World) -> None:
     """The owner's users are examined by the sweep while the HR event arrives: the event waits a
     moment for each user's lock, never finds them 'being changed', and disables all of them."""

@@ -188,6 +188,7 @@ def test_32_threads_racing_put_if_absent_have_one_winner(backend: KeyValueBacken
     assert doc.value == {"winner": won.index(True)}
 
 
+@pytest.mark.slow
 def test_32_threads_of_compare_and_set_lose_no_update(backend: KeyValueBackend) -> None:
     def add_ten(_: int) -> None:
         for _ in range(10):
@@ -212,6 +213,7 @@ def _contend_from_process(url: str, start: Barrier, results: Queue[str]) -> None
     results.put(outcome.status.value)
 
 
+@pytest.mark.slow
 def test_conditional_writes_are_atomic_across_processes(shared_store_url: str) -> None:
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(4, timeout=60), context.Queue()
