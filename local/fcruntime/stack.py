@@ -129,7 +129,14 @@ class LocalStack:
         return self.emulator_server.endpoint
 
     def root_clients(self) -> CloudClients:
-        return CloudClients(Settings(cloud_endpoint=self.cloud_endpoint), CloudCredentials(*self.root_key))
+        """The root key's clients (seeding). Their calls keep to the rate the functions are given
+        (RAMFLOW_RATE_LIMIT_QPS, 20 calls/s by default), so a stack whose functions may go faster
+        (the tests) is not seeded at the default rate."""
+        env = {"RAMFLOW_CLOUD_ENDPOINT": self.cloud_endpoint}
+        qps = self.environment.get("RAMFLOW_RATE_LIMIT_QPS") or os.environ.get("RAMFLOW_RATE_LIMIT_QPS")
+        if qps:
+            env["RAMFLOW_RATE_LIMIT_QPS"] = qps
+        return CloudClients(Settings.from_env(env), CloudCredentials(*self.root_key))
 
     def start(self) -> LocalStack:
         if self._owns_emulator and self.emulator_server is not None:
