@@ -152,7 +152,6 @@ def _provision(scope: Scope) -> list[Statement]:
                 "ram:ListAccessKeys",
                 "ram:UpdateAccessKey",
                 "ram:DeleteAccessKey",
-                "ram:GetAccessKeyLastUsed",
             ],
             "Resource": users,
         },
@@ -174,6 +173,23 @@ def _provision(scope: Scope) -> list[Statement]:
             "Resource": [RESOURCE_GROUPS, *_grantable(scope, "resource_group")],
         },
         {"Effect": "Allow", "Action": ["ram:GetAccountAlias", "ram:GetPasswordPolicy"], "Resource": "*"},
+    ]
+
+
+def _rotate_keys(scope: Scope) -> list[Statement]:
+    """Rotate a managed user's AccessKey (shared/flows/keys.py): the AccessKey actions, nothing else."""
+    return [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "ram:ListAccessKeys",
+                "ram:CreateAccessKey",
+                "ram:GetAccessKeyLastUsed",
+                "ram:UpdateAccessKey",
+                "ram:DeleteAccessKey",
+            ],
+            "Resource": scope.users,
+        }
     ]
 
 
@@ -251,6 +267,7 @@ def _vend(scope: Scope) -> list[Statement]:
 DUTIES: dict[str, Callable[[Scope], list[Statement]]] = {
     "read": _read,
     "provision": _provision,
+    "rotate-keys": _rotate_keys,
     "take-away": _take_away,
     "delete-users": _delete_users,
     "publish": _publish,
@@ -286,7 +303,14 @@ ROLES: dict[str, FunctionRole] = {
         FunctionRole(
             "access-approved",
             ("read", "provision", "publish"),
-            summary="create users, grant, enable access; rotate keys",
+            summary="create users, grant, enable access",
+        ),
+        # Rotation has its own function so that reconcile, which hands aged keys to it, can reach no
+        # function that provisions: an age request names a user and a key, nothing else.
+        FunctionRole(
+            "key-rotation",
+            ("rotate-keys", "publish"),
+            summary="rotate managed users' AccessKeys (on request, or aged keys from reconcile)",
         ),
         FunctionRole(
             "access-revoked", ("read", "take-away", "publish"), summary="remove one ticket's grants"
@@ -299,17 +323,24 @@ ROLES: dict[str, FunctionRole] = {
             invokes=("user-offboarded",),
             summary="disable and delete leavers; hand a large job's units to itself",
         ),
-        # Reconcile may not create keys: a key past its age is handed to access-approved (async invoke).
+        # Reconcile may not create keys: a key past its age is handed to key-rotation (async invoke),
+        # the only function it may invoke.
         FunctionRole(
             "reconcile",
             ("read", "take-away", "delete-users", "publish"),
-            invokes=("access-approved",),
+            invokes=("key-rotation",),
             summary="expire grants, finish deletions, retry deliveries, hand aged keys on, finish stalled jobs",
         ),
         FunctionRole("token-vendor", ("vend",), summary="STS sessions of the vended roles"),
         FunctionRole(
             "webhook-ingress",
-            invokes=("user-requested", "access-approved", "access-revoked", "user-offboarded"),
+            invokes=(
+                "user-requested",
+                "access-approved",
+                "access-revoked",
+                "user-offboarded",
+                "key-rotation",
+            ),
             summary="verify, then invoke the owning function",
         ),
         # Reads the state store only: no cloud permission at all.

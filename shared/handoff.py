@@ -1,7 +1,7 @@
 """The webhook ingress's flows: hand the verified event to the function that owns it.
 
-The ingress holds no RAM power (its role allows only `fc:InvokeFunction` on the four lifecycle
-functions, local/roles.py): each event type's flow is a synchronous InvokeFunction of the function
+The ingress holds no RAM power (its role allows only `fc:InvokeFunction` on the functions
+that own events, local/roles.py): each event type's flow is a synchronous InvokeFunction of the function
 EventBridge would have triggered, with the delivered CloudEvent unchanged. That function applies
 its own idempotency (`source` + `id`) under its own role; the ingress keeps the webhook-id record,
 so a sender's retry still gets the first reply.
@@ -34,7 +34,7 @@ OWNER: dict[str, str] = {
     ACCESS_REVOKED: "access-revoked",
     USER_OFFBOARDED: "user-offboarded",
     USER_REHIRED: "user-offboarded",
-    KEY_ROTATION_REQUESTED: "access-approved",  # a new key: only the provisioning role creates keys
+    KEY_ROTATION_REQUESTED: "key-rotation",  # a new key: only the rotation role creates it outside provisioning
 }
 """CloudEvent type → the function that owns it (s.yaml's EventBridge filters say the same)."""
 

@@ -69,7 +69,7 @@ def rotate(
     del parsed  # valid: process_event reads it again
     try:
         rt = runtime(where)
-        # The path access-approved takes: idempotent, and the new secret goes out through the result
+        # The path key-rotation takes: idempotent, and the new secret goes out through the result
         # delivery (RAMFLOW_DESTINATIONS' route for `ramflow-cli`, credential-pickup) like any result.
         result = process_event(
             event,

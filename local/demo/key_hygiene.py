@@ -141,7 +141,7 @@ def _run(demo: Demo, receiver: WebhookReceiver) -> None:
     demo.say(
         "The owner opens it with the private key of the ticket's delivery key pair and switches the "
         "application to the new key. reconcile's role cannot create keys: it handed the rotation to "
-        "access-approved (in FC an async InvokeFunction; here in-process), whose result went out once."
+        "key-rotation (in FC an async InvokeFunction; here in-process), whose result went out once."
     )
     _advance(demo, "P7DT1H")
     _reconcile(demo, settings)

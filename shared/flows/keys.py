@@ -16,13 +16,18 @@ Findings, per managed user, named by the Cloud Config managed rule they answer (
 
 Rotation starts on a `ramflow.key.rotation_requested` event / `ramflow rotate`, or for a key past
 its age: `key_rotation` on (RAMFLOW_KEY_ROTATION, at `key_max_age_days`) or a grant of the user whose
-catalog entry sets `key_rotation_days`. Reconcile's role cannot create keys, so it hands an aged key
-on as a `ramflow.key.rotation_requested` event (`cause: age`, source `ramflow.reconcile`, one id per
-key so repeated passes ask once) to access-approved: asynchronously through InvokeFunction in FC and
-under `ramflow serve`, in-process (as `ramflow rotate` does) in a local run. Either way the event's
-result, which carries the new secret sealed to the owner, goes out through the result delivery like
-a provisioning result (shared/outcomes.py: the route of the event's source, and credential-pickup for
-the holder of the private key), once; a redelivery sends the stored ciphertext again.
+catalog entry sets `key_rotation_days`. Rotation runs in its own function, key-rotation, whose role
+holds only the AccessKey actions on managed users: reconcile's role cannot create keys, and may invoke
+key-rotation only (never access-approved). It hands an aged key on as an internal
+`ramflow.key.rotation_due` event naming only the user and the key (source `ramflow.reconcile`, one id
+per key so repeated passes ask once): asynchronously through InvokeFunction in FC and under
+`ramflow serve`, in-process (as `ramflow rotate` does) in a local run. key-rotation acts on it only
+for the key the ledger records as the user's current one, once that key is past its age, and takes the
+delivery key and recipient from the ledger: a forged request can at most rotate early a key that is
+due, to its rightful holder. Either way the event's result, which carries the new secret sealed to the
+holder, goes out through the result delivery like a provisioning result (shared/outcomes.py: the
+route of the event's source, and credential-pickup for the holder of the private key), once; a
+redelivery sends the stored ciphertext again.
 
 The rotation is a record in the ledger (`rotation/<user>`) advanced one idempotent step at a time,
 under the user's lock (and, to create the new key, the owner's lock before it: shared/flows/users.py):
@@ -67,7 +72,12 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.flows.users import owner_lock, user_locks
-from shared.models.events import KEY_ROTATION_REQUESTED, CloudEvent, KeyRotationRequested
+from shared.models.events import (
+    KEY_ROTATION_DUE,
+    CloudEvent,
+    KeyRotationDue,
+    KeyRotationRequested,
+)
 from shared.models.results import AccessKeyReply, Result
 from shared.runtime import Runtime
 from shared.sealing import seal
@@ -589,19 +599,60 @@ def rotation_requested(data: KeyRotationRequested, event: CloudEvent, rt: Runtim
         )
     except RotationRefused as exc:
         return Result.rejected([{"field": "data.user_name", "reason": str(exc)}], event_id=event.id)
+    return _rotation_result(rotation, data.user_name, event)
+
+
+def rotation_due(data: KeyRotationDue, event: CloudEvent, rt: Runtime) -> Result:
+    """`ramflow.key.rotation_due` (reconcile's hand-off): rotate the user's key if, by the ledger and
+    RAM, it is the user's current key and past its age, or finish the rotation of that key already
+    open. Nothing in the event says where the secret goes: the ledger does."""
+    if event.source != AGE_SOURCE:
+        return Result.rejected(
+            [{"field": "source", "reason": f"an age rotation comes from {AGE_SOURCE} only"}],
+            event_id=event.id,
+        )
+    try:
+        with _rotation_locks(rt, data.user_name):
+            current = rt.store.ledger.get_rotation(data.user_name)
+            if current is None or not current.open or current.old_key_id != data.old_key_id:
+                _check_due(rt, data.user_name, data.old_key_id)
+            start_rotation(rt, data.user_name, reason="age", requested_by=AGE_REQUESTER)
+            rotation = advance_rotation(rt, data.user_name)
+    except RotationRefused as exc:
+        return Result.rejected([{"field": "data.old_key_id", "reason": str(exc)}], event_id=event.id)
+    return _rotation_result(rotation, data.user_name, event)
+
+
+def _check_due(rt: Runtime, user_name: str, key_id: str) -> None:
+    """Refuse unless `key_id` is the key the ledger records for the user and is past its age."""
+    if _recorded_key(rt.store.ledger.get_user(user_name)) != key_id:
+        raise RotationRefused(f"{key_id} is not the recorded AccessKey of {user_name}")
+    limit = rotation_age_limit(rt, user_name)
+    key = next((k for k in rt.cloud.ram.list_access_keys(user_name) if k.access_key_id == key_id), None)
+    now = rt.clock()
+    if (
+        limit is None
+        or key is None
+        or key.create_date is None
+        or now - key.create_date <= timedelta(days=limit)
+    ):
+        raise RotationRefused(f"{key_id} of {user_name} is not due for rotation")
+
+
+def _rotation_result(rotation: RotationRecord | None, user_name: str, event: CloudEvent) -> Result:
     assert rotation is not None
     credential = (
         AccessKeyReply(access_key_id=rotation.new_key_id, sealed_secret=rotation.sealed_secret)
-        if rotation.new_key_id and rotation.sealed_secret
+        if rotation.new_key_id and rotation.sealed_secret and rotation.state != "cancelled"
         else None
     )
     return Result(
         status="completed",
         event_id=event.id,
-        user_name=data.user_name,
-        actions=[f"rotation of {data.user_name}: {rotation.state}"],
+        user_name=user_name,
+        actions=[f"rotation of {user_name}: {rotation.state}"],
         plan={"rotation": describe_rotation(rotation)},
-        needs_human=[f"{data.user_name}: {rotation.hold_reason}"] if rotation.state == "held" else [],
+        needs_human=[f"{user_name}: {rotation.hold_reason}"] if rotation.state == "held" else [],
         credential=credential,
     )
 
@@ -698,7 +749,7 @@ def _rotation_due(
     rt: Runtime, user_name: str, facts: list[KeyFacts], now: datetime
 ) -> tuple[RotationRecord | None, str | None]:
     """Advance an open rotation; or the key to hand on for rotation: past its age, or of a rotation
-    whose new key is still to be made (a crashed attempt: only access-approved may create it)."""
+    whose new key is still to be made (a crashed attempt: only key-rotation may create it)."""
     ledger = rt.store.ledger
     rotation = ledger.get_rotation(user_name)
     if rotation is not None and rotation.state == "creating":
@@ -715,34 +766,28 @@ def _rotation_due(
 
 AGE_SOURCE = "ramflow.reconcile"
 AGE_REQUESTER = "reconcile"
-AGE_EVENT_REQUESTER = "reconcile@ramflow.invalid"  # the event's `requested_by` must read as an e-mail
-ROTATING_FUNCTION = "access-approved"  # the only role that may create keys (local/roles.py)
+ROTATING_FUNCTION = "key-rotation"  # the only function reconcile may invoke (local/roles.py)
 
 
-def age_rotation_event(user_name: str, old_key_id: str, limit_days: int | None = None) -> CloudEvent:
-    """The request reconcile hands on: one id per key, so every pass that finds it asks once."""
-    why = f"older than {limit_days} days" if limit_days else "past its age"
+def age_rotation_event(user_name: str, old_key_id: str) -> CloudEvent:
+    """The request reconcile hands on: one id per key, so every pass that finds it asks once. It
+    names the user and the key only: key-rotation reads everything else from the ledger."""
     return CloudEvent.model_validate(
         {
             "specversion": "1.0",
             "id": f"age-rotation:{user_name}:{old_key_id}",
             "source": AGE_SOURCE,
-            "type": KEY_ROTATION_REQUESTED,
+            "type": KEY_ROTATION_DUE,
             "datacontenttype": "application/json",
-            "data": {
-                "user_name": user_name,
-                "requested_by": AGE_EVENT_REQUESTER,
-                "reason": f"AccessKey {old_key_id} is {why}",
-                "cause": "age",
-            },
+            "data": {"user_name": user_name, "old_key_id": old_key_id},
         }
     )
 
 
 def hand_off_rotation(rt: Runtime, user_name: str, old_key_id: str) -> str:
-    """Ask access-approved to rotate an aged key: InvokeFunction (async) where functions run in
+    """Ask key-rotation to rotate an aged key: InvokeFunction (async) where functions run in
     Function Compute or the local FC runtime, else in-process through the same event handling."""
-    event = age_rotation_event(user_name, old_key_id, rotation_age_limit(rt, user_name))
+    event = age_rotation_event(user_name, old_key_id)
     audit(
         "key.rotation_handed_off",
         actor=AGE_REQUESTER,
@@ -766,7 +811,7 @@ def hand_off_rotation(rt: Runtime, user_name: str, old_key_id: str) -> str:
     lease = invocation_deadline.get() or time.time() + rt.settings.idempotency_lease_seconds
     process_event(
         event,
-        {KEY_ROTATION_REQUESTED: rotation_requested},
+        {KEY_ROTATION_DUE: rotation_due},
         rt,
         owner=f"{AGE_REQUESTER}/{uuid.uuid4()}",
         lease_until=lease,

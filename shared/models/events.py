@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, fi
 from shared.durations import IsoDuration, PositiveDuration
 from shared.errors import ValidationFailed
 from shared.models.fields import (
+    AccessKeyId,
     DeliveryPublicKey,
     DisplayName,
     Email,
@@ -33,6 +34,7 @@ from shared.models.grants import DataModel, Grant
 from shared.models.types import (
     ACCESS_APPROVED,
     ACCESS_REVOKED,
+    KEY_ROTATION_DUE,
     KEY_ROTATION_REQUESTED,
     OFFBOARD_UNIT,
     USER_OFFBOARDED,
@@ -229,6 +231,14 @@ class KeyRotationRequested(DataModel):
     )
 
 
+class KeyRotationDue(DataModel):
+    """`ramflow.key.rotation_due` (internal, from reconcile only): the user's key `old_key_id` is past
+    its age. Deliberately no delivery key and no requester: key-rotation takes both from the ledger."""
+
+    user_name: LogonName
+    old_key_id: AccessKeyId
+
+
 class OffboardUnit(DataModel):
     """`ramflow.offboard.unit`: one user's part of a job; the job record (not the event) says who may
     be offboarded, so a unit naming anyone else is refused."""
@@ -245,6 +255,7 @@ EventData = (
     | UserOffboarded
     | UserRehired
     | KeyRotationRequested
+    | KeyRotationDue
     | OffboardUnit
 )
 
@@ -255,6 +266,7 @@ DATA_MODELS: dict[str, type[EventData]] = {
     USER_OFFBOARDED: UserOffboarded,
     USER_REHIRED: UserRehired,
     KEY_ROTATION_REQUESTED: KeyRotationRequested,
+    KEY_ROTATION_DUE: KeyRotationDue,
     OFFBOARD_UNIT: OffboardUnit,
 }
 

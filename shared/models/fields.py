@@ -93,6 +93,7 @@ def _one_access_mode(value: object) -> object:
     raise ValueError("must be exactly one of 'console' or 'programmatic' (one access mode per user)")
 
 
+AccessKeyId = Annotated[str, AfterValidator(_pattern(r"[A-Za-z0-9]{1,128}", "1 to 128 of A-Z a-z 0-9"))]
 LogonName = Annotated[str, AfterValidator(_pattern(r"[A-Za-z0-9._-]{1,64}", "1 to 64 of A-Z a-z 0-9 . _ -"))]
 DisplayName = Annotated[str, AfterValidator(_text(128))]
 FreeText = Annotated[str, AfterValidator(_text(1024))]

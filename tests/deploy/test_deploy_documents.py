@@ -18,7 +18,14 @@ from shared.errors import ConfigError
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 S_YAML = DEPLOY.parent / "s.yaml"
 BUS = "acs:eventbridge:cn-hangzhou:5123:eventbus"
-PUBLISHERS = {"user-requested", "access-approved", "access-revoked", "user-offboarded", "reconcile"}
+PUBLISHERS = {
+    "user-requested",
+    "access-approved",
+    "key-rotation",
+    "access-revoked",
+    "user-offboarded",
+    "reconcile",
+}
 
 
 def test_every_committed_document_is_its_rendering() -> None:
@@ -114,8 +121,15 @@ def test_the_token_vendor_holds_nothing_in_ram() -> None:
             "Allow",
         ),
         ("webhook-ingress", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/reconcile", None),
-        # reconcile hands a key past its age to access-approved: it may invoke that function only
-        ("reconcile", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/access-approved", "Allow"),
+        # reconcile hands a key past its age to key-rotation: it may invoke that function only
+        ("reconcile", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/key-rotation", "Allow"),
+        ("reconcile", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/access-approved", None),
+        ("key-rotation", "ram:CreateAccessKey", "acs:ram:*:5123:user/rf-alice", "Allow"),
+        ("key-rotation", "ram:CreateAccessKey", "acs:ram:*:5123:user/alice", None),
+        ("key-rotation", "ram:CreateUser", "acs:ram:*:5123:user/rf-alice", None),
+        ("key-rotation", "ram:CreateLoginProfile", "acs:ram:*:5123:user/rf-alice", None),
+        ("key-rotation", "ram:AttachPolicyToUser", "acs:ram:*:5123:user/rf-alice", None),
+        ("key-rotation", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/access-approved", None),
         ("reconcile", "fc:InvokeFunction", "acs:fc:cn-hangzhou:5123:functions/user-offboarded", None),
         ("reconcile", "ram:CreateAccessKey", "acs:ram:*:5123:user/rf-alice", None),
         ("access-approved", "eventbridge:PutEvents", f"{BUS}/ramflow-results", "Allow"),

@@ -212,6 +212,13 @@ def _run_every_package(
     assert replies["user-requested"]["status"] == "completed", replies["user-requested"]
     assert "orders-etl" in users and users["orders-etl"].access_keys
 
+    # Its key rotated on request: key-rotation makes the second key, sealed to the ticket's key.
+    replies["key-rotation"] = run(
+        clean_python, packages, "key-rotation", sample("key-rotation-requested.json"), env
+    )
+    assert replies["key-rotation"]["status"] == "completed", replies["key-rotation"]
+    assert len(users["orders-etl"].access_keys) == 2
+
     approval = sample("access-approved.json", ticket_id="PKG-404")
     replies["access-approved"] = run(clean_python, packages, "access-approved", approval, env)
     assert replies["access-approved"]["status"] == "pending_request"  # kept until its request arrives

@@ -29,6 +29,7 @@ SCHEMA_PATH = REPO / "tests" / "data" / "fc3" / "props.schema.json"
 FUNCTIONS = {
     "user-requested": USER_REQUESTED,
     "access-approved": ACCESS_APPROVED,
+    "key-rotation": KEY_ROTATION_REQUESTED,
     "access-revoked": ACCESS_REVOKED,
     "user-offboarded": USER_OFFBOARDED,
     "reconcile": None,
@@ -38,7 +39,6 @@ FUNCTIONS = {
 }
 ALSO_HANDLES = {
     "user-offboarded": [USER_REHIRED],  # a rehire clears what an offboarding recorded
-    "access-approved": [KEY_ROTATION_REQUESTED],  # only provisioning may create the new key
 }
 TRIGGER_CONFIG = {"http": "IHttpTriggerConfig", "timer": "ITimerTriggerConfig", "eventbridge": "IEventBridge"}
 ACCOUNT_ID = "1234567890123456"

@@ -40,7 +40,14 @@ ADMIN = "ops-admin"  # an administrator ramflow does not manage
 BYSTANDER = "bob"  # an unmanaged user with nothing
 MANAGED = f"{PREFIX}victim"  # a user inside the prefix
 PROVISIONING = {"user-requested", "access-approved"}
-DELIVERING = {"user-requested", "access-approved", "access-revoked", "user-offboarded", "reconcile"}
+DELIVERING = {
+    "user-requested",
+    "access-approved",
+    "key-rotation",
+    "access-revoked",
+    "user-offboarded",
+    "reconcile",
+}
 
 
 def session_of(life: Lifecycle, function: str) -> CloudClients:
@@ -188,10 +195,11 @@ def test_only_a_function_that_delivers_results_may_put_events_on_the_result_bus(
         assert f"msg-{function}" not in [e["Id"] for e in bus.events(RESULT_BUS)]
 
 
-def test_the_webhook_ingress_may_invoke_only_the_functions_that_own_events(world: Lifecycle) -> None:
-    creds = world.runtime.credentials.for_role(roles.ROLES["webhook-ingress"].role)  # type: ignore[attr-defined]
+def fc_client_of(world: Lifecycle, function: str) -> FcClient:
+    """The FC client a function's own session builds (InvokeFunction against the local FC runtime)."""
+    creds = world.runtime.credentials.for_role(roles.ROLES[function].role)  # type: ignore[attr-defined]
     endpoint = world.runtime.endpoint.split("://", 1)[1]
-    client = FcClient(
+    return FcClient(
         Config(
             access_key_id=creds.access_key_id,
             access_key_secret=creds.access_key_secret,
@@ -201,6 +209,10 @@ def test_the_webhook_ingress_may_invoke_only_the_functions_that_own_events(world
             region_id="cn-hangzhou",
         )
     )
+
+
+def test_the_webhook_ingress_may_invoke_only_the_functions_that_own_events(world: Lifecycle) -> None:
+    client = fc_client_of(world, "webhook-ingress")
 
     def invoke(function: str, payload: bytes) -> Any:
         return client.invoke_function(function, fc_models.InvokeFunctionRequest(body=io.BytesIO(payload)))
@@ -264,3 +276,28 @@ def test_what_policy_cannot_refuse_the_code_does(world: Lifecycle) -> None:
     assert refused["status"] == "rejected"
     assert any(e["field"] == "data.break_glass" for e in refused["errors"]), refused
     assert f"{PREFIX}would-be-admin" not in emulator.account.ram.users
+
+
+def test_reconcile_may_invoke_key_rotation_and_never_access_approved(world: Lifecycle) -> None:
+    """A stolen reconcile session cannot send access-approved anything (a forged approval); what it
+    can send key-rotation names a user and a key, and is acted on only from the ledger."""
+    client = fc_client_of(world, "reconcile")
+
+    def invoke(function: str, payload: bytes) -> Any:
+        return client.invoke_function(function, fc_models.InvokeFunctionRequest(body=io.BytesIO(payload)))
+
+    forged = sample("access-approved.json", ticket_id="ITSM-1042", approvers=["mallory@example.com"])
+    for function in ("access-approved", "user-requested", "user-offboarded", "access-revoked"):
+        with pytest.raises(TeaException) as refused:
+            invoke(function, json.dumps(forged).encode())
+        assert refused.value.code == "NoPermission", function
+    due = {
+        "specversion": "1.0",
+        "id": "age-rotation:rf-nobody:LTAI0000",
+        "source": "ramflow.reconcile",
+        "type": "ramflow.key.rotation_due",
+        "data": {"user_name": f"{PREFIX}nobody", "old_key_id": "LTAI0000"},
+    }
+    reply = invoke("key-rotation", json.dumps(due).encode())
+    assert reply.status_code == 200
+    assert json.loads(reply.body.read())["status"] == "rejected"  # no such recorded key: nothing done

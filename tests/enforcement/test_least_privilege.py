@@ -313,6 +313,7 @@ def test_results_are_put_on_the_bus_by_the_function_that_answered_once_each(
     assert publishers <= {
         "user-requested",
         "access-approved",
+        "key-rotation",
         "access-revoked",
         "user-offboarded",
         "reconcile",

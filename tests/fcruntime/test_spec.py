@@ -13,6 +13,7 @@ from shared.errors import ConfigError
 FUNCTION_NAMES = {
     "user-requested",
     "access-approved",
+    "key-rotation",
     "access-revoked",
     "user-offboarded",
     "reconcile",

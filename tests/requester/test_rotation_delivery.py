@@ -3,7 +3,7 @@
 Through the local FC runtime (`ramflow serve`'s stack), each function under its own role with the
 emulator's policy enforcement on (nothing is refused): reconcile
 finds the key past its age and, since its role cannot create keys, hands the rotation to
-access-approved (an async InvokeFunction of a `ramflow.key.rotation_requested` event); that
+key-rotation (an async InvokeFunction of a `ramflow.key.rotation_due` event); that
 function's result goes to the route of `ramflow.reconcile` — a local Standard Webhooks receiver —
 and waits at credential-pickup for the requester. The emulator's clock is advanced through the
 overlap, the deactivation and the deletion; the secret arrives exactly once and opens with the
@@ -118,7 +118,7 @@ def rotation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rotati
             assert [(d.caller, d.action) for d in enforcer.denied()] == [], "no role was refused a call"
             used = {d.action for d in enforcer.allowed(f"acs:ram::{stack.config.account.id}:assumed-role/")}
             assert {"ram:CreateAccessKey", "fc:InvokeFunction"} <= used, (
-                "access-approved made it, reconcile asked"
+                "key-rotation made it, reconcile asked"
             )
 
 
@@ -142,9 +142,7 @@ def test_age_rotation_delivers_the_new_secret_once_through_the_overlap_deactivat
 
     life.advance(2)
     handed = life.reconcile()["plan"]["rotations_handed_off"]
-    assert handed == {USER: "handed to access-approved"}, (
-        "reconcile may not create keys: access-approved does"
-    )
+    assert handed == {USER: "handed to key-rotation"}, "reconcile may not create keys: key-rotation does"
     delivered = wait_for_state(life, "delivered")
     arrival = life.wait_for_secret()
     assert life.receiver.refused == 0, "verified with standardwebhooks"
@@ -216,12 +214,12 @@ def test_the_old_key_still_in_use_after_the_delivery_holds_the_rotation(rotation
     assert len(life.notices("rotation_held")) == 1, "the owner is told once, however many passes find it held"
 
 
-def test_a_crash_after_create_access_key_is_finished_by_access_approved_on_the_next_pass(
+def test_a_crash_after_create_access_key_is_finished_by_key_rotation_on_the_next_pass(
     rotation: Rotation,
 ) -> None:
     """The handed-off rotation dies right after CreateAccessKey (its reply lost, its secret with it).
     The next reconcile pass does not touch the half-made rotation itself (its role may not create keys;
-    the enforcement would refuse it): it asks access-approved again, whose replay deletes the key nobody
+    the enforcement would refuse it): it asks key-rotation again, whose replay deletes the key nobody
     recorded and makes one whose secret is delivered — once."""
     life = rotation
     life.advance(31)
@@ -234,7 +232,7 @@ def test_a_crash_after_create_access_key_is_finished_by_access_approved_on_the_n
     (lost,) = set(life.keys()) - {life.old_id}  # made, never recorded: nobody has its secret
     time.sleep(0.5)  # the failed attempt's result and lease are settled
     assert life.secrets_arrived() == []
-    assert life.reconcile()["plan"]["rotations_handed_off"] == {USER: "handed to access-approved"}
+    assert life.reconcile()["plan"]["rotations_handed_off"] == {USER: "handed to key-rotation"}
     delivered = wait_for_state(life, "delivered")
     assert creating.old_key_id == delivered.old_key_id == life.old_id
     assert delivered.new_key_id != lost and set(life.keys()) == {life.old_id, delivered.new_key_id}
