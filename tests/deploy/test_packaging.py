@@ -113,7 +113,15 @@ def sample(name: str, **data: Any) -> bytes:
 def run(python: Path, packages: Path, function: str, event: bytes, env: dict[str, str]) -> dict[str, Any]:
     folder = function.replace("-", "_")
     done = subprocess.run(
-        [str(python), "-I", "-c", RUNNER, str(packages / folder), function],
+        [
+            str(python),
+            "-I",
+            "-B",
+            "-c",
+            RUNNER,
+            str(packages / folder),
+            function,
+        ],  # -B: the package stays as built
         input=event,
         capture_output=True,
         env=env,
