@@ -293,14 +293,26 @@ def _intent_key(user_name: str) -> str:
     return f"access_key/{user_name}"  # the same intent provisioning writes (shared.flows.provision)
 
 
-def _delivery_key(rt: Runtime, user_name: str) -> tuple[str, str] | None:
-    """The public key the user's latest ticket delivered to, and that ticket's requester, who holds
-    its private key."""
-    tickets = sorted(rt.store.ledger.tickets_of_user(user_name), key=lambda t: t.created_at, reverse=True)
-    for ticket in tickets:
-        key = ticket.request.get("delivery_public_key")
-        if isinstance(key, str) and key:
+def _delivery_key(rt: Runtime, record: UserRecord) -> tuple[str, str] | None:
+    """The public key the holder of the user's current key received its secret under, and who holds
+    the private half: recorded with the credential; for one recorded before that, the ticket that
+    produced it, or the rotation that did. Never another ticket of the user: whoever filed the latest
+    one may not hold this key."""
+    credential = record.credential
+    if not isinstance(credential, AccessKeyRecord):
+        return None
+    if credential.delivery_public_key and credential.recipient:
+        return credential.delivery_public_key, credential.recipient
+    ledger = rt.store.ledger
+    if credential.ticket_id:
+        ticket = ledger.get_ticket(credential.ticket_id)
+        key = ticket.request.get("delivery_public_key") if ticket is not None else None
+        if ticket is not None and isinstance(key, str) and key:
             return key, ticket.requester
+        return None
+    rotation = ledger.get_rotation(record.user_name)
+    if rotation is not None and rotation.new_key_id == credential.access_key_id and rotation.recipient:
+        return rotation.delivery_public_key, rotation.recipient
     return None
 
 
@@ -340,9 +352,10 @@ def start_rotation(
         raise RotationRefused(refused)
     recipient = requested_by
     if public_key is None:
-        known_key = _delivery_key(rt, user_name)
+        assert record is not None  # _recorded_key found its key
+        known_key = _delivery_key(rt, record)
         if known_key is None:
-            raise RotationRefused(f"no delivery public key is known for {user_name}")
+            raise RotationRefused(f"no delivery public key is known for the holder of {user_name}'s key")
         public_key, recipient = known_key
     seal(public_key, "probe")  # refuse an unusable key now, before anything is written
     known = [k.access_key_id for k in rt.cloud.ram.list_access_keys(user_name)]
@@ -438,7 +451,13 @@ def _create(rt: Runtime, rotation: RotationRecord, now: datetime) -> RotationRec
             }
         ),
     )
-    credential = AccessKeyRecord(access_key_id=new.access_key_id, sealed_secret=sealed, ticket_id=None)
+    credential = AccessKeyRecord(  # the same holder: the next rotation seals to it again
+        access_key_id=new.access_key_id,
+        sealed_secret=sealed,
+        ticket_id=None,
+        delivery_public_key=rotation.delivery_public_key,
+        recipient=rotation.recipient,
+    )
     record = ledger.update_user(name, lambda u: setattr(u, "credential", credential))
     ledger.delete_intent(intent_key)
     audit(  # the sealed secret itself leaves with the request's result (shared/outcomes.py)

@@ -420,7 +420,11 @@ class _Provisioning:
         key: NewAccessKey = ram.create_access_key(self.name)
         sealed = seal(self.request.delivery_public_key, key.secret.get_secret_value())
         credential = AccessKeyRecord(
-            access_key_id=key.access_key_id, sealed_secret=sealed, ticket_id=self.ticket_id
+            access_key_id=key.access_key_id,
+            sealed_secret=sealed,
+            ticket_id=self.ticket_id,
+            delivery_public_key=self.request.delivery_public_key,
+            recipient=self.request.requester,
         )
         record = ledger.update_user(self.name, lambda u: setattr(u, "credential", credential))
         ledger.delete_intent(intent_key)

@@ -220,7 +220,8 @@ class UserRehired(DataModel):
 class KeyRotationRequested(DataModel):
     """`ramflow.key.rotation_requested`: rotate one managed user's AccessKey now, with an overlap.
 
-    The new secret is sealed to `delivery_public_key`, or else to the key of the user's latest ticket."""
+    The new secret is sealed to `delivery_public_key`, or else to the key the current credential's
+    secret was sealed to (recorded with it: its holder's)."""
 
     user_name: LogonName
     requested_by: Email

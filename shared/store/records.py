@@ -102,12 +102,16 @@ class TicketRecord(_Record):
 
 
 class AccessKeyRecord(_Record):
-    """The stored AccessKey: its id and the sealed secret, kept until the ticket's reply delivers it."""
+    """The stored AccessKey: its id and the sealed secret, kept until the ticket's reply delivers it,
+    and who holds it: the public key its secret was sealed to and the holder of the private key. A
+    rotation seals the next secret to the same holder and carries both forward."""
 
     kind: Literal["access_key"] = "access_key"
     access_key_id: str
     sealed_secret: str
-    ticket_id: str | None = Field(None, description="the ticket whose reply delivers it")
+    ticket_id: str | None = Field(None, description="the ticket whose reply delivers it (None: a rotation)")
+    delivery_public_key: str | None = Field(None, description="the X25519 public key the secret is sealed to")
+    recipient: str | None = Field(None, description="who holds that key's private half")
 
 
 class LoginProfileRecord(_Record):
