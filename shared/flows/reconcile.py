@@ -2,7 +2,8 @@
 
 1. grants whose duration has ended are revoked (`revoke_grants`, as `access.revoked` does);
 2. deletions whose grace has ended are finished (`take_apart`, deleting now) — and so is any
-   offboarding an event left unfinished, since its deletion date is written before anything changes;
+   offboarding an event left unfinished, since its deletion date is written before anything changes —
+   except a running job's users, whom only its delete wave deletes, after every one is disabled;
    bulk offboarding jobs that stopped moving are resumed (`shared/flows/fanout.py`);
 3. drift: every managed user (the ledger's, and IMS's `managed-by=ramflow`) is locked, then read
    and compared with the ledger — policies at either scope the ledger did not grant, AccessKeys it did not make,
@@ -176,8 +177,10 @@ def _pass(
             disabled=revocation.disabled,
         )
 
-    # 2. deletions whose grace ended
-    due = [entry.user_name for entry in ledger.due_deletions(now)]
+    # 2. deletions whose grace ended; a running job's users are its delete wave's, once every user
+    # of the job is disabled (a job deleting now schedules them due at once, in its first wave)
+    in_jobs = rt.store.jobs.running_users()
+    due = [entry.user_name for entry in ledger.due_deletions(now) if entry.user_name not in in_jobs]
     report.deletions = take_apart(
         rt, due, grace=timedelta(0), actor=actor, reference=REFERENCE, stepper=stepper
     )

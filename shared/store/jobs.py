@@ -109,6 +109,15 @@ class Jobs:
         doc = self.backend.get(JOB_OF + _owner(owner))
         return None if doc is None else str(doc.value["job_id"])
 
+    def running_users(self) -> set[str]:
+        """Every user of a job that has not finished: its own waves (not reconcile) delete them."""
+        names: set[str] = set()
+        for _, doc in self.backend.scan(JOB_OF):
+            job = self.get(str(doc.value["job_id"]))
+            if job is not None and job.wave != "finished":
+                names.update(job.users)
+        return names
+
     def units(self, job_id: str, wave: Wave) -> dict[str, UnitRecord]:
         prefix = f"{UNITS}{job_id}/{wave}/"
         return {

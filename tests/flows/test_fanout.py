@@ -22,6 +22,7 @@ from shared.config import Settings
 from shared.errors import FlowFailed
 from shared.flows.fanout import STALLED_AFTER, resume_stalled, run_unit
 from shared.flows.offboard import offboard
+from shared.flows.reconcile import reconcile
 from shared.handler import process_event
 from shared.models.events import OFFBOARD_UNIT, USER_OFFBOARDED, CloudEvent
 from shared.models.results import Result
@@ -251,3 +252,29 @@ def test_a_new_hr_event_after_a_finished_job_starts_a_new_one(world: World) -> N
     assert reply.status == "completed" and reply.plan["job"]["job_id"] != first
     drain(world, fc)
     no_way_in(world, later, "P0D")
+
+
+def run_queued(world: World, fc: Invocations, count: int) -> None:
+    """FC runs the first `count` queued units (and no more, for now)."""
+    for _ in range(count):
+        event = CloudEvent.model_validate(json.loads(fc.queued.pop(0)))
+        process_event(event, FLOWS, runtime(world, fc), owner=uuid.uuid4().hex, lease_until=time.time() + 600)
+
+
+def test_reconcile_in_the_middle_of_a_job_deletes_none_of_its_users(world: World) -> None:
+    """A job deleting now schedules its users' deletion at once, in its first wave: the timer firing
+    while other users of the job can still sign in deletes nobody; the job's delete wave does."""
+    names = leavers(world, "big@example.com", "big", count=5)
+    fc = Invocations()
+    assert deliver(world, fc, offboarded(owner="big@example.com")).status == "completed"
+    run_queued(world, fc, 2)  # two users closed; three still have a password, a key, policies
+    assert all((world.holds(n) or {}).get("login_profile") for n in names[2:])
+    seq = world.emulator.recorder.last_seq
+
+    report = reconcile(world.runtime())
+
+    assert report.deletions == {}
+    assert [c for c in world.emulator.recorder.since(seq) if c.action == "DeleteUser"] == []
+    assert all(world.holds(n) is not None for n in names)
+    drain(world, fc)
+    no_way_in(world, names, "P0D")  # the job's own delete wave, once every user was disabled
