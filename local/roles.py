@@ -31,6 +31,7 @@ actions take which resource are RAM's own tables, https://www.alibabacloud.com/h
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -96,10 +97,25 @@ SYSTEM_POLICIES = "acs:ram:*:system:policy/*"
 
 
 def _catalog(scope: Scope) -> Any:
+    """The catalog the documents are rendered from, read once per version of the file: one role's
+    policy asks for it several times, and seeding renders every role's."""
     from shared.config import DEFAULT_CATALOG
     from shared.policy.catalog import Catalog
 
-    return Catalog.load(scope.catalog_path or DEFAULT_CATALOG)
+    path = str(scope.catalog_path or DEFAULT_CATALOG)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return Catalog.load(path)  # says why the file cannot be read
+    return _load_catalog(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_catalog(path: str, mtime_ns: int, size: int) -> Any:
+    """`Catalog.load`, keyed by the file's path, modification time and size (a changed file is read again)."""
+    from shared.policy.catalog import Catalog
+
+    return Catalog.load(path)
 
 
 def _grantable(scope: Scope, at: str) -> list[str]:
