@@ -451,15 +451,7 @@ def _create(rt: Runtime, rotation: RotationRecord, now: datetime) -> RotationRec
             }
         ),
     )
-    credential = AccessKeyRecord(  # the same holder: the next rotation seals to it again
-        access_key_id=new.access_key_id,
-        sealed_secret=sealed,
-        ticket_id=None,
-        delivery_public_key=rotation.delivery_public_key,
-        recipient=rotation.recipient,
-    )
-    record = ledger.update_user(name, lambda u: setattr(u, "credential", credential))
-    ledger.delete_intent(intent_key)
+    record = _settle(rt, delivered)
     audit(  # the sealed secret itself leaves with the request's result (shared/outcomes.py)
         "key.delivered",
         actor=rotation.requested_by,
@@ -491,8 +483,40 @@ def _create(rt: Runtime, rotation: RotationRecord, now: datetime) -> RotationRec
     return delivered
 
 
+def _rotated_credential(rotation: RotationRecord) -> AccessKeyRecord:
+    """The new key as the user's credential, held by the same holder: the next rotation seals to it."""
+    assert rotation.new_key_id is not None and rotation.sealed_secret is not None
+    return AccessKeyRecord(
+        access_key_id=rotation.new_key_id,
+        sealed_secret=rotation.sealed_secret,
+        ticket_id=None,
+        delivery_public_key=rotation.delivery_public_key,
+        recipient=rotation.recipient,
+    )
+
+
+def _settle(rt: Runtime, rotation: RotationRecord) -> UserRecord:
+    """The delivered rotation's last writes, idempotent: the user's credential is the new key (if it
+    still names the old one) and the rotation's intent is gone. The create step ends with them and
+    the next step starts with them, so a crash between the rotation's record and the user's leaves
+    neither the ledger pointing at the old key nor the intent behind."""
+    ledger, name = rt.store.ledger, rotation.user_name
+
+    def point_at_new(user: UserRecord) -> None:
+        current = user.credential
+        if isinstance(current, AccessKeyRecord) and current.access_key_id == rotation.old_key_id:
+            user.credential = _rotated_credential(rotation)
+
+    record = ledger.update_user(name, point_at_new)
+    intent = ledger.get_intent(_intent_key(name))
+    if intent is not None and intent.ticket_id == rotation_intent_ticket(name):
+        ledger.delete_intent(_intent_key(name))
+    return record
+
+
 def _deactivate(rt: Runtime, rotation: RotationRecord, now: datetime) -> RotationRecord:
     assert rotation.deactivate_after is not None and rotation.delivered_at is not None
+    _settle(rt, rotation)
     if now < rotation.deactivate_after:
         return rotation
     ram, name = rt.cloud.ram, rotation.user_name
