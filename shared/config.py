@@ -131,6 +131,13 @@ class Settings(BaseModel):
         description="RAMFLOW_FANOUT_THRESHOLD: an owner with more users is offboarded as a job of "
         "per-user units (asynchronous InvokeFunction); 0: never",
     )
+    reconcile_job_units: int = Field(
+        50,
+        ge=1,
+        le=10000,
+        description="RAMFLOW_RECONCILE_JOB_UNITS: most units of stalled jobs one reconcile tick runs itself "
+        "(the next tick goes on with the rest)",
+    )
     fc_endpoint: str | None = Field(
         None, description="RAMFLOW_FC_ENDPOINT: Function Compute API base URL for InvokeFunction"
     )
@@ -243,6 +250,7 @@ class Settings(BaseModel):
             ("delivery_lease_seconds", "RAMFLOW_DELIVERY_LEASE_SECONDS"),
             ("sweep_lease_seconds", "RAMFLOW_SWEEP_LEASE_SECONDS"),
             ("fanout_threshold", "RAMFLOW_FANOUT_THRESHOLD"),
+            ("reconcile_job_units", "RAMFLOW_RECONCILE_JOB_UNITS"),
         ):
             if env.get(var):
                 raw[field] = env[var]

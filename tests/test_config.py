@@ -113,3 +113,12 @@ def test_a_sweep_lease_lasts_the_setting() -> None:
     sweeps = SweepLog(MemoryBackend(), clock=lambda: 1000.0)
     sweep = sweeps.claim("tick-1", lease_seconds=45)
     assert sweep is not None and sweep.lease_until == 1045.0
+
+
+@pytest.mark.parametrize("value", ["many", "0", "-1", "2.5", "10001"])
+def test_reconcile_job_units_is_a_count_named_when_bad(value: str) -> None:
+    assert Settings.from_env(SCOPED).reconcile_job_units == 50
+    assert Settings.from_env({**SCOPED, "RAMFLOW_RECONCILE_JOB_UNITS": "7"}).reconcile_job_units == 7
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**SCOPED, "RAMFLOW_RECONCILE_JOB_UNITS": value})
+    assert str(caught.value).startswith("invalid ramflow settings: RAMFLOW_RECONCILE_JOB_UNITS: ")

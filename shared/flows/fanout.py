@@ -116,14 +116,27 @@ def resume(rt: Runtime, job: JobRecord) -> JobRecord:
     return job
 
 
-def resume_stalled(rt: Runtime) -> list[str]:
+def resume_stalled(rt: Runtime, *, stop_at: float = float("inf"), limit: int | None = None) -> list[str]:
     """Reconcile's part: a job that has not moved for `STALLED_AFTER` (its units dead after FC's
     retries, or a wave never handed on) has its outstanding units run here, in this invocation,
     under reconcile's own role (which holds the same RAM duties and no InvokeFunction on
-    user-offboarded); a unit that still fails waits for the next tick. The ids of the jobs resumed."""
+    user-offboarded); a unit that still fails waits for the next tick. At most `limit` units
+    (RAMFLOW_RECONCILE_JOB_UNITS) and none once `stop_at` has passed: a stalled layoff never keeps a
+    tick from its other duties, and a job left part-way is marked so the next tick goes on with it.
+    The ids of the jobs resumed (begun on) in this tick."""
     jobs = rt.store.jobs
-    stalled = [j for j in jobs.all() if j.wave != "finished" and rt.clock() - j.updated > STALLED_AFTER]
+    limit = rt.settings.reconcile_job_units if limit is None else limit
+    now = rt.clock()
+    stalled = [
+        j for j in jobs.all() if j.wave != "finished" and (j.resuming or now - j.updated > STALLED_AFTER)
+    ]
+    resumed: list[str] = []
+    ran = 0
     for job in stalled:
+        if ran >= limit or time.time() >= stop_at:
+            break  # untouched, so still stalled at the next tick
+        resumed.append(job.job_id)
+        cut = False
         for _ in WAVES:  # the current wave, then the next ones
             job, _ = jobs.recount(job.job_id, rt.clock())
             if job.wave == "finished":
@@ -132,9 +145,18 @@ def resume_stalled(rt: Runtime) -> list[str]:
             wave: Wave = job.wave
             done = {name for name, unit in jobs.units(job.job_id, wave).items() if unit.state == "done"}
             for name in job.users:
-                if name not in done:
-                    _run_here(rt, job, wave, name)
-    return [job.job_id for job in stalled]
+                if name in done:
+                    continue
+                if ran >= limit or time.time() >= stop_at:
+                    cut = True
+                    break
+                _run_here(rt, job, wave, name)
+                ran += 1
+            if cut:
+                break
+        if cut or job.resuming:
+            jobs.mark_resuming(job.job_id, cut)
+    return resumed
 
 
 def _run_here(rt: Runtime, job: JobRecord, wave: Wave, user: str) -> None:

@@ -4,7 +4,8 @@
 2. deletions whose grace has ended are finished (`take_apart`, deleting now) — and so is any
    offboarding an event left unfinished, since its deletion date is written before anything changes —
    except a running job's users, whom only its delete wave deletes, after every one is disabled;
-   bulk offboarding jobs that stopped moving are resumed (`shared/flows/fanout.py`);
+   bulk offboarding jobs that stopped moving are resumed (`shared/flows/fanout.py`), a few units a
+   tick and within half of what is left of it;
 3. drift: every managed user (the ledger's, and IMS's `managed-by=ramflow`) is locked, then read
    and compared with the ledger — policies at either scope the ledger did not grant, AccessKeys it did not make,
    groups (ramflow never adds any), a login profile the access mode rules out; grants the ledger
@@ -188,7 +189,9 @@ def _pass(
     # 2b. bulk offboarding jobs that stopped moving (a unit dead after FC's retries): sent on again
     if not dry_run:
         try:
-            report.resumed_jobs = resume_stalled(rt)
+            # half of what is left of the tick at most, so the drift sweep and deliveries still run
+            share = stop_at if stop_at == float("inf") else time.time() + (stop_at - time.time()) / 2
+            report.resumed_jobs = resume_stalled(rt, stop_at=share)
         except Exception as exc:  # the job records stay; the next tick tries again
             stepper.journal.error("jobs", "resume", type(exc).__name__)
 

@@ -58,6 +58,9 @@ class JobRecord(BaseModel):
     started: UtcDatetime = Field(default_factory=utc_now)
     updated: UtcDatetime = Field(default_factory=utc_now)
     finished: UtcDatetime | None = None
+    resuming: bool = False
+    """Reconcile stopped part-way through the job's outstanding units: the next tick goes on at once
+    (the units it ran moved `updated`, so the job no longer looks stalled)."""
 
     @property
     def deleting(self) -> bool:
@@ -183,6 +186,16 @@ class Jobs:
             record.done = done["delete"] if record.deleting else done["disable"]
 
         return self._change(job_id, exact, now)
+
+    def mark_resuming(self, job_id: str, resuming: bool) -> None:
+        """Set whether reconcile left the job's outstanding units part-way (`updated` is kept)."""
+
+        def mark(current: JsonObject | None) -> JsonObject:
+            if current is None:
+                raise StoreError(f"job {job_id!r} does not exist")
+            return {**current, "resuming": resuming}
+
+        self._write(JOBS + job_id, mark)
 
     def close(self, job: JobRecord) -> None:
         """The job has finished: the owner has no running job any more."""

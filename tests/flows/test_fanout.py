@@ -278,3 +278,49 @@ def test_reconcile_in_the_middle_of_a_job_deletes_none_of_its_users(world: World
     assert all(world.holds(n) is not None for n in names)
     drain(world, fc)
     no_way_in(world, names, "P0D")  # the job's own delete wave, once every user was disabled
+
+
+def test_a_stalled_job_is_resumed_a_few_units_a_tick_and_never_keeps_reconcile_from_delivering(
+    emulator: Emulator, root_clients: CloudClients, cloud_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layoff whose units FC lost: each tick runs at most RAMFLOW_RECONCILE_JOB_UNITS of them, none
+    once its deadline is near, and still delivers; the next tick goes on where the last one stopped."""
+    from shared.flows import reconcile as reconcile_module
+    from shared.runtime import invocation_deadline
+
+    world = make_world(emulator, root_clients, cloud_settings, fanout_threshold=2, reconcile_job_units=4)
+    names = leavers(world, "lost@example.com", "lost", count=6)
+    fc = Invocations()
+    job_id = deliver(world, fc, offboarded(owner="lost@example.com")).plan["job"]["job_id"]
+    fc.queued.clear()  # every unit lost after FC's retries
+    world.clock.advance(STALLED_AFTER + timedelta(seconds=1))
+    deliveries: list[int] = []
+    real = reconcile_module.deliver_due
+
+    def deliver_due(rt: Runtime) -> None:
+        deliveries.append(1)
+        real(rt)
+
+    monkeypatch.setattr(reconcile_module, "deliver_due", deliver_due)
+    rt = world.runtime()
+
+    def units_run() -> int:
+        return sum(len(world.store.jobs.units(job_id, wave)) for wave in ("close", "disable", "delete"))
+
+    token = invocation_deadline.set(time.time() + 5)  # inside the tick's margin: no time for units
+    try:
+        report = reconcile(rt)
+    finally:
+        invocation_deadline.reset(token)
+    assert units_run() == 0 and deliveries == [1] and report.resumed_jobs == []
+
+    ticks = 0
+    while (job := world.store.jobs.get(job_id)) is not None and job.wave != "finished":
+        before = units_run()
+        report = reconcile(rt)
+        ticks += 1
+        assert report.resumed_jobs == [job_id] and units_run() - before <= 4
+        assert len(deliveries) == ticks + 1
+        assert ticks < 10
+    assert ticks == 5  # 18 units (6 users, 3 waves), 4 a tick, with no clock moved between ticks
+    no_way_in(world, names, "P0D")
