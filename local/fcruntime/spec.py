@@ -7,6 +7,8 @@ the local runtime cannot know, so variables holding them are left out for local 
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,11 +135,19 @@ def _http_trigger(name: str, props: dict[str, Any]) -> HttpTrigger | None:
     return None
 
 
+@functools.lru_cache(maxsize=16)
+def _parse_project(path: str, mtime_ns: int, size: int) -> Any:
+    """s.yaml parsed, once per version of the file (its path, modification time and size): the local
+    runtime reads it at each start and `ramflow invoke` at each invocation."""
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
 def load_functions(s_yaml: str | Path, functions_dir: str | Path) -> dict[str, FunctionSpec]:
     """Every fc3 function of the project, by function name."""
     path = Path(s_yaml)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        stat = path.stat()
+        document = copy.deepcopy(_parse_project(str(path), stat.st_mtime_ns, stat.st_size))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read {path}: {type(exc).__name__}") from None
     if not isinstance(document, dict):
