@@ -96,6 +96,7 @@ def approve_with_crash(call, emulator: Emulator, nth: int, mode: Mode) -> tuple[
 
 @pytest.mark.parametrize("mode", MODES, ids=[m.name for m in MODES])
 @pytest.mark.parametrize("attempts", [1, 6], ids=["no-retries", "with-retries"])
+@pytest.mark.slow
 def test_a_failure_after_each_cloud_call_then_a_replay_converges(
     tmp_path, monkeypatch, call, delivery_keys, attempts, mode
 ) -> None:
