@@ -330,6 +330,7 @@ def start_rotation(
     requested_by: str,
     public_key: str | None = None,
     note: str | None = None,
+    source: str | None = None,
 ) -> RotationRecord:
     """Open a rotation of the user's recorded key (one read: ListAccessKeys), or return the one already
     open. A held rotation asked for again (`requested`) goes back to the step it was held at, which
@@ -377,6 +378,7 @@ def start_rotation(
         user_name=user_name,
         access_key_id=old,
         note=note,
+        source=source,
     )
     return rotation
 
@@ -589,12 +591,19 @@ def rotate(
     requested_by: str = "operator",
     public_key: str | None = None,
     note: str | None = None,
+    source: str | None = None,
 ) -> RotationRecord | None:
     """Start a rotation (if none is open) and take every step due now, under the owner's lock and
     the user's."""
     with _rotation_locks(rt, user_name):
         start_rotation(
-            rt, user_name, reason=reason, requested_by=requested_by, public_key=public_key, note=note
+            rt,
+            user_name,
+            reason=reason,
+            requested_by=requested_by,
+            public_key=public_key,
+            note=note,
+            source=source,
         )
         return advance_rotation(rt, user_name)
 
@@ -630,15 +639,35 @@ def describe_rotation(rotation: RotationRecord) -> dict[str, Any]:
 
 def rotation_requested(data: KeyRotationRequested, event: CloudEvent, rt: Runtime) -> Result:
     """`ramflow.key.rotation_requested`: rotate one user's key now (the rest follows on reconcile).
-    The reply carries the new secret, sealed: the result delivery takes it to the owner."""
+    The reply carries the new secret, sealed: the result delivery takes it to the owner.
+
+    `cause: age` is reconcile's word: accepted only from its source and never with a delivery key (an
+    age rotation seals to the holder the ledger records). Who asked and from where are always audited."""
+    audit(
+        "key.rotation_requested",
+        actor=data.requested_by,
+        ticket_id=None,
+        outcome=data.cause,
+        user_name=data.user_name,
+        source=event.source,
+        event_id=event.id,
+        delivery_key_given=data.delivery_public_key is not None,
+    )
+    if data.cause == "age" and event.source != AGE_SOURCE:
+        reason = f"'age' is for rotations reconcile asks for (source {AGE_SOURCE}); not from {event.source}"
+        return Result.rejected([{"field": "data.cause", "reason": reason}], event_id=event.id)
+    if data.cause == "age" and data.delivery_public_key is not None:
+        reason = "an age rotation seals to the key the ledger records for the holder: it takes none"
+        return Result.rejected([{"field": "data.delivery_public_key", "reason": reason}], event_id=event.id)
     try:
         rotation = rotate(
             rt,
             data.user_name,
             reason=data.cause,
-            requested_by=AGE_REQUESTER if data.cause == "age" else data.requested_by,
+            requested_by=data.requested_by,
             public_key=data.delivery_public_key,
             note=data.reason,
+            source=event.source,
         )
     except RotationRefused as exc:
         return Result.rejected([{"field": "data.user_name", "reason": str(exc)}], event_id=event.id)
@@ -659,7 +688,7 @@ def rotation_due(data: KeyRotationDue, event: CloudEvent, rt: Runtime) -> Result
             current = rt.store.ledger.get_rotation(data.user_name)
             if current is None or not current.open or current.old_key_id != data.old_key_id:
                 _check_due(rt, data.user_name, data.old_key_id)
-            start_rotation(rt, data.user_name, reason="age", requested_by=AGE_REQUESTER)
+            start_rotation(rt, data.user_name, reason="age", requested_by=AGE_REQUESTER, source=event.source)
             rotation = advance_rotation(rt, data.user_name)
     except RotationRefused as exc:
         return Result.rejected([{"field": "data.old_key_id", "reason": str(exc)}], event_id=event.id)

@@ -228,7 +228,9 @@ class KeyRotationRequested(DataModel):
     reason: FreeText | None = None
     delivery_public_key: DeliveryPublicKey | None = None
     cause: Literal["requested", "age"] = Field(
-        "requested", description="'age': reconcile found the key past its age and hands the rotation on"
+        "requested",
+        description="'age': reconcile found the key past its age (accepted from source ramflow.reconcile "
+        "only, and never with a delivery_public_key)",
     )
 
 
