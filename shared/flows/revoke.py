@@ -116,7 +116,13 @@ def revoke_grants(
     in_ram = [g for g in grants if _may_be_attached(g, status_of)]
     attachable = {g.grant_id for g in in_ram}
     never_granted = {g.grant_id for g in grants if g.status == "planned" and g.grant_id not in attachable}
-    users = sorted({g.user_name for g in in_ram})
+    # a user whose grants an earlier, partial run already revoked may still have its way in
+    left_enabled = {
+        g.user_name
+        for g in grants
+        if g.status == "revoked" and (r := ledger.get_user(g.user_name)) is not None and r.status == "active"
+    }
+    users = sorted({g.user_name for g in in_ram} | left_enabled)
     bare = {u for u in users if not any(g.user_name == u for g in others)}
 
     # Level 1: whose users are these (only ramflow's are changed); what a user left without grants has

@@ -270,3 +270,25 @@ def test_a_republished_event_gets_the_stored_reply_and_a_changed_one_is_refused(
         {"field": "id", "reason": "this event id was already used with a different payload"}
     ]
     assert emulator.recorder.since(seq) == []
+
+
+def test_a_revocation_whose_disabling_failed_disables_the_user_when_delivered_again(
+    emulator: Emulator, root_clients: CloudClients, cloud_settings: Settings
+) -> None:
+    """The first delivery detaches the grants (and records them revoked) but the key's deactivation
+    fails; the redelivery finds no grant left to detach and must still take the user's access away."""
+    world = make_world(emulator, root_clients, cloud_settings, max_attempts=1)
+    world.provision("dan.kafka", OWNER, ticket="T-9", grants=[{"policy": SYSTEM_POLICY, "type": "System"}])
+    emulator.faults.fail_nth_call(1, when="before", actions={"UpdateAccessKey"})
+
+    first = run(world, "T-9")
+    assert first.status == "partial"
+    second = run(world, "T-9")
+
+    assert second.status == "completed", second.errors
+    held = world.holds("dan.kafka")
+    assert held is not None and held["policies"] == [] and set(held["keys"].values()) == {"Inactive"}
+    ledger = world.runtime().store.ledger
+    user, ticket = ledger.get_user("dan.kafka"), ledger.get_ticket("T-9")
+    assert user is not None and user.status == "disabled"
+    assert ticket is not None and ticket.status == "revoked"
