@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 
 from local.testing import serve_process
@@ -42,6 +43,7 @@ def test_serve_uses_the_development_secret_by_default() -> None:
     assert refused.status_code == 401
 
 
+@pytest.mark.slow
 def test_serve_takes_the_secret_from_the_option_or_the_environment() -> None:
     with serving("--webhook-secret", f"{NEW_SECRET},{OLD_SECRET}") as url:
         assert deliver(url, OLD_SECRET, "msg_opt").status_code != 401
