@@ -70,7 +70,16 @@ def fans_out(rt: Runtime, data: UserOffboarded, names: Sequence[str]) -> bool:
 
 def start_job(rt: Runtime, data: UserOffboarded, names: Sequence[str], *, actor: str) -> JobRecord:
     """Under the owner's lock: the owner's running job (or a new one) and its current wave's units
-    handed on. Safe to repeat: a redelivered HR event resumes the same job."""
+    handed on. Safe to repeat: a redelivered HR event resumes the same job.
+
+    A later HR event joins the running job: a grace ending sooner brings its deletion forward
+    (`bring_forward`). Users it finds that the job does not hold are not added to the job: the
+    caller answers `in_progress` and the event is delivered again until the job has finished, then
+    offboards them as any event does. Why not add them: a user joining a wave already in flight
+    would miss the waves before it (its password closed while others' policies are read, or it not
+    yet disabled while others are deleted), and the unit ending a wave could hand on the next one
+    before the newcomer's unit was sent; such users are rare (approvals stop once the leaver is
+    recorded), and a job finishes within minutes."""
     assert data.owner is not None
     jobs = rt.store.jobs
     job_id = jobs.claim_owner(data.owner, f"job-{uuid.uuid4().hex[:12]}")
@@ -91,6 +100,8 @@ def start_job(rt: Runtime, data: UserOffboarded, names: Sequence[str], *, actor:
             updated=rt.clock(),
         )
     )
+    if found is not None:
+        job = bring_forward(rt, job, data, actor=actor)
     audit(
         "job.started",
         actor=actor,
@@ -102,6 +113,32 @@ def start_job(rt: Runtime, data: UserOffboarded, names: Sequence[str], *, actor:
         users=job.total,
     )
     return resume(rt, job)
+
+
+def bring_forward(rt: Runtime, job: JobRecord, data: UserOffboarded, *, actor: str) -> JobRecord:
+    """A later HR event for the owner of a running job whose grace ends sooner (P30D, then
+    "terminated for cause", P0D): its users' deletion dates first (the ledger keeps the earliest, so
+    one finishing its units now is deleted by the new date), then the job's grace by compare-and-set,
+    so a job that was only disabling gains its delete wave. Never postponed; audited once."""
+    due = rt.clock() + data.grace
+    if due >= job.started + timedelta(seconds=job.grace_seconds):
+        return job
+    for name in job.users:
+        rt.store.ledger.schedule_deletion(name, due)
+    changed, brought = rt.store.jobs.bring_forward(job.job_id, data.grace.total_seconds(), due)
+    if brought:
+        audit(
+            "job.brought_forward",
+            actor=actor,
+            ticket_id=None,
+            outcome=changed.wave,
+            job=job.job_id,
+            owner=job.owner,
+            hr_event=data.hr_event_id,
+            delete_at=due.isoformat(),
+            grace_seconds=changed.grace_seconds,
+        )
+    return changed
 
 
 def resume(rt: Runtime, job: JobRecord) -> JobRecord:

@@ -24,7 +24,7 @@ from shared.flows.saga import Journal, Progress, Step, Stepper, retried_until_co
 from shared.flows.teardown import MEMO, UNMANAGED, State, StopAfter, Teardown, UserOutcome
 from shared.flows.users import owner_lock, user_locks
 from shared.models.events import CloudEvent, UserOffboarded, UserRehired
-from shared.models.results import Result
+from shared.models.results import FieldError, Result
 from shared.runtime import Runtime
 from shared.store.jobs import JobRecord
 
@@ -40,8 +40,23 @@ class OffboardReport:
     dry_run: bool = False
     job: JobRecord | None = None
     """Set when the users were handed to a job of per-user units (shared/flows/fanout.py)."""
+    waiting: list[str] = field(default_factory=list)
+    """Users found for the owner that the running job does not hold: the event comes back for them."""
 
     def result(self, *, user_name: str | None = None) -> Result:
+        if self.job is not None and self.waiting:
+            return Result(
+                status="in_progress",
+                user_name=user_name,
+                plan={"job": self.job.summary(), "waiting": self.waiting},
+                errors=[
+                    FieldError(
+                        field="data.owner",
+                        reason="the owner's running job must finish before users it does not hold "
+                        "are offboarded; deliver again",
+                    )
+                ],
+            )
         if self.job is not None:
             return self.journal.result(user_name=user_name, plan={"job": self.job.summary()})
         plan = None
@@ -92,7 +107,8 @@ def run_offboarding(
             names = find_users(rt, data, stepper)
             if fan_out and fans_out(rt, data, names):  # many users: per-user units on other invocations
                 job = start_job(rt, data, names, actor=actor)
-                return OffboardReport(stepper.journal, {}, job=job)
+                waiting = sorted(set(names) - set(job.users))
+                return OffboardReport(stepper.journal, {}, job=job, waiting=waiting)
             users = take_apart(
                 rt, names, grace=data.grace, actor=actor, reference=data.hr_event_id, stepper=stepper
             )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -186,6 +186,21 @@ class Jobs:
             record.done = done["delete"] if record.deleting else done["disable"]
 
         return self._change(job_id, exact, now)
+
+    def bring_forward(self, job_id: str, grace_seconds: float, due: datetime) -> tuple[JobRecord, bool]:
+        """Compare-and-set: the job's grace becomes `grace_seconds` if the deletion it stands for
+        (`due`) comes sooner than the job's own (`started` + its grace); never later. Returns the job
+        and whether it changed (a job finished meanwhile is left as it is)."""
+        changed = False
+
+        def sooner(record: JobRecord) -> None:
+            nonlocal changed
+            own = record.started + timedelta(seconds=record.grace_seconds)
+            if record.wave != "finished" and due < own:
+                record.grace_seconds, changed = min(record.grace_seconds, max(0.0, grace_seconds)), True
+
+        job, _ = self._change(job_id, sooner)
+        return job, changed
 
     def mark_resuming(self, job_id: str, resuming: bool) -> None:
         """Set whether reconcile left the job's outstanding units part-way (`updated` is kept)."""

@@ -324,3 +324,59 @@ def test_a_stalled_job_is_resumed_a_few_units_a_tick_and_never_keeps_reconcile_f
         assert ticks < 10
     assert ticks == 5  # 18 units (6 users, 3 waves), 4 a tick, with no clock moved between ticks
     no_way_in(world, names, "P0D")
+
+
+def test_a_later_hr_event_with_a_shorter_grace_brings_the_running_jobs_deletion_forward(world: World) -> None:
+    """P30D, then "terminated for cause", P0D, while the job runs: its users are deleted by the job,
+    still every user disabled before any is deleted; the deletion is never postponed."""
+    names = leavers(world, "cause@example.com", "cause", count=4)
+    fc = Invocations()
+    first = deliver(world, fc, offboarded(owner="cause@example.com", grace="P30D", hr_event_id="WD-1"))
+    job_id = first.plan["job"]["job_id"]
+    run_queued(world, fc, 4)  # the close wave ends; the disable wave's units are queued
+    run_queued(world, fc, 1)
+    assert world.store.jobs.get(job_id).wave == "disable"
+    seq = world.emulator.recorder.last_seq
+
+    later = deliver(world, fc, offboarded(owner="cause@example.com", grace="P0D", hr_event_id="WD-2"))
+
+    assert later.status == "completed" and later.plan["job"]["job_id"] == job_id
+    job = world.store.jobs.get(job_id)
+    assert job is not None and job.grace_seconds == 0 and job.deleting
+    drain(world, fc)
+    no_way_in(world, names, "P0D")
+    calls = [c.action for c in world.emulator.recorder.since(seq)]
+    rights = [i for i, a in enumerate(calls) if a in ("DetachPolicyFromUser", "RemoveUserFromGroup")]
+    assert max(rights) < calls.index("DeleteUser")
+
+    again = leavers(world, "slow@example.com", "slow", count=3)
+    fc = Invocations()
+    job_id = deliver(world, fc, offboarded(owner="slow@example.com", hr_event_id="WD-3")).plan["job"][
+        "job_id"
+    ]
+    later = deliver(world, fc, offboarded(owner="slow@example.com", grace="P30D", hr_event_id="WD-4"))
+    assert later.status == "completed" and world.store.jobs.get(job_id).grace_seconds == 0
+    drain(world, fc)
+    no_way_in(world, again, "P0D")
+
+
+def test_a_later_hr_event_finding_users_the_running_job_lacks_comes_back_until_it_finishes(
+    world: World,
+) -> None:
+    names = leavers(world, "late@example.com", "late", count=3)
+    fc = Invocations()
+    job_id = deliver(world, fc, offboarded(owner="late@example.com")).plan["job"]["job_id"]
+    world.store.ledger.clear_leaver("late@example.com")  # a user the first listing missed
+    missed = leavers(world, "late@example.com", "missed", count=1)
+    event = offboarded(owner="late@example.com", hr_event_id="WD-late")
+
+    waiting = deliver(world, fc, event)
+
+    assert waiting.status == "in_progress" and waiting.plan["waiting"] == missed
+    assert waiting.plan["job"]["job_id"] == job_id and waiting.errors[0].field == "data.owner"
+    job = world.store.jobs.get(job_id)
+    assert job is not None and job.users == names
+    drain(world, fc)
+    assert deliver(world, fc, event).status == "completed"  # delivered again: the job has finished
+    drain(world, fc)
+    no_way_in(world, names + missed, "P0D")
