@@ -22,6 +22,9 @@ DEFAULT_CATALOG = PACKAGE_DIR / "policy" / "catalog.yaml"
 # store built without settings (tests, the CLI) behaves as a deployed function does.
 DEFAULT_IDEMPOTENCY_LEASE_SECONDS = 60
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 7 * 86400
+FC_ASYNC_EVENT_MAX_AGE_SECONDS = 86400
+"""s.yaml `maxAsyncEventAgeInSeconds`: FC may deliver an async event again until it is this old, so an
+event's record must outlive it or a late redelivery runs the event a second time."""
 DEFAULT_USER_LOCK_SECONDS = 300
 DEFAULT_DELIVERY_LEASE_SECONDS = 60
 DEFAULT_SWEEP_LEASE_SECONDS = 120
@@ -192,6 +195,17 @@ class Settings(BaseModel):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
+
+    @field_validator("idempotency_ttl_seconds")
+    @classmethod
+    def _outlives_redelivery(cls, value: int) -> int:
+        if value <= FC_ASYNC_EVENT_MAX_AGE_SECONDS:
+            raise ValueError(
+                f"must be longer than Function Compute's async redelivery window "
+                f"({FC_ASYNC_EVENT_MAX_AGE_SECONDS} s, s.yaml maxAsyncEventAgeInSeconds): an event "
+                "redelivered after its record expired would run again"
+            )
+        return value
 
     @model_validator(mode="after")
     def _replies_outlive_leases(self) -> Settings:

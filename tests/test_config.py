@@ -36,7 +36,8 @@ def test_defaults() -> None:
 @pytest.mark.parametrize("var", sorted(LEASES))
 def test_each_is_read_from_its_variable(var: str) -> None:
     field, _ = LEASES[var]
-    assert getattr(Settings.from_env({**SCOPED, var: "3600"}), field) == 3600
+    seconds = 90000 if field == "idempotency_ttl_seconds" else 3600  # past FC's redelivery window
+    assert getattr(Settings.from_env({**SCOPED, var: str(seconds)}), field) == seconds
     assert Settings.variable_of(field) == var
 
 
@@ -55,11 +56,25 @@ def test_a_bad_value_is_never_echoed() -> None:
     assert "whsec_" not in str(caught.value) and "c2VjcmV0" not in str(caught.value)
 
 
-def test_replies_must_outlive_leases() -> None:
-    with pytest.raises(ConfigError, match="RAMFLOW_IDEMPOTENCY_TTL_SECONDS must be longer than"):
-        Settings.from_env(
-            {**SCOPED, "RAMFLOW_IDEMPOTENCY_TTL_SECONDS": "3600", "RAMFLOW_USER_LOCK_SECONDS": "3600"}
-        )
+@pytest.mark.parametrize("ttl", ["3600", "86400"])
+def test_replies_must_outlive_fcs_async_redelivery_window(ttl: str) -> None:
+    """s.yaml's maxAsyncEventAgeInSeconds is 86400: a record gone sooner lets a redelivery run again."""
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**SCOPED, "RAMFLOW_IDEMPOTENCY_TTL_SECONDS": ttl})
+    assert "RAMFLOW_IDEMPOTENCY_TTL_SECONDS" in str(caught.value)
+    assert "86400" in str(caught.value) and "maxAsyncEventAgeInSeconds" in str(caught.value)
+    assert Settings.from_env({**SCOPED, "RAMFLOW_IDEMPOTENCY_TTL_SECONDS": "86401"}).idempotency_ttl_seconds
+
+
+def test_the_redelivery_window_is_the_one_s_yaml_deploys() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from shared.config import FC_ASYNC_EVENT_MAX_AGE_SECONDS
+
+    document = yaml.safe_load((Path(__file__).resolve().parents[1] / "s.yaml").read_text())
+    assert document["vars"]["async"]["maxAsyncEventAgeInSeconds"] == FC_ASYNC_EVENT_MAX_AGE_SECONDS
 
 
 def test_every_problem_is_named() -> None:
@@ -86,10 +101,10 @@ def test_the_event_lease_without_a_deadline_is_the_setting() -> None:
 
 def test_the_runtime_keeps_replies_as_long_as_the_setting() -> None:
     settings = Settings.from_env(
-        {**SCOPED, "RAMFLOW_STORE": "memory://", "RAMFLOW_IDEMPOTENCY_TTL_SECONDS": "7200"}
+        {**SCOPED, "RAMFLOW_STORE": "memory://", "RAMFLOW_IDEMPOTENCY_TTL_SECONDS": "90000"}
     )
     runtime = runtime_for(settings, CloudCredentials("id", "secret"))
-    assert runtime.store.idempotency.record_ttl_seconds == 7200
+    assert runtime.store.idempotency.record_ttl_seconds == 90000
 
 
 def test_user_locks_outside_an_invocation_last_the_setting() -> None:
