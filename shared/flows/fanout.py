@@ -32,7 +32,7 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from shared.audit import audit
@@ -44,6 +44,7 @@ from shared.models.events import OFFBOARD_UNIT, CloudEvent, OffboardUnit, UserOf
 from shared.models.results import Result
 from shared.runtime import Runtime, invocation_deadline
 from shared.store.jobs import WAVES, JobRecord, Wave
+from shared.store.records import UserRecord
 
 UNIT_FUNCTION = "user-offboarded"
 SOURCE = "ramflow.jobs"
@@ -123,8 +124,12 @@ def bring_forward(rt: Runtime, job: JobRecord, data: UserOffboarded, *, actor: s
     due = rt.clock() + data.grace
     if due >= job.started + timedelta(seconds=job.grace_seconds):
         return job
+    ledger = rt.store.ledger
     for name in job.users:
-        rt.store.ledger.schedule_deletion(name, due)
+        ledger.schedule_deletion(name, due)
+        record = ledger.get_user(name)
+        if record is not None and record.delete_after is not None and record.delete_after > due:
+            ledger.update_user(name, partial(_delete_after, due=due))  # disabled already: its date too
     changed, brought = rt.store.jobs.bring_forward(job.job_id, data.grace.total_seconds(), due)
     if brought:
         audit(
@@ -139,6 +144,11 @@ def bring_forward(rt: Runtime, job: JobRecord, data: UserOffboarded, *, actor: s
             grace_seconds=changed.grace_seconds,
         )
     return changed
+
+
+def _delete_after(record: UserRecord, *, due: datetime) -> None:
+    if record.delete_after is not None and record.delete_after > due:
+        record.delete_after = due
 
 
 def resume(rt: Runtime, job: JobRecord) -> JobRecord:

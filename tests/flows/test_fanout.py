@@ -343,6 +343,10 @@ def test_a_later_hr_event_with_a_shorter_grace_brings_the_running_jobs_deletion_
     assert later.status == "completed" and later.plan["job"]["job_id"] == job_id
     job = world.store.jobs.get(job_id)
     assert job is not None and job.grace_seconds == 0 and job.deleting
+    disabled = [
+        r for r in map(world.store.ledger.get_user, names) if r is not None and r.status == "disabled"
+    ]
+    assert disabled and all(r.delete_after is not None and r.delete_after <= world.clock() for r in disabled)
     drain(world, fc)
     no_way_in(world, names, "P0D")
     calls = [c.action for c in world.emulator.recorder.since(seq)]
