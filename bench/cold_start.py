@@ -54,6 +54,7 @@ SDK_CLIENTS: dict[str, tuple[str, ...]] = {
         "alibabacloud_ims20190815",
         "alibabacloud_resourcemanager20200331",
     ),
+    "key_rotation": ("alibabacloud_ram20150501",),
     "token_vendor": ("alibabacloud_sts20150401",),
     "webhook_ingress": ("alibabacloud_fc20230330",),
     "credential_pickup": (),
@@ -61,7 +62,7 @@ SDK_CLIENTS: dict[str, tuple[str, ...]] = {
 """Function folder → the SDK client packages its flows call on every run: the floor. Clients used
 on some paths only are imported then, never at cold start, and are not in the floor: EventBridge
 (result destinations configured), and FC InvokeFunction in user-offboarded (an owner's large job
-fanned out) and reconcile (an aged key handed to access-approved)."""
+fanned out) and reconcile (an aged key handed to key-rotation)."""
 
 ALL_SDK_CLIENTS = (
     "alibabacloud_ram20150501",

@@ -237,6 +237,8 @@ def test_a_user_round_trips_with_a_sealed_credential(ledger: Ledger, backend: Ke
         "access_key_id": "LTAI5tExample",
         "sealed_secret": "c2VhbGVkLWJveA==",
         "ticket_id": "ITSM-1042",
+        "delivery_public_key": None,
+        "recipient": None,
     }
     assert ledger.get_user("nobody") is None
 
