@@ -61,7 +61,7 @@ def latency(latency_ms: float, n: int) -> dict[str, dict[str, float]]:
         url = stack.runtime.url("token-vendor")
         token = mint_dev_token("demo-app", ttl=3600)
         session = requests.Session()
-        function = stack.runtime._instances["token-vendor"].module.handler.__self__
+        function = stack.runtime._instances["token-vendor"].module.handler.__wrapped__.__self__
 
         def get() -> None:
             reply = session.get(url, params={"token": token}, timeout=30)
@@ -84,7 +84,11 @@ def latency(latency_ms: float, n: int) -> dict[str, dict[str, float]]:
         assert made == n // 4, f"expected one AssumeRole per miss, saw {made}"
 
         request = VendRequest(token=token)
-        sts = function.sts_for(Settings.from_env(), CloudCredentials.from_env())
+        assert stack.runtime.functions is not None  # the vendor's own role session, as FC hands it
+        session = stack.runtime.credentials_for(stack.runtime.functions["token-vendor"])
+        assert session is not None
+        own_role = CloudCredentials(session.access_key_id, session.access_key_secret, session.security_token)
+        sts = function.sts_for(Settings.from_env(), own_role)
         vendor.vend(request, lambda: sts)
         results["warm cache (flow only, no HTTP)"] = percentiles(
             timed(lambda: vendor.vend(request, lambda: sts), n)
