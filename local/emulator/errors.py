@@ -163,6 +163,24 @@ class NoPermission(DeclaredError):
         super().__init__(action=action, resource=resource)
 
 
+# --- tags: the same rules in IMS's and ResourceManager's TagResources ------------------------
+
+
+class InvalidTagKey(DeclaredError):
+    code_template = "InvalidParameter.TagKey"
+    message_template = "The Tag.N.Key parameter is invalid."
+
+
+class InvalidTagValue(DeclaredError):
+    code_template = "InvalidParameter.TagValue"
+    message_template = "The Tag.N.Value parameter is invalid."
+
+
+class DuplicateTagKey(DeclaredError):
+    code_template = "Duplicate.TagKey"
+    message_template = "The Tag.N.Key contains duplicate keys."
+
+
 # --- flow control and faults --------------------------------------------------------------------
 class Throttling(DeclaredError):
     code_template = "Throttling.User"

@@ -4,6 +4,9 @@ code. A user that does not exist answers RAM's `EntityNotExist.User` (local.emul
 from __future__ import annotations
 
 from local.emulator.errors import DeclaredError
+from local.emulator.errors import DuplicateTagKey as DuplicateTagKey  # TagResources' rules are shared
+from local.emulator.errors import InvalidTagKey as InvalidTagKey
+from local.emulator.errors import InvalidTagValue as InvalidTagValue
 
 
 class MissingResourceType(DeclaredError):
@@ -33,21 +36,6 @@ class BothResourceIdAndName(DeclaredError):
     message_template = (
         "You must specify only one of the following parameters: ResourceId and ResourcePrincipalName."
     )
-
-
-class InvalidTagKey(DeclaredError):
-    code_template = "InvalidParameter.TagKey"
-    message_template = "The Tag.N.Key parameter is invalid."
-
-
-class InvalidTagValue(DeclaredError):
-    code_template = "InvalidParameter.TagValue"
-    message_template = "The Tag.N.Value parameter is invalid."
-
-
-class DuplicateTagKey(DeclaredError):
-    code_template = "Duplicate.TagKey"
-    message_template = "The Tag.N.Key contains duplicate keys."
 
 
 class InvalidNextToken(DeclaredError):

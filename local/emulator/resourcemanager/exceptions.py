@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from local.emulator.errors import DeclaredError
+from local.emulator.errors import DuplicateTagKey as DuplicateTagKey  # TagResources' rules are shared
+from local.emulator.errors import InvalidTagKey as InvalidTagKey
+from local.emulator.errors import InvalidTagValue as InvalidTagValue
 
 # --- parameters ----------------------------------------------------------------------------------
 
@@ -53,21 +56,6 @@ class TooManyTags(DeclaredError):
 
     def __init__(self, maximum: int) -> None:
         super().__init__(maximum=maximum)
-
-
-class InvalidTagKey(DeclaredError):
-    code_template = "InvalidParameter.TagKey"
-    message_template = "The Tag.N.Key parameter is invalid."
-
-
-class InvalidTagValue(DeclaredError):
-    code_template = "InvalidParameter.TagValue"
-    message_template = "The Tag.N.Value parameter is invalid."
-
-
-class DuplicateTagKey(DeclaredError):
-    code_template = "Duplicate.TagKey"
-    message_template = "The Tag.N.Key contains duplicate keys."
 
 
 # --- resource groups -----------------------------------------------------------------------------
