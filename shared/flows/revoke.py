@@ -207,6 +207,9 @@ def revoke_grants(
         for user in disabled:
             if ledger.get_user(user) is not None:
                 ledger.update_user(user, _disable)
+        for user in sorted(gone & set(bare)):
+            if (record := ledger.get_user(user)) is not None and record.status != "deleted":
+                ledger.update_user(user, _absent)
             # under the user's lock: a rotation must not make a key for a user left without access
             cancel_rotation(rt, user, reason="access revoked: no grant left", actor="ramflow")
     return Revocation(revoked=revoked, disabled=disabled, unmanaged=unmanaged)
@@ -230,6 +233,12 @@ def _may_be_attached(grant: GrantRecord, ticket_status: Mapping[str, str]) -> bo
     if grant.status == "active":
         return True
     return grant.status == "planned" and ticket_status.get(grant.ticket_id) == "approved"
+
+
+def _absent(record: UserRecord) -> None:
+    """RAM has no such user: its CreateUser never took effect (the approval recorded it first and
+    will not run again once the ticket is revoked), or someone deleted it by hand."""
+    record.status, record.credential, record.delete_after = "deleted", None, None
 
 
 def _disable(record: UserRecord) -> None:

@@ -116,6 +116,11 @@ def lifecycle(
         "RAMFLOW_ALLOW_UNSCOPED_USERS": "false",
     }
     with LocalStack(emulator_server=emulator_server, workdir=tmp_path, environment=environment) as stack:
+        # The local delivery loop (reconcile's role, every 0.25 s) would race each function for the
+        # record it has just queued and, on a loaded machine, win some: which role sent a result would
+        # then depend on timing. Every function here delivers its own results at once.
+        assert stack.delivery is not None
+        stack.delivery.stop()
         root = stack.root_clients()
         for function, entry in roles.ROLES.items():
             # The seed gave each role its own rendering; replace it by the repository's file itself.

@@ -222,6 +222,22 @@ def test_missing_grants_untagged_and_unknown_users_are_left_to_a_human(world: Wo
     assert {name: world.holds(name) for name in before} == before
 
 
+def test_a_user_deleted_by_hand_is_reported_missing_and_its_key_checks_do_not_fail(world: World) -> None:
+    """The drift sweep names the missing user for a human; the key checks have no key to read and
+    must not turn every pass into an error."""
+    world.provision("gone.by.hand", "g@example.com", ticket="T-G")
+    user = world.ram.users["gone.by.hand"]
+    user.access_keys.clear()
+    user.policies.clear()
+    del world.ram.users["gone.by.hand"]
+
+    result = reconcile(world.runtime()).result()
+
+    assert kinds(result.plan) == {("gone.by.hand", "missing_user", "")}
+    assert result.errors == []
+    assert {h["subject"] for h in result.to_json()["needs_human"]} == {"gone.by.hand"}
+
+
 def test_a_dry_run_plans_everything_and_calls_only_read_apis(world: World) -> None:
     world.provision("short.lived", "s@example.com", ticket="T-S", grants=[TEMPLATE], duration="P1D")
     out_of_band(world)

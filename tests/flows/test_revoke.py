@@ -10,6 +10,8 @@ from alibabacloud_ram20150501 import models as ram_models
 from local.emulator.core import Emulator
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
+from shared.errors import FlowFailed
+from shared.flows.reconcile import reconcile
 from shared.flows.revoke import UNMANAGED, revoke, revoke_event
 from shared.handler import process_event
 from shared.models.events import ACCESS_REVOKED, AccessRevoked
@@ -292,3 +294,28 @@ def test_a_revocation_whose_disabling_failed_disables_the_user_when_delivered_ag
     user, ticket = ledger.get_user("dan.kafka"), ledger.get_ticket("T-9")
     assert user is not None and user.status == "disabled"
     assert ticket is not None and ticket.status == "revoked"
+
+
+def test_revoking_a_ticket_whose_user_was_never_created_leaves_no_user_in_the_ledger(
+    emulator: Emulator, root_clients: CloudClients, cloud_settings: Settings
+) -> None:
+    """The approval records the user before CreateUser; when CreateUser fails and the ticket is then
+    revoked, the approval never runs again: the ledger must not keep a user RAM has never had (it
+    would be reported missing by every reconcile, and its key checks would fail every pass)."""
+    world = make_world(emulator, root_clients, cloud_settings, max_attempts=1)
+    emulator.faults.fail_nth_call(1, when="before", actions={"CreateUser"})
+    with pytest.raises(FlowFailed):
+        world.provision("eve.kafka", OWNER, ticket="T-7")
+    ledger = world.runtime().store.ledger
+    before = ledger.get_user("eve.kafka")
+    assert before is not None and before.status == "active"  # recorded before CreateUser, which failed
+    assert world.holds("eve.kafka") is None
+
+    result = run(world, "T-7")
+
+    assert result.status == "completed", result.errors
+    user, ticket = ledger.get_user("eve.kafka"), ledger.get_ticket("T-7")
+    assert user is not None and user.status == "deleted"
+    assert ticket is not None and ticket.status == "revoked"
+    report = reconcile(world.runtime(), remediate=False)
+    assert report.drift == [] and report.journal.errors == []
