@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from shared.delivery import deliver_due, publish_result
-from shared.delivery.outbox import record_key
+from shared.delivery.outbox import DeliveryRecord, Outbox, record_key
 from shared.notify import WebhookSink, notices_for, send_all
 from shared.pickup import offer
 
@@ -36,6 +36,7 @@ def record_outcome(runtime: Runtime, event: CloudEvent, key: str, result: Result
         request_id=event.id,
         deliver_now=False,
     )
+    records += _answer_without_the_secret(runtime, event, key, result, records)
     notices = notices_for(runtime, event, result)
     send_all(runtime, notices)
     return [r.key for r in records] + [record_key(WebhookSink.name, n.id) for n in notices]
@@ -48,6 +49,30 @@ def _message_key(key: str, result: Result) -> str:
     if result.credential is not None and isinstance(rotation, dict) and rotation.get("new_key_id"):
         return f"rotation:{rotation['user_name']}:{rotation['new_key_id']}"
     return key
+
+
+def _answer_without_the_secret(
+    runtime: Runtime, event: CloudEvent, key: str, result: Result, sent: list[DeliveryRecord]
+) -> list[DeliveryRecord]:
+    """A later request about a rotation already under way (a second `ramflow rotate`, a ticket that
+    asks again) is answered too, under its own key: the same states and ids, without the sealed
+    secret, which went once with the first request's result on this route."""
+    if not sent or _message_key(key, result) == key or result.plan is None:
+        return []
+    stored = Outbox(runtime.store.backend).get(sent[0].destination, sent[0].id)
+    if stored is None or stored[0].event.get("requestid") == event.id:
+        return []  # the message is this request's own (a replay adds nothing)
+    rotation = {k: v for k, v in result.plan["rotation"].items() if k != "sealed_secret"}
+    answer = result.model_copy(
+        update={
+            "credential": None,
+            "plan": {**result.plan, "rotation": rotation},
+            "actions": [*result.actions, f"the new key's secret went once, in message {sent[0].id}"],
+        }
+    )
+    return publish_result(
+        runtime, source=event.source, request_key=key, result=answer, request_id=event.id, deliver_now=False
+    )
 
 
 def offer_pickup(runtime: Runtime, result: Result) -> bool:

@@ -1,7 +1,8 @@
 """≥ 500 deliveries about 110 people from three processes against Redis, with 20 % of cloud calls
 failing, duplicates and reordering; the invariants of tests/explorer/harness.py hold at the end.
 
-`RAMFLOW_WORKLOAD_PEOPLE=440` is the long variant: about four times as many events.
+`RAMFLOW_WORKLOAD_PEOPLE=440` is the long variant: about four times as many events;
+`RAMFLOW_WORKLOAD_SEED=N` plans another workload (and other faults) to search with.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ CI = os.environ.get("CI", "").lower() == "true"
 PEOPLE = int(os.environ.get("RAMFLOW_WORKLOAD_PEOPLE", "110"))
 PROCESSES = 3
 FAULT_RATE = 0.2
-SEED = 20261128
+SEED = int(os.environ.get("RAMFLOW_WORKLOAD_SEED", "20261128"))
 
 
 def plan(people: list[Person], make: Any, rng: random.Random) -> list[dict[str, Any]]:
