@@ -207,11 +207,12 @@ def revoke_grants(
         for user in disabled:
             if ledger.get_user(user) is not None:
                 ledger.update_user(user, _disable)
+            # under the user's lock: a rotation must not make a key for a user left without access
+            cancel_rotation(rt, user, reason="access revoked: no grant left", actor="ramflow")
         for user in sorted(gone & set(bare)):
             if (record := ledger.get_user(user)) is not None and record.status != "deleted":
                 ledger.update_user(user, _absent)
-            # under the user's lock: a rotation must not make a key for a user left without access
-            cancel_rotation(rt, user, reason="access revoked: no grant left", actor="ramflow")
+                cancel_rotation(rt, user, reason="access revoked: the user does not exist", actor="ramflow")
     return Revocation(revoked=revoked, disabled=disabled, unmanaged=unmanaged)
 
 
