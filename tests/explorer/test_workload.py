@@ -1,5 +1,6 @@
-"""≥ 500 deliveries about 110 people from three processes against Redis, with 20 % of cloud calls
-failing, duplicates and reordering; the invariants of tests/explorer/harness.py hold at the end.
+"""About 490 events (≥ 4 a person) about 110 people from three processes against Redis, with 20 % of
+cloud calls failing, duplicates and reordering; the invariants of tests/explorer/harness.py hold at
+the end.
 
 `RAMFLOW_WORKLOAD_PEOPLE=440` is the long variant: about four times as many events;
 `RAMFLOW_WORKLOAD_SEED=N` plans another workload (and other faults) to search with.
@@ -97,7 +98,9 @@ def test_a_mixed_faulty_workload_from_several_processes_keeps_the_invariants(
         h = Harness(server.emulator, open_store(store_url), settings)
         events = plan(people, h.make_events, rng)
         delivered = [e for e in events if e["type"] != "reconcile"]
-        assert len(delivered) >= 500
+        # 4.48 events a person on average, σ ≈ 1.4: a floor that scales with PEOPLE holds for any seed
+        # (a fixed 500 held for the default seed only; most others plan 470-500 for 110 people)
+        assert len(delivered) >= 4 * PEOPLE
 
         server.emulator.faults.fault_rate = FAULT_RATE
         shares = [events[n::PROCESSES] for n in range(PROCESSES)]
