@@ -19,6 +19,7 @@ from shared.flows import FLOWS
 from shared.handler import process_event
 from shared.models.events import KEY_ROTATION_REQUESTED, CloudEvent, KeyRotationRequested
 from shared.outcomes import record_outcome
+from shared.runtime import Runtime
 from shared.sealing import generate_keypair, open_sealed
 from tests.flows.test_keys import USER, make, provisioned_key
 
@@ -39,16 +40,21 @@ def rotation_request(reason: str) -> CloudEvent:
     )
 
 
-def test_a_second_request_for_the_same_rotation_is_answered_without_the_secret(
-    emulator, root_clients, cloud_settings, tmp_path: Path
-) -> None:
+def routed_world(emulator, root_clients, cloud_settings, tmp_path: Path) -> tuple[Runtime, str]:
+    """A provisioned programmatic user; results of SOURCE's requests go to an EventBridge bus."""
     destinations = tmp_path / "destinations.yaml"
     route = {"name": "itsm", "source": SOURCE, "eventbridge": {"bus": "results"}}
     destinations.write_text(json.dumps({"routes": [route]}))
     private, public = generate_keypair()
     world = make(emulator, root_clients, cloud_settings, public, destinations_path=destinations)
     provisioned_key(world, private)
-    rt = world.runtime()
+    return world.runtime(), private
+
+
+def test_a_second_request_for_the_same_rotation_is_answered_without_the_secret(
+    emulator, root_clients, cloud_settings, tmp_path: Path
+) -> None:
+    rt, private = routed_world(emulator, root_clients, cloud_settings, tmp_path)
     first, second = rotation_request("leaked"), rotation_request("asked again")
 
     def deliver(event: CloudEvent):
@@ -80,13 +86,7 @@ def test_the_first_request_replayed_gets_no_second_answer(
     emulator, root_clients, cloud_settings, tmp_path: Path, replays: int
 ) -> None:
     """A crash between queueing and completing replays the same request: it is not a later one."""
-    destinations = tmp_path / "destinations.yaml"
-    route = {"name": "itsm", "source": SOURCE, "eventbridge": {"bus": "results"}}
-    destinations.write_text(json.dumps({"routes": [route]}))
-    private, public = generate_keypair()
-    world = make(emulator, root_clients, cloud_settings, public, destinations_path=destinations)
-    provisioned_key(world, private)
-    rt = world.runtime()
+    rt, private = routed_world(emulator, root_clients, cloud_settings, tmp_path)
     event = rotation_request("leaked")
     result = FLOWS[KEY_ROTATION_REQUESTED](KeyRotationRequested.model_validate(event.data), event, rt)
     for _ in range(replays):
