@@ -57,12 +57,17 @@ def serve(
     ),
 ) -> None:
     """Serve the functions: HTTP triggers and the InvokeFunction APIs (2016-08-15 and 2023-03-30)."""
+    from local.fcruntime.asyncinvoke import retry_seconds_from
     from local.fcruntime.stack import LocalStack
     from local.seed import DevConfig
     from shared.config import Settings
     from shared.errors import CloudError, ConfigError
 
     key = parse_key_pair(root_key)
+    try:
+        retry_seconds_from()  # the local FC runtime's retry interval: a bad value is the user's to fix
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
     cloud = check_endpoint(cloud)
     try:  # one local store for `serve` and `invoke`: a ticket requested with one is found by the other
         store = store or Settings.from_env().store
@@ -125,6 +130,11 @@ def serve(
         missing = [name for name, present in runtime.endpoints()["functions"].items() if not present]
         if missing:
             console.print(f"  not written yet (404): {', '.join(missing)}")
+        journal = runtime.async_invocations.journal
+        console.print(
+            f"  failed async events  {runtime.endpoints()['failed_events']}"
+            + (f", written to {journal}" if journal else "")
+        )
         keys = (
             "the emulator's (root keys, RAM users' keys, STS sessions)"
             if cloud is None

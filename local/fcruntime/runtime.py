@@ -10,7 +10,10 @@ Routes (what real clients call, unchanged):
 - `POST /2016-08-15/services/<service>/functions/<fn>/invocations` — `aliyun-fc2`, FC signature;
 - `/2016-08-15/proxy/<service>/<fn>/<path>` — `aliyun-fc2`'s `do_http_request` to an HTTP trigger;
 - `POST /2023-03-30/functions/<fn>/invocations` — the v3 API, ACS3-HMAC-SHA256 signature;
-- `GET /` — the endpoints, as JSON.
+- `GET /` — the endpoints, as JSON;
+- `GET /fcruntime-api/failed-events` — asynchronous events that failed FC's retries (no payloads);
+  `POST /fcruntime-api/failed-events/<request id>/replay` runs one again (local/fcruntime/asyncinvoke.py).
+  Like the emulator's control surface, these are unsigned: the runtime listens on loopback.
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from local.emulator.core import EmulatorRequest
+from local.fcruntime.asyncinvoke import (
+    JOURNAL_NAME,
+    AsyncInvocations,
+    NotParked,
+    ReplayUnderWay,
+    retry_seconds_from,
+)
 from local.fcruntime.credentials import CredentialSource, NoCredentials
 from local.fcruntime.environ import install_instance_environ, instance_credentials
 from local.fcruntime.signing import KeyResolver, verify_fc2
@@ -60,6 +70,9 @@ _runtime_ids = itertools.count(1)
 _INVOKE_2016 = re.compile(r"^/2016-08-15/services/([^/]+)/functions/([^/]+)/invocations/?$")
 _PROXY_2016 = re.compile(r"^/2016-08-15/proxy/([^/]+)/([^/]+)(/.*)?$")
 _INVOKE_2023 = re.compile(r"^/2023-03-30/functions/([^/]+)/invocations/?$")
+CONTROL_PREFIX = "/fcruntime-api"
+_FAILED_EVENTS = re.compile(rf"^{CONTROL_PREFIX}/failed-events/?$")
+_REPLAY = re.compile(rf"^{CONTROL_PREFIX}/failed-events/([^/]+)/replay/?$")
 
 
 @dataclass
@@ -126,7 +139,10 @@ class FcRuntime:
 
     `keys` decides who may call the InvokeFunction APIs; `credentials` gives each invocation its
     role's session; `environment` is laid over s.yaml's `environmentVariables` (which all functions
-    share here, as one process stands for every instance) and restored on stop.
+    share here, as one process stands for every instance) and restored on stop. Asynchronous
+    invocations are retried as s.yaml's `asyncInvokeConfig` says (`async_invocations`), the first
+    retry after `async_retry_seconds` (default `RAMFLOW_LOCAL_ASYNC_RETRY_SECONDS`, else 1 s); those
+    that still fail are parked, and written to `<workdir>/failed-events.jsonl` when there is a workdir.
     """
 
     keys: KeyResolver
@@ -141,6 +157,9 @@ class FcRuntime:
     account_id: str = ""
     functions: dict[str, FunctionSpec] | None = None
     workers: int = 64
+    workdir: Path | None = None
+    async_retry_seconds: float | None = None
+    clock: Callable[[], float] = time.monotonic  # the age of asynchronous events
 
     def __post_init__(self) -> None:
         self.id = next(_runtime_ids)
@@ -154,6 +173,17 @@ class FcRuntime:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"fc{self.id}")
         self._saved_env: dict[str, str | None] = {}
         self._env_lock = threading.Lock()
+        self.async_invocations = AsyncInvocations(
+            lambda function, payload, request_id: self.invoke(function, payload, request_id=request_id),
+            lambda function: self._instances[function].spec.async_invoke,
+            retry_seconds=(
+                self.async_retry_seconds
+                if self.async_retry_seconds is not None
+                else retry_seconds_from(dict(self.environment))
+            ),
+            journal=Path(self.workdir) / JOURNAL_NAME if self.workdir is not None else None,
+            clock=self.clock,
+        )
 
     # --- lifecycle -----------------------------------------------------------------------------
     @property
@@ -177,6 +207,7 @@ class FcRuntime:
             },
             "invoke_2016_08_15": f"{self.endpoint}/2016-08-15/services/{self.service_name}/functions/<fn>/invocations",
             "invoke_2023_03_30": f"{self.endpoint}/2023-03-30/functions/<fn>/invocations",
+            "failed_events": f"{self.endpoint}{CONTROL_PREFIX}/failed-events",
             "functions": {name: spec.present for name, spec in sorted((self.functions or {}).items())},
         }
 
@@ -205,6 +236,7 @@ class FcRuntime:
             self._restore_environment()
 
     def stop(self) -> None:
+        self.async_invocations.stop()
         if self._thread is not None:
             self._server.stop_thread(self._thread, close=False)
             self._thread = None
@@ -445,6 +477,8 @@ class _Server(LoopbackHTTPServer):
                 return self._invoke_function(caller, unquote(m.group(1)), method, headers, body, request_id)
             if path == "/":
                 return _json_reply(200, self.runtime.endpoints(), request_id)
+            if path.startswith(CONTROL_PREFIX + "/"):
+                return self._control(method, path, request_id)
             function, _, rest = path.lstrip("/").partition("/")
             return self._http_trigger(
                 unquote(function),
@@ -506,12 +540,7 @@ class _Server(LoopbackHTTPServer):
         function's bytes, or with the error and `X-Fc-Error-Type`. HTTP trigger: the function's
         HTTP reply, or 502 with the error."""
         if asynchronous:
-            threading.Thread(
-                target=self.runtime.invoke,
-                args=(function, payload),
-                kwargs={"request_id": request_id},
-                daemon=True,
-            ).start()
+            self.runtime.async_invocations.submit(function, payload, request_id)
             return Reply(202, b"", {"X-Fc-Request-Id": request_id})
         result = self.runtime.invoke(function, payload, request_id=request_id)
         if result.failed:
@@ -529,6 +558,41 @@ class _Server(LoopbackHTTPServer):
         return Reply(
             200, result.payload(), {"X-Fc-Request-Id": request_id, "Content-Type": "application/octet-stream"}
         )
+
+    def _control(self, method: str, path: str, request_id: str) -> Reply:
+        """The failed-events queue: list it, or replay one event (the reply says how it went,
+        never what the function answered)."""
+        queue = self.runtime.async_invocations
+        if _FAILED_EVENTS.match(path):
+            if method != "GET":
+                return _error(405, "MethodNotAllowed", "use GET", request_id)
+            return _json_reply(200, {"failed_events": [e.summary() for e in queue.parked()]}, request_id)
+        if (m := _REPLAY.match(path)) is not None:
+            if method != "POST":
+                return _error(405, "MethodNotAllowed", "use POST", request_id)
+            wanted = unquote(m.group(1))
+            try:
+                event, result = queue.replay(wanted)
+            except NotParked:
+                return _error(
+                    404, "FailedEventNotFound", f"no failed event has request id '{wanted}'", request_id
+                )
+            except ReplayUnderWay:
+                return _error(409, "ReplayInProgress", f"'{wanted}' is being replayed already", request_id)
+            return _json_reply(
+                200,
+                {
+                    "request_id": event.request_id,
+                    "function": event.function,
+                    "replay_request_id": result.request_id,
+                    "status": "failed" if result.failed else "completed",
+                    "error_type": result.error_type,
+                    "parked": result.failed,
+                    "attempts": event.attempts,
+                },
+                request_id,
+            )
+        return _error(404, "NotFound", f"no control route {path}", request_id)
 
     def _http_trigger(
         self,

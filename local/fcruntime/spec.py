@@ -23,6 +23,7 @@ DEFAULT_HTTP_FUNCTIONS = frozenset({"token-vendor", "webhook-ingress"})
 
 _WHOLE_VAR = re.compile(r"^\$\{vars\.([A-Za-z0-9_.-]+)\}$")
 _VAR = re.compile(r"\$\{vars\.([A-Za-z0-9_.-]+)\}")
+_DESTINATION_NAME = re.compile(r"(?:/queues/|:functions/|/functions/)([A-Za-z0-9_.-]+)")
 
 
 class _Unresolved:
@@ -43,6 +44,29 @@ class HttpTrigger:
 
 
 @dataclass(frozen=True)
+class AsyncInvokeConfig:
+    """What FC does with a failed asynchronous invocation (s.yaml `asyncInvokeConfig`).
+
+    Without one FC still retries 3 times and keeps an event 86400 s, then discards it:
+    https://www.alibabacloud.com/help/en/functioncompute/api-fc-2023-03-30-struct-putasyncinvokeconfiginput
+    (the bounds checked here are the fc3 component's schema, ../shared/data/fc3/props.schema.json).
+    """
+
+    max_retry_attempts: int = 3
+    max_event_age_seconds: int = 86400
+    on_failure: str | None = None  # the destination's descriptor, deploy-time parts left as written
+
+    @property
+    def failure_destination(self) -> str | None:
+        """The destination's name: the MNS queue (`…:/queues/<name>/messages`) or function
+        (`…:functions/<name>`) it names, else the descriptor as written."""
+        if not self.on_failure:
+            return None
+        found = _DESTINATION_NAME.search(self.on_failure)
+        return found.group(1) if found else self.on_failure
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     name: str
     folder: Path
@@ -53,6 +77,7 @@ class FunctionSpec:
     role: str | None = None
     environment: dict[str, str] = field(default_factory=dict)
     http: HttpTrigger | None = None
+    async_invoke: AsyncInvokeConfig = field(default_factory=AsyncInvokeConfig)
 
     @property
     def module_file(self) -> Path:
@@ -174,8 +199,43 @@ def load_functions(s_yaml: str | Path, functions_dir: str | Path) -> dict[str, F
             else _role_fallback(resource, variables),
             environment={str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
             http=_http_trigger(name, props),
+            async_invoke=_async_invoke(path, name, resource, variables),
         )
     return functions
+
+
+def _async_invoke(
+    path: Path, name: str, resource: dict[str, Any], variables: dict[str, Any]
+) -> AsyncInvokeConfig:
+    """`asyncInvokeConfig` read from the raw props, so that a destination holding a deploy-time
+    value (`${config('AccountID')}`) is kept, not dropped as unresolved."""
+    raw = (resource.get("props") or {}).get("asyncInvokeConfig")
+    if isinstance(raw, str) and (whole := _WHOLE_VAR.match(raw)):
+        raw = _lookup(variables, whole.group(1))
+    if raw is None:
+        return AsyncInvokeConfig()
+    where = f"{path}: function {name}: asyncInvokeConfig"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+
+    def bounded(key: str, default: int, low: int, high: int) -> int:
+        value = resolve(raw.get(key, default), variables)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{where}.{key}: must be a whole number from {low} to {high}, got {value!r}")
+        return value
+
+    destinations = raw.get("destinationConfig") or {}
+    on_failure = destinations.get("onFailure") if isinstance(destinations, dict) else None
+    destination = on_failure.get("destination") if isinstance(on_failure, dict) else on_failure
+    if destination is not None and not isinstance(destination, str):
+        raise ConfigError(f"{where}.destinationConfig.onFailure.destination: must be a string")
+    return AsyncInvokeConfig(
+        max_retry_attempts=bounded("maxAsyncRetryAttempts", 3, 0, 8),
+        max_event_age_seconds=bounded("maxAsyncEventAgeInSeconds", 86400, 1, 2592000),
+        on_failure=substitute(destination, variables) if destination else None,
+    )
 
 
 def _role_fallback(resource: dict[str, Any], variables: dict[str, Any]) -> str | None:

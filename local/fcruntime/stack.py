@@ -180,6 +180,7 @@ class LocalStack:
             functions_dir=self.functions_dir,
             port=self.port,
             account_id=self.config.account.id,
+            workdir=self.workdir,
         )
         # webhook-ingress hands events to the other functions through this runtime's InvokeFunction
         self.runtime.environment = {"RAMFLOW_FC_ENDPOINT": self.runtime.endpoint, **self.runtime.environment}
