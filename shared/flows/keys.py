@@ -739,6 +739,8 @@ class UserKeyReport:
     errors: list[str] = field(default_factory=list)
     busy: bool = False
     handed_off: str | None = None
+    missing: bool = False
+    """RAM has no such user: nothing was evaluated, so the findings on record are left as they were."""
 
 
 def rules_of(rt: Runtime) -> KeyRules:
@@ -755,8 +757,11 @@ def check_user_keys(rt: Runtime, user_name: str, *, now: datetime, dry_run: bool
     try:
         try:
             facts = read_keys(rt, user_name)
-        except EntityNotFound:
-            return report  # not in RAM (or deleted meanwhile): the drift sweep reports a missing user
+        except EntityNotFound as exc:
+            if exc.code != "EntityNotExist.User":
+                raise  # a key deleted between the two reads: an error, and the next pass reads again
+            report.missing = True  # the drift sweep reports the missing user to a human
+            return report
         report.findings = evaluate(user_name, facts, now, rules_of(rt))
         report.rotation = ledger.get_rotation(user_name)
         if dry_run:

@@ -269,7 +269,7 @@ def key_hygiene(rt: Runtime, stepper: Stepper, *, now: datetime, skip: set[str])
             stepper.journal.human(name, f"{finding.rule}: {finding.access_key_id} {finding.detail}")
         if report.rotation is not None and report.rotation.state == "held":
             stepper.journal.human(name, f"key rotation held: {report.rotation.hold_reason}")
-        if not stepper.dry_run and not report.errors and not report.busy:
+        if not stepper.dry_run and not report.errors and not report.busy and not report.missing:
             rt.store.ledger.put_key_findings(
                 KeyFindingsRecord(
                     user_name=name,

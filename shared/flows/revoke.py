@@ -26,6 +26,7 @@ from shared.audit import audit
 from shared.cloud.ram import AccessKeyInfo
 from shared.flows.keys import cancel_rotation
 from shared.flows.saga import (
+    Done,
     Journal,
     Step,
     Stepper,
@@ -132,16 +133,16 @@ def revoke_grants(
         if user in bare:
             level.append(Step(user, "ListAccessKeys", "", partial(ram.list_access_keys, user)))
     reads = by_subject(stepper.run("read the users", level))
+    gone = _confirmed_gone(rt, stepper, users, reads)
     ours: list[str] = []
-    gone: set[str] = set()
     unmanaged: list[str] = []
     for user in users:
         found = reads.get(user, [])
-        if not all_ok(found):
-            continue  # unreadable (recorded): its grants stay for a replay
+        if not all_ok(found) or user in gone:
+            continue  # unreadable (recorded): its grants stay for a replay; gone: nothing to take away
         tags = next(d for d in found if d.step.action == "ListTagResources")
         if tags.absent:
-            gone.add(user)  # nothing left in RAM to take away
+            continue  # RAM has the user, IMS does not know its name: recorded, left for a replay
         elif not is_managed(tags.value) and not made_by_ramflow(rt, user, tags.value or {}):
             journal.human(user, UNMANAGED)
             unmanaged.append(user)
@@ -210,10 +211,43 @@ def revoke_grants(
             # under the user's lock: a rotation must not make a key for a user left without access
             cancel_rotation(rt, user, reason="access revoked: no grant left", actor="ramflow")
         for user in sorted(gone & set(bare)):
+            # the rotation first: a replay after a crash in between finds the record deleted
+            cancel_rotation(rt, user, reason="access revoked: the user does not exist", actor="ramflow")
             if (record := ledger.get_user(user)) is not None and record.status != "deleted":
                 ledger.update_user(user, _absent)
-                cancel_rotation(rt, user, reason="access revoked: the user does not exist", actor="ramflow")
     return Revocation(revoked=revoked, disabled=disabled, unmanaged=unmanaged)
+
+
+def _confirmed_gone(
+    rt: Runtime, stepper: Stepper, users: Sequence[str], reads: Mapping[str, list[Done]]
+) -> set[str]:
+    """The users RAM itself says do not exist. IMS answering "no such user" is not enough: it names
+    users by `<user>@<alias>.onaliyun.com`, so a stale account alias makes every user look absent."""
+    ram = rt.cloud.ram
+    unknown = [
+        user
+        for user in users
+        if all_ok(reads.get(user, []))
+        and any(d.step.action == "ListTagResources" and d.absent for d in reads.get(user, []))
+    ]
+    confirmed = stepper.run(
+        "confirm the users are gone",
+        [Step(user, "GetUser", "", partial(ram.get_user, user)) for user in unknown],
+    )
+    gone: set[str] = set()
+    for done in confirmed:
+        if not done.ok:
+            continue  # recorded: the grants stay for a replay
+        if done.absent or done.value is None:
+            gone.add(done.step.subject)
+        else:
+            stepper.journal.error(
+                done.step.subject,
+                "ListTagResources",
+                f"IMS does not know {rt.logon_principal(done.step.subject)} but RAM has the user "
+                "(is the account alias right?)",
+            )
+    return gone
 
 
 def tickets_concerned(ledger: Ledger, grants: Sequence[GrantRecord]) -> list[TicketRecord]:

@@ -24,6 +24,7 @@ from shared.flows.keys import (
     RULE_USED,
     KeyFacts,
     KeyRules,
+    check_user_keys,
     evaluate,
     resume,
     rotate,
@@ -429,3 +430,43 @@ def test_an_in_process_hand_off_that_crashes_is_reported_and_finished_on_the_nex
     assert shown["state"] == "delivered" and shown["new_key_id"] != lost
     assert set(keys(world)) == {old_id, shown["new_key_id"]}
     assert open_sealed(keypair[0], shown["sealed_secret"])
+
+
+def test_a_key_deleted_between_the_two_reads_is_an_error_not_a_clean_user(world: World, keypair) -> None:
+    """ListAccessKeys, then GetAccessKeyLastUsed per key, outside the lock: a key deleted in between
+    answers EntityNotExist.User.AccessKey. That is not a missing user: the pass reports an error and
+    keeps the findings on record, rather than recording the user as clean."""
+    provisioned_key(world, keypair[0])
+    user = world.ram.users[USER]
+
+    def delete_the_key(when: str, action: str) -> None:
+        if when == "before" and action == "GetAccessKeyLastUsed":
+            user.access_keys.clear()
+
+    world.emulator.hooks.append(delete_the_key)
+    try:
+        report = check_user_keys(world.runtime(), USER, now=world.clock())
+    finally:
+        world.emulator.hooks.remove(delete_the_key)
+
+    assert len(report.errors) == 1 and "EntityNotExist.User.AccessKey" in report.errors[0]
+    assert not report.missing and report.findings == []
+
+
+def test_a_user_ram_does_not_have_is_skipped_and_its_findings_stay(world: World, keypair) -> None:
+    provisioned_key(world, keypair[0])
+    world.clock.advance(timedelta(days=40))  # past key_max_age_days (30), inside the grant's 90 days
+    reconcile(world.runtime(key_rotation=False))
+    recorded = world.runtime().store.ledger.get_key_findings(USER)
+    assert recorded is not None and recorded.findings, "a key past its age is a finding"
+    user = world.ram.users[USER]
+    user.access_keys.clear()
+    user.policies.clear()
+    del world.ram.users[USER]
+
+    report = check_user_keys(world.runtime(), USER, now=world.clock())
+    reconcile(world.runtime(key_rotation=False))
+
+    after = world.runtime().store.ledger.get_key_findings(USER)
+    assert after is not None and after.findings == recorded.findings
+    assert report.missing and report.errors == []

@@ -319,3 +319,27 @@ def test_revoking_a_ticket_whose_user_was_never_created_leaves_no_user_in_the_le
     assert ticket is not None and ticket.status == "revoked"
     report = reconcile(world.runtime(), remediate=False)
     assert report.drift == [] and report.journal.errors == []
+
+
+def test_a_stale_account_alias_never_makes_an_existing_user_look_gone(world: World) -> None:
+    """IMS names users `<user>@<alias>.onaliyun.com`: with a stale alias it answers "no such user"
+    for every user. RAM's own GetUser decides; the revocation is retried, nothing is written off."""
+    world.provision("fay.kafka", OWNER, ticket="T-5", grants=[{"policy": SYSTEM_POLICY, "type": "System"}])
+    before = world.holds("fay.kafka")
+
+    result = revoke_event(
+        AccessRevoked(ticket_id="T-5", reason="moved team"),
+        revoked("T-5"),
+        world.runtime(account_alias="some-old-alias"),
+    )
+
+    assert result.status == "partial"
+    assert [e.field for e in result.errors] == ["fay.kafka:ListTagResources"]
+    assert "account alias" in result.errors[0].reason
+    assert world.holds("fay.kafka") == before
+    ledger = world.runtime().store.ledger
+    user, ticket = ledger.get_user("fay.kafka"), ledger.get_ticket("T-5")
+    assert user is not None and user.status == "active" and user.credential is not None
+    assert ticket is not None and ticket.status == "completed"
+    assert {g.status for g in ticket.grants} == {"active"}
+    assert run(world, "T-5").status == "completed"  # with the right alias, the replay revokes
