@@ -175,7 +175,18 @@ class Teardown:
             u.state, u.held.readable = "failed", False
             return
         if tags[0].absent:
-            u.state, u.held.found = "gone", False
+            # IMS names users by `<user>@<alias>.onaliyun.com`: only RAM may say the user is gone
+            ram = self.rt.cloud.ram
+            user = own.run("confirm", [Step(u.name, "GetUser", "", lambda: ram.get_user(u.name))])
+            if not user[0].ok:
+                u.state, u.held.readable = "failed", False
+            elif user[0].absent or user[0].value is None:
+                u.state, u.held.found = "gone", False
+            else:
+                principal = self.rt.logon_principal(u.name)
+                reason = f"IMS does not know {principal} but RAM has the user (is the account alias right?)"
+                self.journal.error(u.name, "ListTagResources", reason)
+                u.state, u.held.readable = "failed", False
             return
         u.held.tags = dict(tags[0].value or {})
         if not u.held.managed and not made_by_ramflow(self.rt, u.name, u.held.tags):

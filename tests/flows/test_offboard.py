@@ -204,3 +204,23 @@ def test_the_handler_raises_a_partial_outcome_so_the_event_is_delivered_again(
     again = call("user-offboarded", event)  # the redelivery: the idempotency record was released
     assert again["status"] == "completed" and again["errors"] == []
     assert call("user-offboarded", event) == again  # and now it is recorded
+
+
+def test_a_stale_account_alias_never_makes_a_leavers_user_look_gone(world: World) -> None:
+    """IMS names users `<user>@<alias>.onaliyun.com`: with a stale alias it answers "no such user".
+    RAM's GetUser decides: the offboarding fails and is retried, the ledger does not write the user
+    off, and with the right alias the replay takes everything away."""
+    world.provision("gil.kafka", OWNER, ticket="T-G")
+    before = world.holds("gil.kafka")
+    data = UserOffboarded(owner=OWNER, hr_event_id="WD-5")
+
+    stale = offboard_event(data, offboarded(owner=OWNER), world.runtime(account_alias="some-old-alias"))
+
+    assert stale.status != "completed"
+    assert any("account alias" in e.reason for e in stale.errors)
+    assert world.holds("gil.kafka") == before
+    record = world.runtime().store.ledger.get_user("gil.kafka")
+    assert record is not None and record.status == "active"
+    replay = offboard_event(data, offboarded(owner=OWNER), world.runtime())
+    assert replay.status == "completed", replay.errors
+    assert world.holds("gil.kafka") is None
