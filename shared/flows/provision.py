@@ -153,11 +153,22 @@ def _request_locked(rt: Runtime, data: UserRequested, event: CloudEvent, plan: P
 # --- access.approved -------------------------------------------------------------------------------
 def approve(data: AccessApproved, event: CloudEvent, rt: Runtime) -> Result:
     """Carry out a ticket; every decision is taken again under the owner's and the user's locks."""
-    ticket = rt.store.ledger.get_ticket(data.ticket_id)
+    ledger = rt.store.ledger
+    ticket = ledger.get_ticket(data.ticket_id)
+    kept = None
     if ticket is None:
-        return _keep_early_approval(rt, data, event)
+        kept = _keep_early_approval(rt, data, event)
+        # The request records its ticket, then looks for a kept approval; this approval was kept,
+        # then looks for the ticket: whichever came second sees the other. A request recorded
+        # between the read above and the keeping did not see it, so it is applied here.
+        ticket = ledger.get_ticket(data.ticket_id)
+        if ticket is None:
+            return kept
     with owner_lock(rt, ticket.owner):
-        return _approve_locked(rt, data)
+        result = _approve_locked(rt, data)
+    if kept is not None:
+        ledger.drop_early_approval(data.ticket_id)  # applied (or refused) here: never applied again
+    return result
 
 
 def _keep_early_approval(rt: Runtime, data: AccessApproved, event: CloudEvent) -> Result:

@@ -13,6 +13,8 @@ senders do, and `violations` states the invariants:
   I4 no orphan: no key the ledger does not record, no ramflow custom policy attached to nobody,
      no managed user the ledger does not know
   I5 every secret delivered matches a key that exists (while its user exists)
+  I6 no approval is lost: none is still kept for a ticket whose request was recorded and that
+     still waits for approval (the request applies a kept approval; one kept later must be seen)
 """
 
 from __future__ import annotations
@@ -309,4 +311,9 @@ class Harness:
                 )
             elif open_sealed(self.keys[0], credential.sealed_secret) != key.secret:
                 found.append(f"I5 {kind}: the delivered secret does not open to {credential.access_key_id}")
+
+        # I6 no approval is lost
+        for t in tickets:
+            if t.status == "pending_approval" and ledger.get_early_approval(t.ticket_id) is not None:
+                found.append(f"I6 {t.ticket_id}: an approval is kept, the ticket still waits for one")
         return found

@@ -50,6 +50,13 @@ MUTATIONS = {
         "sealed = seal(self.request.delivery_public_key, key.secret.get_secret_value())",
         "sealed = seal(self.request.delivery_public_key, key.access_key_id)",
     ),
+    "I6 no approval is lost: an approval kept early never looks for the ticket again": (
+        "shared/flows/provision.py",
+        """        ticket = ledger.get_ticket(data.ticket_id)
+        if ticket is None:
+            return kept""",
+        """        return kept""",
+    ),
 }
 
 

@@ -355,3 +355,37 @@ def test_a_rehire_clears_the_leaver_record_and_only_that(world: World) -> None:
     pending_ticket(world, "T-H2", "hal.kafka")  # a new request is accepted again
     assert run_approval(world, "T-H2").status == "completed"
     assert world.holds("hal.kafka") is not None
+
+
+def test_an_approval_that_finds_no_ticket_and_keeps_itself_after_the_request_is_still_applied(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The approval reads no ticket; the request is recorded and finds no approval kept; only then
+    does the approval keep itself. Neither may answer as if the other had not come: the ticket is
+    carried out, and no approval is left kept for a ticket that exists."""
+    from shared.store.ledger import Ledger
+
+    requested: list[bool] = []
+    original = Ledger.keep_early_approval
+
+    def late(self: Ledger, approval: Any) -> Any:
+        if not requested:
+            requested.append(True)
+            pending_ticket(world, "T-E3", "erin.late")  # recorded; it finds no approval kept
+        return original(self, approval)
+
+    monkeypatch.setattr(Ledger, "keep_early_approval", late)
+
+    result = run_approval(world, "T-E3")
+
+    assert requested
+    assert result.status == "completed", result
+    ledger = world.runtime().store.ledger
+    ticket = ledger.get_ticket("T-E3")
+    assert ticket is not None and ticket.status == "completed"
+    assert ledger.get_early_approval("T-E3") is None
+    held = world.holds("erin.late")
+    assert held is not None and set(held["policies"]) == {
+        f"System:{SYSTEM_POLICY}@account",
+        "System:AliyunKafkaFullAccess@account",
+    }
