@@ -344,6 +344,7 @@ def test_the_projects_lifecycle_functions_retry_3_times_then_go_to_the_failed_ev
         ("maxAsyncRetryAttempts: 9", "maxAsyncRetryAttempts"),
         ("maxAsyncRetryAttempts: three", "maxAsyncRetryAttempts"),
         ("maxAsyncEventAgeInSeconds: 0", "maxAsyncEventAgeInSeconds"),
+        ("maxAsyncEventAgeInSeconds: 604801", "maxAsyncEventAgeInSeconds"),  # FC 3.0: [1, 604800]
     ],
 )
 def test_a_bad_async_invoke_config_names_the_field(tmp_path: Path, setting: str, field: str) -> None:
@@ -354,6 +355,14 @@ def test_a_bad_async_invoke_config_names_the_field(tmp_path: Path, setting: str,
     with pytest.raises(ConfigError) as caught:
         load_functions(tmp_path / "s.yaml", tmp_path)
     assert f"function f: asyncInvokeConfig.{field}: must be a whole number" in str(caught.value)
+
+
+def test_max_async_event_age_takes_fc_s_largest_value(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n"
+        "    props: {functionName: f, asyncInvokeConfig: {maxAsyncEventAgeInSeconds: 604800}}\n"
+    )
+    assert load_functions(tmp_path / "s.yaml", tmp_path)["f"].async_invoke.max_event_age_seconds == 604800
 
 
 def test_the_retry_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
