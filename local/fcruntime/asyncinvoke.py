@@ -13,10 +13,13 @@ What FC does, and this module copies:
 Locally every attempt runs under the request id the caller got with its 202, so a retry reads as
 the same invocation in the logs. FC does not publish its interval between retries of a failed
 function, so the local one is short and doubles: `RAMFLOW_LOCAL_ASYNC_RETRY_SECONDS` (default 1 s,
-then 2 s, 4 s, …). The onFailure destination is a queue in memory (`parked`, `replay`), mirrored to
-`<workdir>/failed-events.jsonl` for an operator to read; an event s.yaml gives no destination is
-parked too (FC would drop it) so that nothing fails unseen. Payloads never reach the log or that
-file: only their size and SHA-256, so an event file can be matched to its record.
+then 2 s, 4 s, …; at most 3600 s). FC kills an instance that timed out; a thread cannot be killed,
+so a retry waits until the timed-out attempt's thread has ended: two attempts of one event (one
+request id, the idempotency owner) never run at once. The onFailure destination is a queue in
+memory (`parked`, `replay`), mirrored to `<workdir>/failed-events.jsonl` for an operator to read; an
+event s.yaml gives no destination is parked too (FC would drop it) so that nothing fails unseen, and
+so is one the runtime itself failed to deliver (`runtime-error`). Payloads never reach the log or
+that file: only their size and SHA-256, so an event file can be matched to its record.
 """
 
 from __future__ import annotations
@@ -41,9 +44,12 @@ log = logging.getLogger("ramflow.fcruntime.async")
 
 RETRY_SECONDS_ENV = "RAMFLOW_LOCAL_ASYNC_RETRY_SECONDS"
 DEFAULT_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 3600.0  # also keeps the doubled waits far below what threading can wait for
 JOURNAL_NAME = "failed-events.jsonl"
 RETRIES_EXHAUSTED = "retries-exhausted"
 TOO_OLD = "max-event-age"
+RUNTIME_ERROR = "runtime-error"
+_POLL_SECONDS = 0.05  # how often a retry waiting for a timed-out attempt looks whether the runtime stopped
 
 
 class Outcome(Protocol):
@@ -55,9 +61,18 @@ class Outcome(Protocol):
     @property
     def failed(self) -> bool: ...
 
+    def wait_ended(self, timeout: float | None) -> bool:
+        """Whether the attempt's handler has returned (a timed-out one may still run), after
+        waiting up to `timeout` seconds for it."""
+        ...
+
+
+class RuntimeStopped(RuntimeError):
+    """The runtime has stopped: it runs no function any more."""
+
 
 def retry_seconds_from(environment: dict[str, str] | None = None) -> float:
-    """The first retry's wait from `RAMFLOW_LOCAL_ASYNC_RETRY_SECONDS`, a number of seconds ≥ 0."""
+    """The first retry's wait from `RAMFLOW_LOCAL_ASYNC_RETRY_SECONDS`, 0 to 3600 seconds."""
     raw = (environment or {}).get(RETRY_SECONDS_ENV) or os.environ.get(RETRY_SECONDS_ENV)
     if not raw:
         return DEFAULT_RETRY_SECONDS
@@ -65,8 +80,14 @@ def retry_seconds_from(environment: dict[str, str] | None = None) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not 0 <= value < float("inf"):
-        raise ConfigError(f"{RETRY_SECONDS_ENV}: must be a number of seconds, 0 or more, got {raw!r}")
+    return checked_retry_seconds(value, RETRY_SECONDS_ENV)
+
+
+def checked_retry_seconds(value: float, name: str) -> float:
+    """`value` if it is 0 to 3600 seconds; the error names `name` and not the value, which in an
+    environment variable may be anything pasted there by mistake."""
+    if not 0 <= value <= MAX_RETRY_SECONDS:  # NaN fails too
+        raise ConfigError(f"{name}: must be a number of seconds from 0 to {MAX_RETRY_SECONDS:.0f}")
     return value
 
 
@@ -82,7 +103,7 @@ class ParkedEvent:
     request_id: str
     attempts: int
     error_type: str
-    reason: str  # RETRIES_EXHAUSTED | TOO_OLD
+    reason: str  # RETRIES_EXHAUSTED | TOO_OLD | RUNTIME_ERROR
     destination: str | None
     accepted_at: float
     parked_at: float
@@ -114,7 +135,8 @@ class ReplayUnderWay(RuntimeError):
 
 class AsyncInvocations:
     """Runs asynchronous invocations in the background with FC's retries, and holds the events
-    that still failed. `attempt(function, payload, request_id)` runs one attempt."""
+    that still failed. `attempt(function, payload, request_id)` runs one attempt; after `stop()`
+    none begins, so the runtime can restore its environment with no attempt left to undo that."""
 
     def __init__(
         self,
@@ -127,13 +149,14 @@ class AsyncInvocations:
     ):
         self._attempt = attempt
         self._config_of = config_of
-        self.retry_seconds = retry_seconds
+        self.retry_seconds = checked_retry_seconds(retry_seconds, "async_retry_seconds")
         self.journal = journal
         self._clock = clock
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
-        self._in_flight = 0
+        self._in_flight = 0  # accepted events not yet done with
+        self._running = 0  # attempts inside `attempt` now
         self._parked: dict[str, ParkedEvent] = {}
         self._replaying: set[str] = set()
 
@@ -141,6 +164,8 @@ class AsyncInvocations:
     def submit(self, function: str, payload: bytes, request_id: str) -> None:
         """Accept the event (the caller has its 202) and run it on a thread of its own."""
         with self._lock:
+            if self._stopped.is_set():
+                raise RuntimeStopped("the runtime has stopped")
             self._in_flight += 1
         accepted = (time.time(), self._clock())
         thread = threading.Thread(
@@ -156,15 +181,32 @@ class AsyncInvocations:
             raise
 
     def _deliver(self, function: str, payload: bytes, request_id: str, accepted: tuple[float, float]) -> None:
+        attempts = 0
         try:
             config = self._config_of(function)
-            attempts = 0
             while True:
-                attempts += 1
-                result = self._attempt(function, payload, request_id)
+                if not self._begin_attempt():
+                    return  # the runtime stopped: the event goes with it, as with its instances
+                try:
+                    attempts += 1
+                    result = self._attempt(function, payload, request_id)
+                finally:
+                    self._end_attempt()
                 if not result.failed or self._stopped.is_set():
                     return  # done; or the runtime stopped under it, and the event goes with it
                 error = result.error_type or "UnhandledInvocationError"
+                if not result.wait_ended(0):
+                    log.info(
+                        "function %s request %s timed out: its retry waits for it to end",
+                        function,
+                        request_id,
+                    )
+                    while not result.wait_ended(_POLL_SECONDS):
+                        if self._stopped.is_set():
+                            return
+                        if self._clock() - accepted[1] > config.max_event_age_seconds:
+                            self._park(function, payload, request_id, attempts, error, TOO_OLD, accepted)
+                            return
                 if attempts > config.max_retry_attempts:
                     self._park(function, payload, request_id, attempts, error, RETRIES_EXHAUSTED, accepted)
                     return
@@ -183,12 +225,28 @@ class AsyncInvocations:
                 if self._clock() - accepted[1] > config.max_event_age_seconds:
                     self._park(function, payload, request_id, attempts, error, TOO_OLD, accepted)
                     return
-        except Exception as exc:  # the runtime's own fault: say so, never lose the event silently
-            log.error(
-                "function %s request %s: async delivery broke: %s", function, request_id, type(exc).__name__
-            )
+        except RuntimeStopped:
+            return  # stopped while this attempt was starting: the event goes with the runtime
+        except Exception as exc:  # the runtime's own fault: say so, and park the event, never lose it
+            fault = type(exc).__name__
+            log.error("function %s request %s: async delivery broke: %s", function, request_id, fault)
+            self._park(function, payload, request_id, attempts, fault, RUNTIME_ERROR, accepted)
         finally:
             self._done()
+
+    def _begin_attempt(self) -> bool:
+        """Count an attempt as running, unless the runtime has stopped (checked under the lock
+        `stop` takes, so an attempt either begins before stop waits for it, or not at all)."""
+        with self._lock:
+            if self._stopped.is_set():
+                return False
+            self._running += 1
+            return True
+
+    def _end_attempt(self) -> None:
+        with self._settled:
+            self._running -= 1
+            self._settled.notify_all()
 
     def _done(self) -> None:
         with self._settled:
@@ -205,13 +263,17 @@ class AsyncInvocations:
         reason: str,
         accepted: tuple[float, float],
     ) -> None:
+        try:
+            destination = self._config_of(function).failure_destination
+        except Exception:  # parked all the same: the event matters more than where it would go
+            destination = None
         event = ParkedEvent(
             function=function,
             request_id=request_id,
             attempts=attempts,
             error_type=error,
             reason=reason,
-            destination=self._config_of(function).failure_destination,
+            destination=destination,
             accepted_at=accepted[0],
             parked_at=time.time(),
             payload=payload,
@@ -282,6 +344,14 @@ class AsyncInvocations:
                     return self._in_flight == 0
             return True
 
-    def stop(self) -> None:
-        """No more retries: events waiting for one are dropped with the runtime, as its instances are."""
-        self._stopped.set()
+    def stop(self, timeout: float = 0.0) -> bool:
+        """No more attempts: events waiting for a retry are dropped with the runtime, as its
+        instances are. Waits up to `timeout` seconds for the attempts running now; whether they ended."""
+        deadline = time.monotonic() + timeout
+        with self._settled:
+            self._stopped.set()
+            while self._running:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._settled.wait(left):
+                    break
+            return self._running == 0

@@ -29,8 +29,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
@@ -45,6 +46,7 @@ from local.fcruntime.asyncinvoke import (
     AsyncInvocations,
     NotParked,
     ReplayUnderWay,
+    RuntimeStopped,
     retry_seconds_from,
 )
 from local.fcruntime.credentials import CredentialSource, NoCredentials
@@ -84,10 +86,19 @@ class Invocation:
     error_type: str | None = None
     error_message: str = ""
     duration_ms: float = 0.0
+    # The handler's run when it outlived the function's timeout: FC kills that instance, a thread
+    # here runs on, and a retry of the same event must not start before it ends.
+    running: Future[Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def failed(self) -> bool:
         return self.error_type is not None
+
+    def wait_ended(self, timeout: float | None) -> bool:
+        """Whether the handler has returned, after waiting up to `timeout` seconds for it."""
+        if self.running is None:
+            return True
+        return bool(wait_futures([self.running], timeout=timeout).done)
 
     def payload(self) -> bytes:
         """The bytes FC returns for a return value: bytes as they are, str encoded, the rest as JSON."""
@@ -143,6 +154,7 @@ class FcRuntime:
     invocations are retried as s.yaml's `asyncInvokeConfig` says (`async_invocations`), the first
     retry after `async_retry_seconds` (default `RAMFLOW_LOCAL_ASYNC_RETRY_SECONDS`, else 1 s); those
     that still fail are parked, and written to `<workdir>/failed-events.jsonl` when there is a workdir.
+    `stop()` waits up to `stop_grace_seconds` for the asynchronous attempts running then.
     """
 
     keys: KeyResolver
@@ -160,6 +172,7 @@ class FcRuntime:
     workdir: Path | None = None
     async_retry_seconds: float | None = None
     clock: Callable[[], float] = time.monotonic  # the age of asynchronous events
+    stop_grace_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         self.id = next(_runtime_ids)
@@ -173,6 +186,7 @@ class FcRuntime:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"fc{self.id}")
         self._saved_env: dict[str, str | None] = {}
         self._env_lock = threading.Lock()
+        self._stopped = False  # under _env_lock: once set, nothing writes the environment again
         self.async_invocations = AsyncInvocations(
             lambda function, payload, request_id: self.invoke(function, payload, request_id=request_id),
             lambda function: self._instances[function].spec.async_invoke,
@@ -236,7 +250,12 @@ class FcRuntime:
             self._restore_environment()
 
     def stop(self) -> None:
-        self.async_invocations.stop()
+        """No retry begins from now on; those running get `stop_grace_seconds` to end, then
+        `invoke` refuses, and the environment is restored with nothing left to set it again."""
+        if not self.async_invocations.stop(self.stop_grace_seconds):
+            log.warning("runtime %d stops with asynchronous attempts still running", self.id)
+        with self._env_lock:
+            self._stopped = True
         if self._thread is not None:
             self._server.stop_thread(self._thread, close=False)
             self._thread = None
@@ -279,6 +298,8 @@ class FcRuntime:
         if os.environ.get(CREDENTIAL_ENV[0]) == values[0] and os.environ.get(CREDENTIAL_ENV[2]) == values[2]:
             return
         with self._env_lock:
+            if self._stopped:  # stop() has restored the environment, or is about to
+                raise RuntimeStopped("the runtime has stopped")
             for key, value in zip(CREDENTIAL_ENV, values, strict=True):
                 self._saved_env.setdefault(key, os.environ.get(key))
                 if value:
@@ -295,7 +316,11 @@ class FcRuntime:
     def invoke(
         self, name: str, event: bytes | str | dict[str, Any], *, request_id: str | None = None
     ) -> Invocation:
-        """Call a function's handler with `event` (as FC: bytes) and an FC-like context."""
+        """Call a function's handler with `event` (as FC: bytes) and an FC-like context. A handler
+        that outlives the function's timeout fails the invocation but runs on (`Invocation.running`).
+        Raises RuntimeStopped after `stop()`."""
+        if self._stopped:
+            raise RuntimeStopped("the runtime has stopped")
         instance = self.instance(name)
         if instance is None:
             raise LookupError(name)
@@ -322,12 +347,15 @@ class FcRuntime:
             with instance_credentials(credentials):
                 return instance.handler()(payload, context)
 
+        running: Future[Any] | None = None
         try:
             instance.invocations += 1
-            result.value = self._pool.submit(call).result(timeout=spec.timeout)
+            running = self._pool.submit(call)
+            result.value = running.result(timeout=spec.timeout)
         except FutureTimeout:
             result.error_type = "FunctionTimeoutError"
             result.error_message = f"Function timed out after {spec.timeout} seconds"
+            result.running = running
         except Exception as exc:
             result.error_type = type(exc).__name__
             result.error_message = str(exc)
@@ -495,6 +523,9 @@ class _Server(LoopbackHTTPServer):
         except InvokeDenied as denied:
             fc2 = path.startswith("/2016-08-15/")
             return _error(denied.status, denied.code, denied.message, request_id, fc2=fc2)
+        except RuntimeStopped:
+            fc2 = path.startswith("/2016-08-15/")
+            return _error(503, "ServiceUnavailable", "the runtime is stopping", request_id, fc2=fc2)
 
     def _is_our_service(self, service: str) -> bool:
         return service.split(".")[0] == self.runtime.service_name

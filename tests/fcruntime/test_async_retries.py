@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from typer.testing import CliRunner
 from local.cli import app
 from local.emulator.core import DEFAULT_ROOT_KEY_ID, DEFAULT_ROOT_KEY_SECRET
 from local.fcruntime.asyncinvoke import JOURNAL_NAME, RETRY_SECONDS_ENV, retry_seconds_from
-from local.fcruntime.runtime import DEFAULT_FUNCTIONS_DIR, DEFAULT_S_YAML, FcRuntime
+from local.fcruntime.runtime import CREDENTIAL_ENV, DEFAULT_FUNCTIONS_DIR, DEFAULT_S_YAML, FcRuntime
 from local.fcruntime.signing import StaticKeys
 from local.fcruntime.spec import load_functions
 from local.testing import ROOT_CREDENTIALS
@@ -30,6 +32,7 @@ from shared.cloud.ratelimit import TokenBucket
 from shared.cloud.retry import CloudRunner
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.fc import FcCredentials
 
 BACKOFF = 0.05  # the first retry's wait; then 0.1 s, 0.2 s
 MARKER = "sealed-box-ciphertext-that-must-stay-out-of-logs"
@@ -57,6 +60,10 @@ resources:
     component: fc3
     props: {functionName: fragile, runtime: python3.12, code: ./build/fragile, handler: index.handler, timeout: 5,
             asyncInvokeConfig: {maxAsyncRetryAttempts: 0}}
+  slow:
+    component: fc3
+    props: {functionName: slow, runtime: python3.12, code: ./build/slow, handler: index.handler, timeout: 1,
+            asyncInvokeConfig: {maxAsyncRetryAttempts: 1}}
 """
 
 # Both record every attempt: (request id, payload, when). flaky fails the first two attempts of a request.
@@ -87,12 +94,41 @@ def handler(event, context):
     return "mended"
 """
 
+# Its first attempt outlives the 1 s timeout by 0.25 s; it records how many of its attempts ran at once.
+SLOW = """
+import threading
+import time
+
+attempts = []
+ended = []
+running = 0
+peak = 0
+_lock = threading.Lock()
+
+
+def handler(event, context):
+    global running, peak
+    with _lock:
+        running += 1
+        peak = max(peak, running)
+        attempts.append((context.request_id, event, time.monotonic()))
+        first = len(attempts) == 1
+    try:
+        if first:
+            time.sleep(1.25)
+        return "done"
+    finally:
+        with _lock:
+            running -= 1
+            ended.append(time.monotonic())
+"""
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> tuple[Path, Path]:
     (tmp_path / "s.yaml").write_text(S_YAML)
     functions = tmp_path / "functions"
-    for folder, code in {"flaky": FLAKY, "broken": BROKEN, "fragile": BROKEN}.items():
+    for folder, code in {"flaky": FLAKY, "broken": BROKEN, "fragile": BROKEN, "slow": SLOW}.items():
         (functions / folder).mkdir(parents=True)
         (functions / folder / "index.py").write_text(textwrap.dedent(code))
     return tmp_path / "s.yaml", functions
@@ -299,6 +335,115 @@ def test_stopping_the_runtime_drops_the_retries_it_was_waiting_for(
     assert len(attempts(served, "broken")) == 1 and served.async_invocations.parked() == []
 
 
+def test_a_retry_after_a_timeout_starts_only_once_the_timed_out_attempt_has_ended(runtime: FcRuntime) -> None:
+    """FC kills an instance that timed out; a thread cannot be killed, so the retry waits for it to
+    end: two attempts of one event (one request id, the idempotency owner) never run at once."""
+    request_id = invoke_async(runtime, "slow", b"{}")
+    assert eventually(lambda: len(attempts(runtime, "slow")) == 2)
+    assert runtime.async_invocations.wait_settled(5)
+    instance = runtime.instance("slow")
+    assert instance is not None
+    module = instance.module
+    assert module.peak == 1
+    (first, _, _), (retry, _, retried_at) = module.attempts
+    assert first == retry == request_id
+    assert retried_at >= module.ended[0]  # the retry began after the timed-out attempt ended
+    assert runtime.async_invocations.parked() == []  # the retry succeeded
+
+
+SESSION = FcCredentials("LTAI-local-test-key", "local-test-secret", "local-test-token")
+
+
+class GatedCredentials:
+    """One session for every function; once `armed`, the next get() waits for `release`."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def get(self) -> FcCredentials | None:
+        if self.armed:
+            self.armed = False
+            self.entered.set()
+            self.release.wait(5)
+        return SESSION
+
+
+@pytest.fixture
+def clean_credential_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in CREDENTIAL_ENV:
+        monkeypatch.delenv(key, raising=False)
+
+
+def credential_env_left() -> list[str]:
+    """The names (never the values) of the credential variables in the process environment."""
+    return [key for key in CREDENTIAL_ENV if key in os.environ]
+
+
+@pytest.mark.usefixtures("clean_credential_env")
+def test_a_stopped_runtime_refuses_to_invoke_and_leaves_no_credentials_in_the_environment(
+    project: tuple[Path, Path], tmp_path: Path
+) -> None:
+    served = start_runtime(project, tmp_path, credentials=GatedCredentials())
+    assert credential_env_left() == list(CREDENTIAL_ENV)  # python3.12 reads its session there
+    served.stop()
+    assert credential_env_left() == []
+    with pytest.raises(RuntimeError, match="stopped"):
+        served.invoke("flaky", b"{}")
+    assert credential_env_left() == []
+
+
+@pytest.mark.usefixtures("clean_credential_env")
+@pytest.mark.parametrize(
+    ("grace", "tried"),
+    [
+        (5.0, 2),  # stop waits for the retry, which runs, then restores the environment
+        (0.1, 1),  # stop waits 0.1 s only: the retry, released later, is refused before it sets anything
+    ],
+)
+def test_an_async_retry_under_way_when_the_runtime_stops_leaves_no_credentials_in_the_environment(
+    project: tuple[Path, Path], tmp_path: Path, grace: float, tried: int
+) -> None:
+    """The retry is past its wait, fetching its session (for 0.6 s), when stop() comes: the session
+    never reaches the environment after stop() restored it."""
+    gate = GatedCredentials()
+    served = start_runtime(
+        project, tmp_path, credentials=gate, async_retry_seconds=0.2, stop_grace_seconds=grace
+    )
+    release = threading.Timer(0.6, gate.release.set)
+    try:
+        invoke_async(served, "broken", b"{}")
+        assert eventually(lambda: len(attempts(served, "broken")) == 1)
+        gate.armed = True
+        assert gate.entered.wait(5)  # the retry has begun
+    finally:
+        release.start()
+        served.stop()
+    release.join()
+    assert served.async_invocations.wait_settled(5)
+    assert credential_env_left() == []
+    assert len(attempts(served, "broken")) == tried
+    assert served.async_invocations.parked() == []  # a stopped runtime drops the event
+
+
+def test_an_event_the_runtime_fails_to_deliver_is_parked_as_a_runtime_error(
+    runtime: FcRuntime, tmp_path: Path
+) -> None:
+    """A fault of the runtime's own (here a wait past what threading allows) parks the event."""
+    runtime.async_invocations.retry_seconds = 1e10  # past the setting's bound: Event.wait overflows
+    request_id = invoke_async(runtime, "broken", b"{}")
+    assert eventually(lambda: bool(runtime.async_invocations.parked()), timeout=3)
+    (parked,) = failed_events(runtime)
+    assert (parked["request_id"], parked["reason"], parked["attempts"], parked["error_type"]) == (
+        request_id,
+        "runtime-error",
+        1,
+        "OverflowError",
+    )
+    assert [(line["state"], line["reason"]) for line in journal(tmp_path)] == [("parked", "runtime-error")]
+
+
 def test_ramflow_failed_events_lists_and_replays(runtime: FcRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     request_id = invoke_async(runtime, "broken", json.dumps({"sealed": MARKER}).encode())
     assert eventually(lambda: bool(runtime.async_invocations.parked()))
@@ -371,7 +516,10 @@ def test_the_retry_interval_comes_from_the_environment(monkeypatch: pytest.Monke
     assert retry_seconds_from({RETRY_SECONDS_ENV: "0.25"}) == 0.25
     monkeypatch.setenv(RETRY_SECONDS_ENV, "0.5")
     assert retry_seconds_from() == 0.5
-    for bad in ("soon", "-1", "nan"):
+    assert retry_seconds_from({RETRY_SECONDS_ENV: "3600"}) == 3600.0
+    for bad in ("soon", "-1", "nan", "3601", "1e10", "LTAI-pasted-here-by-mistake"):
         with pytest.raises(ConfigError) as caught:
             retry_seconds_from({RETRY_SECONDS_ENV: bad})
-        assert RETRY_SECONDS_ENV in str(caught.value) and "number of seconds" in str(caught.value)
+        message = str(caught.value)
+        assert RETRY_SECONDS_ENV in message and "from 0 to 3600" in message
+        assert bad not in message  # the value is not echoed: it may be something pasted by mistake
