@@ -125,6 +125,13 @@ def _request_locked(rt: Runtime, data: UserRequested, event: CloudEvent, plan: P
             auto_approved=plan.auto_approved,
             grants=[g.policy_name for g in plan.grants],
         )
+    ticket = _revoked_before_request(rt, ticket)
+    if ticket.status in {"revoked", "rejected"}:
+        return Result.rejected(
+            [{"field": "data.ticket_id", "reason": f"the ticket is {ticket.status}"}],
+            ticket_id=data.ticket_id,
+            user_name=data.user.logon_name,
+        )
     if plan.auto_approved and ticket.status in {"pending_approval", "approved"}:  # "approved": a replay
         return _carry_out(rt, data, plan, approvers=[AUTO_APPROVER], break_glass=False)
     early = rt.store.ledger.get_early_approval(data.ticket_id)
@@ -203,6 +210,7 @@ def _approve_locked(rt: Runtime, data: AccessApproved) -> Result:
             [{"field": "data.ticket_id", "reason": "no such ticket was requested"}], ticket_id=data.ticket_id
         )
     request_data = UserRequested.model_validate(ticket.request)
+    ticket = _revoked_before_request(rt, ticket)
     if ticket.status == "completed":
         return _completed_reply(rt, ticket, request_data, ["ticket already completed"])
     if ticket.status in {"revoked", "rejected"}:
@@ -247,6 +255,16 @@ def _leaver_refusal(rt: Runtime, owner: str, ticket_id: str, user_name: str, act
     return Result.rejected(
         [{"field": "data.user.owner", "reason": reason}], ticket_id=ticket_id, user_name=user_name
     )
+
+
+def _revoked_before_request(rt: Runtime, ticket: TicketRecord) -> TicketRecord:
+    """Under the owner's lock: a revocation kept before the ticket was requested closes it, so no
+    approval (early, late or the catalog's) carries it out. A request that stopped between recording
+    its ticket and this check is covered by the approval making it too."""
+    if ticket.status != "pending_approval" or rt.store.ledger.get_early_revocation(ticket.ticket_id) is None:
+        return ticket
+    close_ticket(rt, ticket.ticket_id, "revoked before its request arrived")
+    return rt.store.ledger.get_ticket(ticket.ticket_id) or ticket
 
 
 def close_ticket(rt: Runtime, ticket_id: str, reason: str) -> bool:

@@ -43,7 +43,7 @@ from shared.models.events import AccessRevoked, CloudEvent
 from shared.models.results import Result
 from shared.runtime import Runtime
 from shared.store.ledger import Ledger
-from shared.store.records import GrantRecord, TicketRecord, UserRecord
+from shared.store.records import EarlyRevocation, GrantRecord, TicketRecord, UserRecord
 
 UNMANAGED = "not tagged managed-by=ramflow: ramflow changes nothing of it, its grants stay"
 
@@ -63,9 +63,13 @@ def revoke_event(data: AccessRevoked, event: CloudEvent, rt: Runtime) -> Result:
     ledger = rt.store.ledger
     ticket = ledger.get_ticket(data.ticket_id)
     if ticket is None:
-        return Result.rejected(
-            [{"field": "data.ticket_id", "reason": "no such ticket in the ledger"}], ticket_id=data.ticket_id
-        )
+        kept = _keep_early_revocation(rt, data, event)
+        # The request records its ticket, then looks for a kept revocation; this revocation was kept,
+        # then looks for the ticket: whichever came second sees the other. A request recorded
+        # between the read above and the keeping did not see it, so it is revoked here.
+        ticket = ledger.get_ticket(data.ticket_id)
+        if ticket is None:
+            return kept
     stepper = Stepper(rt.settings.max_concurrency)
     revocation = Revocation()
     with user_locks(rt, [ticket.user_name]) as (_, busy):
@@ -92,6 +96,31 @@ def revoke_event(data: AccessRevoked, event: CloudEvent, rt: Runtime) -> Result:
         errors=journal.errors,
     )
     return journal.result(ticket_id=data.ticket_id, user_name=ticket.user_name)
+
+
+def _keep_early_revocation(rt: Runtime, data: AccessRevoked, event: CloudEvent) -> Result:
+    """Deliveries are not ordered: a revocation whose request has not arrived (it was parked and
+    will be replayed) is kept, never dropped, so that request records its ticket revoked."""
+    rt.store.ledger.keep_early_revocation(
+        EarlyRevocation(
+            ticket_id=data.ticket_id,
+            revocation=data.model_dump(mode="json"),
+            received_at=rt.clock(),
+            source=event.source,
+        )
+    )
+    audit(
+        "ticket.revocation_kept",
+        actor=event.source,
+        ticket_id=data.ticket_id,
+        outcome="pending_request",
+        reason=data.reason,
+    )
+    return Result(
+        status="pending_request",
+        ticket_id=data.ticket_id,
+        actions=["kept the revocation: the ticket's request, when it comes, is refused"],
+    )
 
 
 revoke = retried_until_complete(revoke_event)

@@ -40,7 +40,7 @@ STATUS_OF = {
     "completed": 200,
     "partial": 200,
     "pending_approval": 202,
-    "pending_request": 202,  # an approval kept until its request arrives
+    "pending_request": 202,  # an approval or a revocation kept until its request arrives
     "in_progress": 409,  # another attempt holds the lease: not delivered yet, so the sender must retry
     "rejected": 400,
     "failed": 422,  # a permanent failure, answered as final (a retryable one is raised: 503)

@@ -1,8 +1,8 @@
 """The ticket ledger: tickets and their grants, managed users, owner → users, intents, deletions.
 
 Documents live under `ticket/<id>`, `user/<name>`, `owner/<owner>`, `intent/<key>`,
-`deletion/<user>`, `leaver/<owner>` (an owner who has left) and `early-approval/<ticket>` (an
-approval that arrived before its request). Every change is a read-modify-write under compare-and-set, retried while other
+`deletion/<user>`, `leaver/<owner>` (an owner who has left), `early-approval/<ticket>` (an
+approval that arrived before its request) and `early-revocation/<ticket>` (a revocation that did). Every change is a read-modify-write under compare-and-set, retried while other
 writers win, so concurrent invocations never lose each other's updates.
 
 Tickets are never purged, so nothing on a flow's path reads them all. Two indexes, kept with the
@@ -30,6 +30,7 @@ from shared.errors import RecordNotFound, StoreError
 from shared.store.base import Document, JsonObject, KeyValueBackend
 from shared.store.records import (
     EarlyApproval,
+    EarlyRevocation,
     GrantRecord,
     Intent,
     KeyFindingsRecord,
@@ -46,7 +47,7 @@ __all__ = ["Ledger"]
 TICKETS, USERS, OWNERS, INTENTS, DELETIONS = "ticket/", "user/", "owner/", "intent/", "deletion/"
 TICKETS_OF = "tickets-of/"
 TICKETS_OF_OWNER = "tickets-of-owner/"
-LEAVERS, EARLY_APPROVALS = "leaver/", "early-approval/"
+LEAVERS, EARLY_APPROVALS, EARLY_REVOCATIONS = "leaver/", "early-approval/", "early-revocation/"
 ROTATIONS = "rotation/"
 KEY_FINDINGS = "key-findings/"
 EXPIRING = "index/expiring-tickets"
@@ -218,6 +219,17 @@ class Ledger:
 
     def drop_early_approval(self, ticket_id: str) -> bool:
         return self._delete(EARLY_APPROVALS + ticket_id)
+
+    # Revocations that came before their request (kept for good: ticket ids are never reused)
+
+    def keep_early_revocation(self, revocation: EarlyRevocation) -> EarlyRevocation:
+        """Keep the first revocation that arrived for the ticket (a redelivery changes nothing)."""
+        return self._put(
+            EARLY_REVOCATIONS + revocation.ticket_id, EarlyRevocation, lambda current: current or revocation
+        )
+
+    def get_early_revocation(self, ticket_id: str) -> EarlyRevocation | None:
+        return self._get(EARLY_REVOCATIONS + ticket_id, EarlyRevocation)
 
     # Intents
 

@@ -177,6 +177,17 @@ class EarlyApproval(_Record):
     source: str = ""
 
 
+class EarlyRevocation(_Record):
+    """An `access.revoked` that arrived before its ticket's request (the request was parked and
+    replayed after it): kept for good, so the request, when it comes, records its ticket revoked
+    and no approval carries it out."""
+
+    ticket_id: str
+    revocation: dict[str, Any] = Field(description="the validated revocation, as JSON")
+    received_at: UtcDatetime = Field(default_factory=utc_now)
+    source: str = ""
+
+
 RotationState = Literal["creating", "delivered", "deactivated", "held", "completed", "cancelled"]
 
 

@@ -7,7 +7,8 @@ another event right there. `settle` then redelivers whatever was not final, as F
 senders do, and `violations` states the invariants:
 
   I1 RAM equals the ledger (users, their attachments at both scopes, their keys)
-  I2 a revoked ticket holds no grant in RAM
+  I2 a revoked ticket holds no grant in RAM, and a ticket whose revocation was delivered is revoked
+     (whatever came before or after it)
   I3 an offboarded owner holds no enabled user, no open ticket, and no credential is minted after
      they left
   I4 no orphan: no key the ledger does not record, no ramflow custom policy attached to nobody,
@@ -192,7 +193,9 @@ class Harness:
         raise AssertionError(f"never final: {pending}")
 
     # --- the invariants ---------------------------------------------------------------------------
-    def violations(self, owners: list[str] | None = None) -> list[str]:
+    def violations(self, owners: list[str] | None = None, revoked: set[str] | None = None) -> list[str]:
+        """`revoked`: the tickets an `access.revoked` was delivered for (by default, those a
+        `revoke` delivery answered)."""
         ram = self.emulator.account.ram
         ledger = self.store.ledger
         found: list[str] = []
@@ -236,6 +239,11 @@ class Harness:
                 found.append(f"I4 {name}: managed user in RAM the ledger does not know")
 
         # I2 a revoked ticket holds no grant
+        if revoked is None:
+            revoked = {r.ticket_id for kind, r in self.replies if kind == "revoke" and r.ticket_id}
+        for t in tickets:
+            if t.ticket_id in revoked and t.status not in {"revoked", "rejected"}:
+                found.append(f"I2 {t.ticket_id}: its revocation was delivered, the ticket is {t.status}")
         for t in tickets:
             if t.status != "revoked":
                 continue

@@ -389,3 +389,51 @@ def test_an_approval_that_finds_no_ticket_and_keeps_itself_after_the_request_is_
         f"System:{SYSTEM_POLICY}@account",
         "System:AliyunKafkaFullAccess@account",
     }
+
+
+def test_a_revocation_that_finds_no_ticket_and_keeps_itself_after_the_request_still_revokes_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revocation reads no ticket; the request is recorded and finds no revocation kept; only
+    then does the revocation keep itself. It must look again: the ticket ends revoked, and a late
+    approval is refused."""
+    from shared.store.ledger import Ledger
+
+    requested: list[bool] = []
+    original = Ledger.keep_early_revocation
+
+    def late(self: Ledger, revocation: Any) -> Any:
+        if not requested:
+            requested.append(True)
+            pending_ticket(world, "T-E4", "rex.late")  # recorded; it finds no revocation kept
+        return original(self, revocation)
+
+    monkeypatch.setattr(Ledger, "keep_early_revocation", late)
+
+    result = run_revoke(world, "T-E4")
+
+    assert requested
+    assert result.status == "completed", result
+    ticket = world.runtime().store.ledger.get_ticket("T-E4")
+    assert ticket is not None and ticket.status == "revoked"
+    assert run_approval(world, "T-E4").status == "rejected"
+    assert world.holds("rex.late") is None
+
+
+def test_an_approval_after_a_request_that_stopped_before_seeing_the_kept_revocation_is_refused(
+    world: World,
+) -> None:
+    """The request recorded its ticket and stopped before it looked for a kept revocation (its
+    redelivery is still to come); the approval arriving first must look for it as well."""
+    from shared.store.records import EarlyRevocation
+
+    pending_ticket(world, "T-E5", "ray.late")
+    ledger = world.runtime().store.ledger
+    ledger.keep_early_revocation(EarlyRevocation(ticket_id="T-E5", revocation={"ticket_id": "T-E5"}))
+
+    result = run_approval(world, "T-E5")
+
+    assert result.status == "rejected", result
+    assert world.holds("ray.late") is None
+    ticket = ledger.get_ticket("T-E5")
+    assert ticket is not None and ticket.status == "revoked"

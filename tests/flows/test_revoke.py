@@ -121,11 +121,13 @@ def test_a_custom_policy_another_user_holds_is_kept(world: World) -> None:
     assert custom not in world.custom_policies()
 
 
-def test_an_unknown_ticket_is_rejected_without_a_cloud_call(world: World) -> None:
+def test_an_unknown_ticket_is_kept_without_a_cloud_call(world: World) -> None:
     seq = world.emulator.recorder.last_seq
     result = run(world, "T-NOPE")
-    assert result.status == "rejected" and result.errors[0].field == "data.ticket_id"
+    assert result.status == "pending_request" and result.ticket_id == "T-NOPE"
     assert world.emulator.recorder.since(seq) == []
+    kept = world.runtime().store.ledger.get_early_revocation("T-NOPE")
+    assert kept is not None and kept.revocation["reason"] == "moved team"
 
 
 @pytest.mark.parametrize("max_attempts", [1])
@@ -343,3 +345,41 @@ def test_a_stale_account_alias_never_makes_an_existing_user_look_gone(world: Wor
     assert ticket is not None and ticket.status == "completed"
     assert {g.status for g in ticket.grants} == {"active"}
     assert run(world, "T-5").status == "completed"  # with the right alias, the replay revokes
+
+
+def test_a_revocation_before_its_request_is_kept_and_the_ticket_is_born_revoked(world: World) -> None:
+    """Deliveries are not ordered (a request parked in the failed-events queue is replayed after the
+    revocation that followed it): the revocation is kept, not dropped, and the request, when it
+    comes, records its ticket revoked, so no approval, early or late, creates the user."""
+    from shared.flows.provision import approve, request
+    from shared.models.events import ACCESS_APPROVED, USER_REQUESTED, AccessApproved, UserRequested
+    from tests.flows.test_offboard_world import APPROVER, REQUESTER, event
+
+    early = run(world, "T-8")
+    assert early.status == "pending_request", early
+
+    rt = world.runtime()
+    approved = AccessApproved(ticket_id="T-8", approvers=[APPROVER])
+    kept = approve(approved, event(ACCESS_APPROVED, approved.model_dump(mode="json")), rt)
+    assert kept.status == "pending_request", kept
+    data = UserRequested.model_validate(
+        {
+            "ticket_id": "T-8",
+            "requester": REQUESTER,
+            "user": {"logon_name": "fay.kafka", "owner": OWNER, "email": OWNER},
+            "access_mode": "programmatic",
+            "grants": [{"policy": SYSTEM_POLICY, "type": "System"}],
+            "justification": "tests",
+            "delivery_public_key": world.public_key,
+        }
+    )
+    requested = request(data, event(USER_REQUESTED, data.model_dump(mode="json")), rt)
+    late = approve(approved, event(ACCESS_APPROVED, approved.model_dump(mode="json")), rt)
+
+    assert requested.status == "rejected", requested
+    assert late.status == "rejected", late
+    assert world.holds("fay.kafka") is None
+    ticket = rt.store.ledger.get_ticket("T-8")
+    assert ticket is not None and ticket.status == "revoked"
+    assert {g.status for g in ticket.grants} == {"revoked"}
+    assert rt.store.ledger.get_user("fay.kafka") is None
