@@ -1,6 +1,7 @@
 """About 490 events (≥ 4 a person) about 110 people from three processes against Redis, with 20 % of
 cloud calls failing, duplicates and reordering; the invariants of tests/explorer/harness.py hold at
-the end.
+the end, and every ticket approved, not revoked, whose owner stayed, is carried out and its key
+delivered.
 
 `RAMFLOW_WORKLOAD_PEOPLE=440` is the long variant: about four times as many events;
 `RAMFLOW_WORKLOAD_SEED=N` plans another workload (and other faults) to search with.
@@ -25,8 +26,9 @@ from local.emulator.server import EmulatorServer
 from local.testing import ROOT_CREDENTIALS
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
-from shared.models.events import ACCESS_REVOKED
-from shared.models.results import Result
+from shared.models.events import ACCESS_REVOKED, USER_OFFBOARDED
+from shared.models.results import AccessKeyReply, Result
+from shared.store.records import AccessKeyRecord
 from shared.store.url import open_store
 from tests.explorer.harness import Harness, Person
 from tests.explorer.workload import deliver_all
@@ -139,6 +141,7 @@ def test_a_mixed_faulty_workload_from_several_processes_keeps_the_invariants(
         revoked = {e["data"]["ticket_id"] for e in delivered if e["type"] == ACCESS_REVOKED}
         found = h.violations(owners=sorted({p.owner for p in people}), revoked=revoked)
         found += leaver_minted_after_leaving(h, people)
+        found += approved_and_delivered(h, people, delivered)
         assert not found, "\n".join(found[:30])
         assert faults > 0.1 * counts["calls"], "the faults were injected"
         assert len({pid for _, _, c in outcomes for pid in [c["pid"]]}) == PROCESSES
@@ -158,4 +161,32 @@ def leaver_minted_after_leaving(h: Harness, people: list[Person]) -> list[str]:
                 and call.params.get("UserName") == person.user
             ) and call.started > leaver.left_at.timestamp():
                 found.append(f"I3 {person.user}: an AccessKey was created after {person.owner} left")
+    return found
+
+
+def approved_and_delivered(h: Harness, people: list[Person], delivered: list[dict[str, Any]]) -> list[str]:
+    """I6 across the workload: a ticket nobody revoked, whose owner never left, was requested and
+    approved, so it ends completed with its user active and the recorded key in RAM, and that key
+    went out in a reply (an approval answered but never carried out breaks no other invariant)."""
+    revoked = {e["data"]["ticket_id"] for e in delivered if e["type"] == ACCESS_REVOKED}
+    left = {e["data"]["owner"] for e in delivered if e["type"] == USER_OFFBOARDED}
+    sent = {r.ticket_id: r.credential for _, r in h.replies if r.credential is not None}
+    found = []
+    for p in people:
+        if p.ticket in revoked or p.owner in left:
+            continue
+        ticket, user = h.store.ledger.get_ticket(p.ticket), h.store.ledger.get_user(p.user)
+        if ticket is None or ticket.status != "completed":
+            found.append(f"I6 {p.ticket}: approved, the ticket is {ticket.status if ticket else 'absent'}")
+        elif user is None or user.status != "active" or not isinstance(user.credential, AccessKeyRecord):
+            found.append(
+                f"I6 {p.user}: its ticket completed, the user is {user.status if user else 'absent'}"
+            )
+        elif user.credential.access_key_id not in h.emulator.account.ram.users[p.user].access_keys:
+            found.append(f"I6 {p.user}: the recorded AccessKey is not in RAM")
+        elif (
+            not isinstance(reply := sent.get(p.ticket), AccessKeyReply)
+            or reply.access_key_id != user.credential.access_key_id
+        ):
+            found.append(f"I6 {p.ticket}: the recorded AccessKey was never delivered")
     return found
