@@ -434,7 +434,9 @@ class Emulator:
             if not self.faults.take_token():
                 raise errors.Throttling()
             planned = self.faults.planned_failure(action)
-            if planned == "before" or self.faults.random_fault():
+            if planned is None and self.faults.random_fault():
+                planned = "after" if self.faults.lost_reply() else "before"
+            if planned == "before":
                 raise errors.ServiceUnavailable()
             ctx = CallContext(self, account, principal, service, action, params, request_id)
             self._run_hooks("before", action)

@@ -27,6 +27,9 @@ class FaultControls:
     latency_ms: float = 0.0
     qps: float | None = None
     fault_rate: float = 0.0
+    lost_reply_share: float = 0.0
+    """Of the random faults, the share that strike after the call took effect (a 500 whose action
+    happened: the reply was lost); the others are 503s without effect."""
     seed: int | None = None
     _plan: FailPlan | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -60,6 +63,7 @@ class FaultControls:
             self.latency_ms = 0.0
             self.qps = None
             self.fault_rate = 0.0
+            self.lost_reply_share = 0.0
 
     def take_token(self) -> bool:
         """Token bucket of `qps` tokens per second, burst of one second's worth."""
@@ -78,6 +82,10 @@ class FaultControls:
 
     def random_fault(self) -> bool:
         return self.fault_rate > 0 and self._rng.random() < self.fault_rate
+
+    def lost_reply(self) -> bool:
+        """Does this random fault strike after the call took effect?"""
+        return self.lost_reply_share > 0 and self._rng.random() < self.lost_reply_share
 
     def planned_failure(self, action: str) -> str | None:
         """'before', 'after' or None for this call; the plan disarms once it fires."""

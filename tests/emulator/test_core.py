@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
+from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 
 from local.emulator.auth import canonical_request, sign
@@ -192,6 +193,18 @@ def test_random_fault_rate_gives_5xx(emulator, root_clients: CloudClients) -> No
         root_clients.ram.get_account_alias()
     assert info.value.status_code == 503
     assert info.value.code == "ServiceUnavailable"
+
+
+def test_a_share_of_random_faults_strikes_after_the_call_took_effect(
+    emulator, root_clients: CloudClients
+) -> None:
+    emulator.faults.fault_rate, emulator.faults.lost_reply_share = 1.0, 1.0
+    with pytest.raises(ServerException) as info:
+        root_clients.ram.create_user(ram_models.CreateUserRequest(user_name="lost.reply"))
+    assert (info.value.status_code, info.value.code) == (500, "InternalError")
+    assert "lost.reply" in emulator.account.ram.users  # the call took effect; its reply was lost
+    emulator.faults.clear()
+    assert emulator.faults.lost_reply_share == 0.0
 
 
 def test_latency_is_injected(emulator, root_clients: CloudClients) -> None:
