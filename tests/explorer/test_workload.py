@@ -28,6 +28,7 @@ from local.emulator.server import EmulatorServer
 from local.testing import ROOT_CREDENTIALS
 from shared.cloud.clients import CloudClients
 from shared.config import Settings
+from shared.flows.reconcile import reconcile
 from shared.models.events import ACCESS_REVOKED, USER_OFFBOARDED
 from shared.models.results import AccessKeyReply, Result
 from shared.store.records import AccessKeyRecord
@@ -148,6 +149,7 @@ def test_a_mixed_faulty_workload_from_several_processes_keeps_the_invariants(
         found = h.violations(owners=sorted({p.owner for p in people}), revoked=revoked)
         found += leaver_minted_after_leaving(h, people)
         found += approved_and_delivered(h, people, delivered)
+        found += reconcile_finds_nothing(h)
         assert not found, "\n".join(found[:30])
         assert faults > 0.1 * counts["calls"], "the faults were injected"
         assert len({pid for _, _, c in outcomes for pid in [c["pid"]]}) == PROCESSES
@@ -196,3 +198,11 @@ def approved_and_delivered(h: Harness, people: list[Person], delivered: list[dic
         ):
             found.append(f"I6 {p.ticket}: the recorded AccessKey was never delivered")
     return found
+
+
+def reconcile_finds_nothing(h: Harness) -> list[str]:
+    """What no invariant above looks at (a user without `managed-by`, a login profile, a group):
+    a dry-run reconcile of every user, once all is settled, reports no drift and no error."""
+    report = reconcile(h.runtime, dry_run=True)
+    drift = [f"drift {d.user_name}: {d.kind} {d.target}".rstrip() for d in report.drift]
+    return drift + [f"reconcile error {e}" for e in report.journal.errors]
