@@ -427,7 +427,9 @@ def _create(rt: Runtime, rotation: RotationRecord, now: datetime) -> RotationRec
     intent_key = _intent_key(name)
     keys = {k.access_key_id: k for k in ram.list_access_keys(name)}
     for orphan in [k for k in keys if k not in rotation.known_key_ids]:
-        ram.delete_access_key(name, orphan)  # created by a crashed attempt, never recorded: nobody has it
+        # created by a crashed attempt, never recorded: nobody has it ("no such key": a lost reply's retry)
+        with contextlib.suppress(EntityNotFound):
+            ram.delete_access_key(name, orphan)
         del keys[orphan]
     refused = _why_not_rotated(rt, name)
     if refused is not None:

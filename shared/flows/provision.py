@@ -22,6 +22,7 @@ from shared.concurrency import failures, run_all
 from shared.errors import (
     CloudError,
     EntityAlreadyExists,
+    EntityNotFound,
     GuardDenied,
     NeedsHuman,
     PolicyContentMismatch,
@@ -442,7 +443,9 @@ class _Provisioning:
         intent = ledger.get_intent(intent_key)
         if intent is not None and intent.state == "started":
             for orphan in (k for k in keys if k not in intent.known_key_ids):
-                ram.delete_access_key(self.name, orphan)  # its secret was never recorded: nobody can use it
+                # its secret was never recorded: nobody can use it ("no such key": a retry after a lost reply)
+                with contextlib.suppress(EntityNotFound):
+                    ram.delete_access_key(self.name, orphan)
                 self.actions.append(f"deleted unrecorded AccessKey {orphan}")
             keys = [k for k in keys if k in intent.known_key_ids]
         ledger.put_intent(Intent(key=intent_key, ticket_id=self.ticket_id, known_key_ids=keys))

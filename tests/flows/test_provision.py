@@ -13,6 +13,7 @@ from Tea.exceptions import TeaException
 from local.emulator.core import Emulator
 from shared.cloud.clients import CloudClients, CloudCredentials
 from shared.cloud.ram import PasswordPolicy
+from shared.config import Settings
 from shared.handler import FlowFailed
 from shared.passwords import satisfies
 from shared.sealing import open_sealed
@@ -232,3 +233,27 @@ def test_a_returning_user_after_offboarding_starts_afresh(
     assert second["credential"]["sealed_password"] != first["credential"]["sealed_password"]
     password = open_sealed(private, second["credential"]["sealed_password"])
     assert emulator.account.ram.users["alice.kafka"].login_profile.password == password
+
+
+def test_an_unrecorded_key_whose_deletion_reply_was_lost_does_not_fail_the_approval(
+    emulator: Emulator, root_clients: CloudClients, cloud_settings: Settings
+) -> None:
+    """CreateAccessKey took effect but its reply was lost; the replay deletes that unrecorded key,
+    and that DeleteAccessKey's reply is lost too: the runner's retry hears "no such key", which is
+    what the replay wanted, not a failure that leaves the ticket approved and the user keyless."""
+    from shared.models.results import AccessKeyReply
+    from tests.flows.test_offboard_world import make_world
+
+    world = make_world(emulator, root_clients, cloud_settings, max_attempts=2)
+    emulator.faults.fail_nth_call(1, when="after", actions={"CreateAccessKey"})
+    with pytest.raises(FlowFailed):
+        world.provision("gil.kafka", "gil@example.com", ticket="T-K1")
+    emulator.faults.fail_nth_call(1, when="after", actions={"DeleteAccessKey"})
+
+    result = world.provision("gil.kafka", "gil@example.com", ticket="T-K1")
+
+    assert result.status == "completed"
+    assert isinstance(result.credential, AccessKeyReply)
+    user = world.runtime().store.ledger.get_user("gil.kafka")
+    assert user is not None and user.credential is not None
+    assert set(world.ram.users["gil.kafka"].access_keys) == {result.credential.access_key_id}
