@@ -25,6 +25,7 @@ from functools import partial
 from shared.audit import audit
 from shared.cloud.ram import AccessKeyInfo
 from shared.flows.keys import cancel_rotation
+from shared.flows.provision import access_key_intent
 from shared.flows.saga import (
     Done,
     Journal,
@@ -43,7 +44,7 @@ from shared.models.events import AccessRevoked, CloudEvent
 from shared.models.results import Result
 from shared.runtime import Runtime
 from shared.store.ledger import Ledger
-from shared.store.records import EarlyRevocation, GrantRecord, TicketRecord, UserRecord
+from shared.store.records import AccessKeyRecord, EarlyRevocation, GrantRecord, TicketRecord, UserRecord
 
 UNMANAGED = "not tagged managed-by=ramflow: ramflow changes nothing of it, its grants stay"
 
@@ -182,13 +183,24 @@ def revoke_grants(
     detach = [g for g in in_ram if g.user_name in ours and _attachment(g) not in still_held]
     level = [detach_step(rt, g) for g in detach]
     disabling = [u for u in ours if u in bare]
+    unrecorded: dict[str, set[str]] = {}
     for user in disabling:
         keys: list[AccessKeyInfo] = next(
             (d.value for d in reads[user] if d.step.action == "ListAccessKeys" and not d.absent), []
         )
         level.append(Step(user, "DeleteLoginProfile", "", partial(ram.delete_login_profile, user)))
+        unrecorded[user] = _unrecorded_keys(rt, user, keys)
         for key in keys:
-            if key.status == "Active":
+            if key.access_key_id in unrecorded[user]:
+                level.append(
+                    Step(
+                        user,
+                        "DeleteAccessKey",
+                        key.access_key_id,
+                        partial(ram.delete_access_key, user, key.access_key_id),
+                    )
+                )
+            elif key.status == "Active":
                 level.append(
                     Step(
                         user,
@@ -237,6 +249,8 @@ def revoke_grants(
         for user in disabled:
             if ledger.get_user(user) is not None:
                 ledger.update_user(user, _disable)
+            if unrecorded.get(user):  # its keys were deleted: the approval's intent has nothing left to do
+                ledger.delete_intent(access_key_intent(user))
             # under the user's lock: a rotation must not make a key for a user left without access
             cancel_rotation(rt, user, reason="access revoked: no grant left", actor="ramflow")
         for user in sorted(gone & set(bare)):
@@ -277,6 +291,24 @@ def _confirmed_gone(
                 "(is the account alias right?)",
             )
     return gone
+
+
+def _unrecorded_keys(rt: Runtime, user: str, keys: Sequence[AccessKeyInfo]) -> set[str]:
+    """Keys an approval created but never recorded (its CreateAccessKey's reply was lost, and the
+    revoked ticket's approval will not run again to delete them): under the user's lock, an intent
+    left `started` is a stopped attempt's, and a key it does not know has a secret nobody holds."""
+    intent = rt.store.ledger.get_intent(access_key_intent(user))
+    if intent is None or intent.state != "started":
+        return set()
+    record = rt.store.ledger.get_user(user)
+    recorded = (
+        record.credential.access_key_id if record and isinstance(record.credential, AccessKeyRecord) else None
+    )
+    return {
+        k.access_key_id
+        for k in keys
+        if k.access_key_id not in intent.known_key_ids and k.access_key_id != recorded
+    }
 
 
 def tickets_concerned(ledger: Ledger, grants: Sequence[GrantRecord]) -> list[TicketRecord]:

@@ -383,3 +383,26 @@ def test_a_revocation_before_its_request_is_kept_and_the_ticket_is_born_revoked(
     assert ticket is not None and ticket.status == "revoked"
     assert {g.status for g in ticket.grants} == {"revoked"}
     assert rt.store.ledger.get_user("fay.kafka") is None
+
+
+def test_a_revocation_deletes_the_key_an_approval_created_but_never_recorded(
+    emulator: Emulator, root_clients: CloudClients, cloud_settings: Settings
+) -> None:
+    """CreateAccessKey took effect but its reply was lost; the ticket is revoked before the approval
+    is delivered again, so that approval (refused) never deletes the unrecorded key: the revocation
+    must, or an orphan key and a `started` intent (which hides it from reconcile) stay for good."""
+    world = make_world(emulator, root_clients, cloud_settings, max_attempts=1)
+    emulator.faults.fail_nth_call(1, when="after", actions={"CreateAccessKey"})
+    with pytest.raises(FlowFailed):
+        world.provision("hal.kafka", OWNER, ticket="T-6")
+    assert len(world.ram.users["hal.kafka"].access_keys) == 1  # created, never recorded
+
+    result = run(world, "T-6")
+
+    assert result.status == "completed", result.errors
+    held = world.holds("hal.kafka")
+    assert held is not None and held["keys"] == {} and held["policies"] == []
+    ledger = world.runtime().store.ledger
+    assert ledger.get_intent("access_key/hal.kafka") is None
+    report = reconcile(world.runtime(), dry_run=True)
+    assert report.drift == [] and report.journal.errors == []
