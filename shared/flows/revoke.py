@@ -27,7 +27,6 @@ from shared.cloud.ram import AccessKeyInfo
 from shared.flows.keys import cancel_rotation
 from shared.flows.provision import access_key_intent
 from shared.flows.saga import (
-    Done,
     Journal,
     Step,
     Stepper,
@@ -39,7 +38,7 @@ from shared.flows.saga import (
     retried_until_complete,
     unused_policies,
 )
-from shared.flows.users import is_managed, made_by_ramflow, user_locks
+from shared.flows.users import confirmed_gone, is_managed, made_by_ramflow, user_locks
 from shared.models.events import AccessRevoked, CloudEvent
 from shared.models.results import Result
 from shared.runtime import Runtime
@@ -163,7 +162,14 @@ def revoke_grants(
         if user in bare:
             level.append(Step(user, "ListAccessKeys", "", partial(ram.list_access_keys, user)))
     reads = by_subject(stepper.run("read the users", level))
-    gone = _confirmed_gone(rt, stepper, users, reads)
+    # IMS "no such user" is believed only once RAM's GetUser agrees
+    absent_tags = [
+        user
+        for user in users
+        if all_ok(reads.get(user, []))
+        and any(d.step.action == "ListTagResources" and d.absent for d in reads.get(user, []))
+    ]
+    gone = confirmed_gone(rt, stepper, absent_tags)
     ours: list[str] = []
     unmanaged: list[str] = []
     for user in users:
@@ -259,38 +265,6 @@ def revoke_grants(
             if (record := ledger.get_user(user)) is not None and record.status != "deleted":
                 ledger.update_user(user, _absent)
     return Revocation(revoked=revoked, disabled=disabled, unmanaged=unmanaged)
-
-
-def _confirmed_gone(
-    rt: Runtime, stepper: Stepper, users: Sequence[str], reads: Mapping[str, list[Done]]
-) -> set[str]:
-    """The users RAM itself says do not exist. IMS answering "no such user" is not enough: it names
-    users by `<user>@<alias>.onaliyun.com`, so a stale account alias makes every user look absent."""
-    ram = rt.cloud.ram
-    unknown = [
-        user
-        for user in users
-        if all_ok(reads.get(user, []))
-        and any(d.step.action == "ListTagResources" and d.absent for d in reads.get(user, []))
-    ]
-    confirmed = stepper.run(
-        "confirm the users are gone",
-        [Step(user, "GetUser", "", partial(ram.get_user, user)) for user in unknown],
-    )
-    gone: set[str] = set()
-    for done in confirmed:
-        if not done.ok:
-            continue  # recorded: the grants stay for a replay
-        if done.absent or done.value is None:
-            gone.add(done.step.subject)
-        else:
-            stepper.journal.error(
-                done.step.subject,
-                "ListTagResources",
-                f"IMS does not know {rt.logon_principal(done.step.subject)} but RAM has the user "
-                "(is the account alias right?)",
-            )
-    return gone
 
 
 def _unrecorded_keys(rt: Runtime, user: str, keys: Sequence[AccessKeyInfo]) -> set[str]:

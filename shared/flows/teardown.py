@@ -41,7 +41,7 @@ from shared.flows.saga import (
     policy_usage_steps,
     unused_policies,
 )
-from shared.flows.users import made_by_ramflow
+from shared.flows.users import confirmed_gone, made_by_ramflow
 from shared.runtime import Runtime
 from shared.store.ledger import Ledger
 from shared.store.records import GrantRecord, Intent, TicketRecord
@@ -175,17 +175,9 @@ class Teardown:
             u.state, u.held.readable = "failed", False
             return
         if tags[0].absent:
-            # IMS names users by `<user>@<alias>.onaliyun.com`: only RAM may say the user is gone
-            ram = self.rt.cloud.ram
-            user = own.run("confirm", [Step(u.name, "GetUser", "", lambda: ram.get_user(u.name))])
-            if not user[0].ok:
-                u.state, u.held.readable = "failed", False
-            elif user[0].absent or user[0].value is None:
+            if u.name in confirmed_gone(self.rt, own, [u.name]):
                 u.state, u.held.found = "gone", False
-            else:
-                principal = self.rt.logon_principal(u.name)
-                reason = f"IMS does not know {principal} but RAM has the user (is the account alias right?)"
-                self.journal.error(u.name, "ListTagResources", reason)
+            else:  # RAM has it after all, or could not say: recorded, for a replay
                 u.state, u.held.readable = "failed", False
             return
         u.held.tags = dict(tags[0].value or {})

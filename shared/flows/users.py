@@ -32,8 +32,10 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 
 from shared.errors import UserBusy
+from shared.flows.saga import Step, Stepper
 from shared.runtime import Runtime, invocation_deadline
 from shared.store import BeginStatus
 
@@ -56,6 +58,31 @@ def made_by_ramflow(rt: Runtime, user_name: str, tags: dict[str, str]) -> bool:
         return False
     record = rt.store.ledger.get_user(user_name)
     return record is not None and record.status != "deleted"
+
+
+def confirmed_gone(rt: Runtime, stepper: Stepper, names: Sequence[str]) -> set[str]:
+    """Of users IMS answered "no such user" for, those RAM's GetUser says do not exist. IMS is not
+    enough: it names users by `<user>@<alias>.onaliyun.com`, so a stale account alias makes every
+    user look absent. A user RAM has is recorded as an error (the event is retried); a GetUser that
+    failed is recorded by the stepper."""
+    ram = rt.cloud.ram
+    gone: set[str] = set()
+    for done in stepper.run(
+        "confirm the users are gone",
+        [Step(name, "GetUser", "", partial(ram.get_user, name)) for name in names],
+    ):
+        if not done.ok:
+            continue
+        if done.absent or done.value is None:
+            gone.add(done.step.subject)
+        else:
+            stepper.journal.error(
+                done.step.subject,
+                "ListTagResources",
+                f"IMS does not know {rt.logon_principal(done.step.subject)} but RAM has the user "
+                "(is the account alias right?)",
+            )
+    return gone
 
 
 def user_lock_key(user_name: str) -> str:
